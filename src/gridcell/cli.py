@@ -1,0 +1,134 @@
+"""gridcell command line: serve, demo, admin, import, bench. Values go to stdout, chatter to stderr."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from gridcell.config import get_settings
+from gridcell.core.db import Database
+from gridcell.core.errors import DomainError
+
+app = typer.Typer(help="gridcell: the operations exchange between DSOs and MNOs.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+admin = typer.Typer(help="Organisations, API clients and agreements.", no_args_is_help=True)
+importer = typer.Typer(help="Bulk imports.", no_args_is_help=True)
+bench = typer.Typer(help="Benchmarks; each prints one JSON object per figure.", no_args_is_help=True)
+app.add_typer(admin, name="admin")
+app.add_typer(importer, name="import")
+app.add_typer(bench, name="bench")
+
+
+def _db() -> Database:
+    from gridcell.migrations import upgrade
+
+    s = get_settings()
+    db = Database(s.database_url, sqlite_synchronous=s.sqlite_synchronous)
+    upgrade(db)
+    return db
+
+
+def _fail(exc: DomainError) -> None:
+    typer.echo(f"error: {exc.detail}", err=True)
+    for e in exc.errors[:50]:
+        typer.echo(f"  {e.get('loc', '')}: {e.get('msg', '')}", err=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8000, log_level: str = "warning") -> None:
+    """Run the API and the delivery workers in one process."""
+    import uvicorn
+
+    from gridcell.app import create_app
+
+    uvicorn.run(create_app(), host=host, port=port, log_level=log_level, loop="uvloop", http="httptools")
+
+
+@app.command()
+def demo(host: str = "127.0.0.1", port: int = 8000,
+         database: Annotated[str, typer.Option(help="SQLite file, recreated")] = "gridcell-demo.db") -> None:
+    """Serve on SQLite with a seeded demo (two MNOs, one DSO, topology) and a few live events."""
+    from gridcell.demo import run_demo
+
+    run_demo(host, port, database)
+
+
+@admin.command("create-org")
+def create_org(name: str, kind: Annotated[str, typer.Option(help="dso | mno")]) -> None:
+    from gridcell.tenancy import service
+
+    try:
+        with _db().write() as session:
+            org_id = service.create_org(session, name, kind)
+    except DomainError as exc:
+        _fail(exc)
+    typer.echo(org_id)
+
+
+@admin.command("create-client")
+def create_client(org_id: str, role: Annotated[str, typer.Option(help="viewer | operator | admin")],
+                  name: str | None = None) -> None:
+    from gridcell.tenancy import service
+
+    try:
+        with _db().write() as session:
+            _, token = service.create_client(session, org_id, role, name)
+    except DomainError as exc:
+        _fail(exc)
+    typer.echo(token)
+
+
+@admin.command("create-agreement")
+def create_agreement(dso_id: str, mno_id: str,
+                     plmn: Annotated[list[str], typer.Option(help="PLMN id (MCC+MNC), repeatable")],
+                     level: Annotated[str, typer.Option(help="area | cell")],
+                     share_telemetry: Annotated[bool, typer.Option("--share-telemetry")] = False,
+                     site: Annotated[list[str] | None, typer.Option(help="covered DSO site id; default all")] = None,
+                     sla_target: float = 0.999) -> None:
+    from gridcell.exposure import status
+    from gridcell.tenancy import service
+
+    try:
+        with _db().write() as session:
+            agreement_id = service.create_agreement(session, dso_id, mno_id, plmn, level,
+                                                    share_telemetry=share_telemetry, site_ids=site,
+                                                    sla_target=sla_target)
+            session.flush()
+            status.rebuild_org(session, dso_id)
+    except DomainError as exc:
+        _fail(exc)
+    typer.echo(agreement_id)
+
+
+@importer.command("topology")
+def import_topology(file: str, org: Annotated[str, typer.Option(help="organisation id that owns the file")]) -> None:
+    """Import DSO sites/CPEs/USIMs or MNO RAN sites/cells (JSON or GeoJSON)."""
+    from gridcell.topology.cli import import_topology as run
+
+    try:
+        counts = run(_db(), org, file)
+    except DomainError as exc:
+        _fail(exc)
+    typer.echo(json.dumps(counts))
+
+
+@bench.command("exposure")
+def bench_exposure(as_json: Annotated[bool, typer.Option("--json")] = False,
+                   alarms: int = 20_000, rate: float = 1000.0, duration_s: float = 10.0,
+                   subscriptions: int = 100) -> None:
+    """alarm_ingest_rate, alarm_to_webhook_p50_ms, alarm_to_webhook_p99_ms (see benchmarks/)."""
+    from gridcell.bench.exposure import run
+
+    for figure in run(alarms=alarms, rate=rate, duration_s=duration_s, n_subscriptions=subscriptions):
+        typer.echo(json.dumps(figure) if as_json else f"{figure['figure']}: {figure['value']} {figure['unit']}")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,1 @@
+"""Shared plumbing: clock, bus, database, errors, ids, geo. Imports no capability."""

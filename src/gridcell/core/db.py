@@ -1,0 +1,124 @@
+"""Database engine and sessions. SQLite (WAL) embedded, PostgreSQL in production; same models."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+from gridcell.core.clock import as_utc
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC on both engines (SQLite stores naive values)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UtcDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Database:
+    """Owns the engine, the session factory and (on SQLite) the single-writer lock."""
+
+    def __init__(self, url: str, *, sqlite_synchronous: str = "FULL") -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        kwargs: dict[str, Any] = {}
+        if self.is_sqlite:
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        else:
+            kwargs.update(pool_size=20, max_overflow=20, pool_pre_ping=True)
+        self.engine: Engine = create_engine(url, **kwargs)
+        self.write_engine: Engine = self.engine
+        if self.is_sqlite:
+            _sqlite_pragmas(self.engine, sqlite_synchronous, "BEGIN")
+            # A separate writer engine takes the write lock up front (BEGIN IMMEDIATE), so a writer never
+            # fails half-way upgrading a read snapshot while another process writes.
+            self.write_engine = create_engine(url, **kwargs)
+            _sqlite_pragmas(self.write_engine, sqlite_synchronous, "BEGIN IMMEDIATE")
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.write_sessions = sessionmaker(self.write_engine, expire_on_commit=False)
+        # SQLite has one writer; serialising in-process avoids busy-wait storms between threads.
+        self._write_lock = threading.Lock() if self.is_sqlite else None
+        self._after_commit: list[Callable[[list[Any]], None]] = []
+
+    def on_commit(self, hook: Callable[[list[Any]], None]) -> None:
+        """Register a hook that receives the messages a unit of work queued, after it commits."""
+        self._after_commit.append(hook)
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self.sessions() as session:
+            yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A unit of work: commits on success, then hands queued messages to the after-commit hooks."""
+        lock = self._write_lock
+        if lock is not None:
+            lock.acquire()
+        try:
+            with self.write_sessions() as session:
+                session.info["outgoing"] = []
+                try:
+                    yield session
+                    session.commit()
+                except BaseException:
+                    session.rollback()
+                    raise
+                outgoing: list[Any] = session.info.pop("outgoing", [])
+        finally:
+            if lock is not None:
+                lock.release()
+        if outgoing:
+            for hook in self._after_commit:
+                hook(outgoing)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        self.write_engine.dispose()
+
+
+def _sqlite_pragmas(engine: Engine, synchronous: str, begin: str) -> None:
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, see below
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA synchronous={synchronous}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql(begin)
+
+
+def queue_after_commit(session: Session, message: Any) -> None:
+    """Queue a message (e.g. 'outbox rows for subscription X') to publish once the session commits."""
+    session.info.setdefault("outgoing", []).append(message)

@@ -1,0 +1,65 @@
+"""Render errors in the format each family of paths expects.
+
+Native paths: RFC 9457 problem+json. 3GPP-shaped paths: 3GPP ProblemDetails (TS 29.571: the same
+members plus `cause` and `invalidParams`). TMF paths: the TM Forum `Error` object.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gridcell.core.errors import DomainError
+
+THREEGPP_PREFIXES = ("/api/v1/ingest", "/FaultSupervisionMnS", "/ProvMnS")
+TMF_PREFIXES = ("/tmf-api",)
+_CAUSES = {400: "INVALID_MSG_FORMAT", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "RESOURCE_NOT_FOUND",
+           405: "METHOD_NOT_ALLOWED", 409: "CONFLICT", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE",
+           422: "MANDATORY_IE_INCORRECT", 429: "TOO_MANY_REQUESTS"}
+
+
+def error_response(path: str, status: int, title: str, detail: str,
+                   errors: list[dict[str, Any]] | None = None) -> JSONResponse:
+    errors = errors or []
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if path.startswith(TMF_PREFIXES):
+        body: dict[str, Any] = {"code": str(status), "reason": title, "message": detail, "status": str(status),
+                                "@type": "Error"}
+        return JSONResponse(body, status_code=status, headers=headers)
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, "instance": path}
+    if path.startswith(THREEGPP_PREFIXES):
+        body["cause"] = _CAUSES.get(status, "SYSTEM_FAILURE" if status >= 500 else "INVALID_MSG_FORMAT")
+        if errors:
+            body["invalidParams"] = [{"param": e.get("loc", ""), "reason": e.get("msg", "")} for e in errors]
+    elif errors:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    out = []
+    for err in exc.errors():
+        loc = "/".join(str(p) for p in err.get("loc", ()) if p != "body")
+        out.append({"loc": loc, "msg": str(err.get("msg", "invalid"))})
+    return out
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
+        return error_response(request.url.path, exc.status, exc.title, exc.detail, exc.errors)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _validation_errors(exc)
+        json_invalid = any(e.get("type") == "json_invalid" for e in exc.errors())
+        detail = "the body is not valid JSON" if json_invalid else "the request does not match the schema"
+        return error_response(request.url.path, 400, "Invalid input", detail, errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return error_response(request.url.path, exc.status_code, str(exc.detail), str(exc.detail))

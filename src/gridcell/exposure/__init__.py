@@ -1,0 +1,1 @@
+"""Per DSO site × PLMN status, subscriptions and their durable delivery (webhook, SSE)."""

@@ -1,0 +1,225 @@
+"""Webhook delivery: at-least-once, in order per subscription, retried with exponential backoff.
+
+Each subscription has one worker task. The happy path needs no database read: the after-commit
+message carries the payload. The outbox stays the source of truth: a worker that sees a gap in
+sequence numbers, restarts, or retries reads from it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from prometheus_client import Counter, Histogram
+from sqlalchemy import update
+
+from gridcell.core.bus import Bus, Message, on_loop
+from gridcell.core.clock import as_utc, utcnow
+from gridcell.core.db import Database
+from gridcell.core.security import sign
+from gridcell.exposure import subscriptions
+from gridcell.exposure.models import OutboxRow, Subscription
+from gridcell.exposure.subscriptions import OUTBOX_TOPIC, OutboxMessage
+
+log = logging.getLogger(__name__)
+
+DELIVERED = Counter("gridcell_webhook_deliveries_total", "Webhook delivery attempts", ["result"])
+LATENCY = Histogram("gridcell_delivery_latency_seconds", "Commit of a status change to webhook 2xx",
+                    buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+
+
+@dataclass
+class _Item:
+    seq: int
+    pk: int
+    notification_id: str
+    payload: bytes
+    attempts: int
+    created: float
+
+
+class _Worker:
+    def __init__(self, service: DeliveryService, sub_id: str) -> None:
+        self.service = service
+        self.sub_id = sub_id
+        self.queue: deque[_Item] = deque()
+        self.wake = asyncio.Event()
+        self.next_seq: int | None = None  # the next sequence number to deliver; None = ask the outbox
+        self.callback: str | None = None
+        self.secret = ""
+        self.task: asyncio.Task[None] | None = None
+
+    def offer(self, msg: OutboxMessage) -> None:
+        self.callback, self.secret = msg.callback_uri, msg.secret
+        self.queue.append(_Item(msg.seq, msg.pk, msg.notification_id, msg.payload, 0, time.monotonic()))
+        self.wake.set()
+
+    async def run(self) -> None:
+        while not self.service.stopping:
+            while self.queue and self.next_seq is not None and self.queue[0].seq < self.next_seq:
+                self.queue.popleft()  # delivered already (read from the outbox, then offered again)
+            if self.queue and self.queue[0].seq == self.next_seq:
+                await self._deliver(self.queue[0])
+                continue
+            if self.next_seq is not None and not self.queue:
+                self.wake.clear()
+                try:  # caught up: sleep until the next commit for this subscription
+                    await asyncio.wait_for(self.wake.wait(), timeout=30)
+                except TimeoutError:
+                    pass
+                continue
+            # Position unknown (start, restart) or a gap in sequence numbers: the outbox decides.
+            items = await self.service.load_undelivered(self, self.next_seq or 0)
+            if items is None:  # subscription deleted
+                return
+            if not items:
+                self.queue.clear()
+                self.next_seq = None
+                self.wake.clear()
+                try:
+                    await asyncio.wait_for(self.wake.wait(), timeout=30)
+                except TimeoutError:
+                    pass
+                continue
+            self.queue.extendleft(reversed(items))
+            self.next_seq = items[0].seq
+
+    async def _deliver(self, item: _Item) -> None:
+        while not self.service.stopping:
+            error = await self.service.post(self, item)
+            if error is None:
+                self.queue.popleft()
+                self.next_seq = item.seq + 1
+                self.service.mark_delivered(item.pk)
+                LATENCY.observe(time.monotonic() - item.created)
+                return
+            item.attempts += 1
+            delay = min(self.service.base_backoff * (2 ** (item.attempts - 1)), self.service.max_backoff)
+            await self.service.record_failure(item.pk, item.attempts, error, delay)
+            try:
+                await asyncio.wait_for(self.service.stop_event.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+
+
+class DeliveryService:
+    def __init__(self, db: Database, bus: Bus, *, timeout_s: float = 5.0, base_backoff_s: float = 0.5,
+                 max_backoff_s: float = 300.0, concurrency: int = 64) -> None:
+        self.db, self.bus = db, bus
+        self.timeout_s = timeout_s
+        self.base_backoff, self.max_backoff = base_backoff_s, max_backoff_s
+        self.workers: dict[str, _Worker] = {}
+        self.stopping = False
+        self.stop_event = asyncio.Event()
+        self._limit = asyncio.Semaphore(concurrency)
+        self._client: httpx.AsyncClient | None = None
+        self._unsubscribe: Any = None
+        self._acks: list[int] = []
+        self._ack_task: asyncio.Task[None] | None = None
+        self._ack_wake = asyncio.Event()
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._client = httpx.AsyncClient(timeout=self.timeout_s, limits=httpx.Limits(max_connections=256))
+        self._unsubscribe = self.bus.subscribe(OUTBOX_TOPIC, on_loop(loop, self._on_message))
+        self._ack_task = asyncio.create_task(self._ack_loop())
+        with self.db.read() as session:
+            backlog = [s.id for s in subscriptions.subscriptions_with_backlog(session)]
+        for sub_id in backlog:
+            self._worker(sub_id)
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        self.stopping = True
+        self.stop_event.set()
+        for w in self.workers.values():
+            w.wake.set()
+        tasks = [w.task for w in self.workers.values() if w.task]
+        if tasks:
+            await asyncio.wait(tasks, timeout=grace_s)
+        if self._unsubscribe:
+            self._unsubscribe()
+        self._ack_wake.set()
+        if self._ack_task:
+            await self._ack_task
+        if self._client:
+            await self._client.aclose()
+
+    def _on_message(self, message: Message) -> None:
+        msg = message.payload
+        if isinstance(msg, OutboxMessage) and msg.callback_uri:
+            self._worker(msg.subscription_id).offer(msg)
+
+    def _worker(self, sub_id: str) -> _Worker:
+        w = self.workers.get(sub_id)
+        if w is None or (w.task is not None and w.task.done()):
+            w = _Worker(self, sub_id)
+            self.workers[sub_id] = w
+            w.task = asyncio.create_task(w.run(), name=f"deliver-{sub_id}")
+        return w
+
+    async def load_undelivered(self, worker: _Worker, min_seq: int) -> list[_Item] | None:
+        def load() -> tuple[Subscription | None, list[OutboxRow]]:
+            with self.db.read() as session:
+                sub = session.get(Subscription, worker.sub_id)
+                return sub, subscriptions.undelivered(session, worker.sub_id, min_seq) if sub else []
+
+        sub, rows = await asyncio.to_thread(load)
+        if sub is None or sub.callback_uri is None:
+            return None
+        worker.callback, worker.secret = sub.callback_uri, sub.secret
+        now = time.monotonic()
+        return [_Item(r.seq, r.pk, r.notification_id, r.payload.encode(), r.attempts,
+                      now - max(0.0, (utcnow() - as_utc(r.created_at)).total_seconds())) for r in rows]
+
+    async def post(self, worker: _Worker, item: _Item) -> str | None:
+        assert self._client is not None and worker.callback is not None
+        headers = {"Content-Type": "application/json", "X-Gridcell-Signature": sign(worker.secret, item.payload),
+                   "X-Gridcell-Notification-Id": item.notification_id, "X-Gridcell-Sequence": str(item.seq)}
+        async with self._limit:
+            try:
+                resp = await self._client.post(worker.callback, content=item.payload, headers=headers)
+            except httpx.HTTPError as exc:
+                DELIVERED.labels("error").inc()
+                return f"{type(exc).__name__}: {exc}"[:500]
+        if 200 <= resp.status_code < 300:
+            DELIVERED.labels("ok").inc()
+            return None
+        DELIVERED.labels("rejected").inc()
+        return f"HTTP {resp.status_code}"
+
+    def mark_delivered(self, pk: int) -> None:
+        self._acks.append(pk)
+        self._ack_wake.set()
+
+    async def _ack_loop(self) -> None:
+        """Batch delivery marks: one short write per burst instead of one per webhook call."""
+        while True:
+            await self._ack_wake.wait()
+            self._ack_wake.clear()
+            await asyncio.sleep(0.02)
+            batch, self._acks = self._acks, []
+            if batch:
+                await asyncio.to_thread(self._write_acks, batch)
+            if self.stopping and not self._acks:
+                return
+
+    def _write_acks(self, pks: list[int]) -> None:
+        now = utcnow()
+        with self.db.write() as session:
+            for i in range(0, len(pks), 500):
+                session.execute(update(OutboxRow).where(OutboxRow.pk.in_(pks[i:i + 500]))
+                                .values(delivered_at=now))
+
+    async def record_failure(self, pk: int, attempts: int, error: str, delay_s: float) -> None:
+        def write() -> None:
+            with self.db.write() as session:
+                session.execute(update(OutboxRow).where(OutboxRow.pk == pk).values(
+                    attempts=attempts, last_error=error, next_attempt_at=utcnow() + timedelta(seconds=delay_s)))
+
+        await asyncio.to_thread(write)

@@ -1,0 +1,61 @@
+"""Exposure tables: the current status of each site × PLMN, subscriptions, and the delivery outbox."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from gridcell.core.db import Base
+
+
+class SiteStatus(Base):
+    __tablename__ = "site_status"
+
+    site_pk: Mapped[int] = mapped_column(ForeignKey("dso_sites.pk", ondelete="CASCADE"), primary_key=True)
+    plmn: Mapped[str] = mapped_column(String(6), primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(40), index=True)  # the DSO
+    mno_id: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(12))
+    since: Mapped[datetime]
+    expected_end: Mapped[datetime | None]
+    reasons: Mapped[list[Any]]
+    updated_at: Mapped[datetime]
+
+
+class Subscription(Base):
+    __tablename__ = "subscriptions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    callback_uri: Mapped[str | None] = mapped_column(String(2000))
+    secret: Mapped[str] = mapped_column(String(64))
+    site_ids: Mapped[list[Any] | None]
+    area: Mapped[dict[str, Any] | None]
+    plmns: Mapped[list[Any] | None]
+    min_status: Mapped[str] = mapped_column(String(12), default="ok")
+    event_kinds: Mapped[list[Any]]
+    last_seq: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+
+
+class OutboxRow(Base):
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "seq"),
+        Index("ix_outbox_pending", "subscription_id", "delivered_at", "seq"),
+    )
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    subscription_id: Mapped[str] = mapped_column(ForeignKey("subscriptions.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    notification_id: Mapped[str] = mapped_column(String(40), unique=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    delivered_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(String(500))

@@ -1,0 +1,220 @@
+"""The status engine: conditions on cells → status of each DSO site × PLMN, with reasons.
+
+Topology-aware: reasons are grouped per RAN site and category, so one RAN site going down is one
+reason however many of its cells alarm, and a notification goes out only when the status, the set
+of reasons or the expected end changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gridcell.core.clock import isoformat, utcnow
+from gridcell.exposure import subscriptions
+from gridcell.exposure.models import SiteStatus
+from gridcell.faults import service as faults
+from gridcell.faults.service import ActiveCondition, CellsChanged
+from gridcell.tenancy import service as tenancy
+from gridcell.topology import service as topology
+from gridcell.topology.service import CellRef, SiteRef
+
+STATUSES = ("ok", "degraded", "at_risk", "maintenance", "down")
+RANK = {s: i for i, s in enumerate(STATUSES)}
+# Per-cell effect of a condition, and the reason category a DSO sees.
+_CELL_EFFECT = {("outage", "alarm"): "down", ("outage", "config"): "down", ("outage", "maintenance"): "maintenance",
+                ("power", "alarm"): "at_risk"}
+_CATEGORY = {"down": "network_outage", "maintenance": "planned_maintenance", "at_risk": "power_supply",
+             "degraded": "degradation"}
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    status: str
+    since: datetime
+    expected_end: datetime | None
+    reasons: list[dict[str, Any]]
+
+    def key(self) -> tuple[Any, ...]:
+        return (self.status, self.expected_end,
+                tuple(sorted((r["category"], r["ranSiteId"]) for r in self.reasons)))
+
+
+def _effect(cond: ActiveCondition) -> str:
+    return _CELL_EFFECT.get((cond.impact, cond.kind), "degraded")
+
+
+def time_to_dark(cond: ActiveCondition, cell: CellRef) -> datetime | None:
+    if cond.impact != "power" or cell.autonomy_h is None:
+        return None
+    return cond.starts_at + timedelta(hours=cell.autonomy_h)
+
+
+def evaluate(cells: list[CellRef], conds: dict[int, list[ActiveCondition]], now: datetime,
+             previous: SiteStatus | None) -> Evaluation:
+    cell_state: dict[int, str] = {}
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    for cell in cells:
+        worst = "ok"
+        for cond in conds.get(cell.pk, ()):
+            effect = _effect(cond)
+            worst = max(worst, effect, key=RANK.__getitem__)
+            category = "configuration" if cond.kind == "config" and effect == "down" else _CATEGORY[effect]
+            g = groups.setdefault((category, cell.ran_site_id), {
+                "category": category, "ranSiteId": cell.ran_site_id, "cells": set(), "conditions": {},
+                "since": cond.starts_at, "expectedEnd": cond.ends_at, "timeToDark": None, "effect": effect})
+            g["cells"].add(cell.cell_id)
+            g["conditions"][cond.pk] = cond
+            g["since"] = min(g["since"], cond.starts_at)
+            if cond.ends_at and (g["expectedEnd"] is None or cond.ends_at > g["expectedEnd"]):
+                g["expectedEnd"] = cond.ends_at
+            ttd = time_to_dark(cond, cell)
+            if ttd and (g["timeToDark"] is None or ttd < g["timeToDark"]):
+                g["timeToDark"] = ttd
+        cell_state[cell.pk] = worst
+    unavailable = [s for s in cell_state.values() if s in ("down", "maintenance")]
+    if cell_state and len(unavailable) == len(cell_state):
+        status = "down" if "down" in unavailable else "maintenance"
+    elif any(s == "at_risk" for s in cell_state.values()):
+        status = "at_risk"
+    elif any(s != "ok" for s in cell_state.values()):
+        status = "degraded"
+    else:
+        status = "ok"
+    reasons = [_reason(g) for g in sorted(groups.values(), key=lambda g: (-RANK[g["effect"]], g["ranSiteId"]))]
+    driving = [g for g in groups.values() if g["effect"] == status] or list(groups.values())
+    if previous is not None and previous.status == status:
+        since = previous.since
+    elif driving and status != "ok":
+        since = min(g["since"] for g in driving)
+    else:
+        since = now
+    ends = [g["expectedEnd"] for g in driving]
+    expected_end = max(ends) if ends and all(ends) and status != "ok" else None
+    return Evaluation(status, since, expected_end, reasons)
+
+
+def _reason(g: dict[str, Any]) -> dict[str, Any]:
+    conditions = sorted(g["conditions"].values(), key=lambda c: (c.starts_at, c.pk))
+    return {
+        "category": g["category"],
+        "ranSiteId": g["ranSiteId"],
+        "cells": sorted(g["cells"]),
+        "since": isoformat(g["since"]),
+        "expectedEnd": isoformat(g["expectedEnd"]),
+        "timeToDark": isoformat(g["timeToDark"]),
+        "events": [_event(c) for c in conditions],
+    }
+
+
+def _event(c: ActiveCondition) -> dict[str, Any]:
+    d = c.details
+    out: dict[str, Any] = {"kind": c.kind, "id": c.key, "since": isoformat(c.starts_at)}
+    if c.kind == "alarm":
+        out.update(probableCause=d.get("probableCause"), perceivedSeverity=d.get("perceivedSeverity"),
+                   alarmType=d.get("alarmType"), additionalText=d.get("additionalText"),
+                   objectInstance=c.object_instance)
+    elif c.kind == "threshold":
+        out.update(metric=d.get("metric"), value=d.get("value"), threshold=d.get("threshold"))
+    elif c.kind == "maintenance":
+        out.update(until=isoformat(c.ends_at), description=d.get("description"))
+    else:
+        out.update(objectInstance=c.object_instance, change=d.get("change"))
+    return out
+
+
+def redact(reasons: list[dict[str, Any]], level: str) -> list[dict[str, Any]]:
+    """`area` agreements expose status and reason category only: no cell, RAN site or alarm detail."""
+    if level == "cell":
+        return reasons
+    return [{k: r[k] for k in ("category", "since", "expectedEnd", "timeToDark")} for r in reasons]
+
+
+def on_cells_changed(session: Session, event: CellsChanged) -> None:
+    recompute(session, topology.pairs_for_cells(session, sorted(event.cell_pks)))
+
+
+def recompute(session: Session, pairs: set[tuple[int, str]], now: datetime | None = None) -> int:
+    """Re-evaluate these site × PLMN pairs; write changes and their notifications. Returns changes."""
+    if not pairs:
+        return 0
+    now = now or utcnow()
+    serving = topology.serving_cells_for_pairs(session, pairs)
+    sites = topology.site_refs(session, sorted({p[0] for p in pairs}))
+    agreements = _agreements_by_dso(session, {s.org_id for s in sites.values()})
+    all_cells = {c.pk for cells in serving.values() for c in cells}
+    conds = faults.active_conditions(session, all_cells, now)
+    existing = _existing(session, pairs)
+    changes: list[subscriptions.StatusChange] = []
+    for pair in sorted(pairs):
+        site = sites.get(pair[0])
+        if site is None:
+            continue
+        agreement = next((a for a in agreements.get(site.org_id, ()) if a.covers(site.site_id, pair[1])), None)
+        previous = existing.get(pair)
+        if agreement is None:
+            if previous is not None:
+                session.delete(previous)
+            continue
+        cells = [c for c in serving.get(pair, ()) if c.org_id == agreement.mno_id]
+        ev = evaluate(cells, conds, now, previous)
+        if previous is not None and _key_of(previous) == ev.key():
+            continue
+        first = previous is None
+        change = _store(session, site, pair[1], agreement, ev, previous, now)
+        if not (first and ev.status == "ok"):
+            changes.append(change)
+    subscriptions.enqueue_status_changes(session, changes, now)
+    return len(changes)
+
+
+def _agreements_by_dso(session: Session, dso_ids: set[str]) -> dict[str, list[tenancy.AgreementView]]:
+    out: dict[str, list[tenancy.AgreementView]] = {}
+    for dso in dso_ids:
+        out[dso] = [a for a in tenancy.agreements_for(session, dso) if a.dso_id == dso]
+    return out
+
+
+def _existing(session: Session, pairs: set[tuple[int, str]]) -> dict[tuple[int, str], SiteStatus]:
+    site_pks = sorted({p[0] for p in pairs})
+    out: dict[tuple[int, str], SiteStatus] = {}
+    for i in range(0, len(site_pks), 500):
+        for row in session.scalars(select(SiteStatus).where(SiteStatus.site_pk.in_(site_pks[i:i + 500]))):
+            if (row.site_pk, row.plmn) in pairs:
+                out[(row.site_pk, row.plmn)] = row
+    return out
+
+
+def _key_of(row: SiteStatus) -> tuple[Any, ...]:
+    return (row.status, row.expected_end, tuple(sorted((r["category"], r["ranSiteId"]) for r in row.reasons)))
+
+
+def _store(session: Session, site: SiteRef, plmn: str, agreement: tenancy.AgreementView, ev: Evaluation,
+           previous: SiteStatus | None, now: datetime) -> subscriptions.StatusChange:
+    before = previous.status if previous is not None else "ok"
+    if previous is None:
+        previous = SiteStatus(site_pk=site.pk, plmn=plmn, org_id=site.org_id)
+        session.add(previous)
+    previous.mno_id = agreement.mno_id
+    previous.status, previous.since, previous.expected_end = ev.status, ev.since, ev.expected_end
+    previous.reasons, previous.updated_at = ev.reasons, now
+    return subscriptions.StatusChange(site=site, plmn=plmn, mno_id=agreement.mno_id, level=agreement.level,
+                                      status=ev.status, previous=before, since=ev.since,
+                                      expected_end=ev.expected_end, reasons=redact(ev.reasons, agreement.level))
+
+
+def tick(session: Session, after: datetime, until: datetime) -> int:
+    """Time moved on: maintenance windows that opened or closed change status without any new event."""
+    cells = faults.cells_with_window_edges(session, after, until)
+    if not cells:
+        return 0
+    return recompute(session, topology.pairs_for_cells(session, sorted(cells)), until)
+
+
+def rebuild_org(session: Session, dso_id: str) -> int:
+    """After topology or agreement changes: re-evaluate every pair of the DSO."""
+    return recompute(session, topology.all_site_pairs(session, dso_id))

@@ -1,0 +1,218 @@
+"""Subscriptions: who wants which status changes, and the durable outbox that carries them."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlparse
+
+import orjson
+from shapely.geometry import Point
+from shapely.geometry.base import BaseGeometry
+from shapely.prepared import PreparedGeometry, prep
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gridcell.core.clock import isoformat, utcnow
+from gridcell.core.db import queue_after_commit
+from gridcell.core.errors import InvalidInput, NotFound
+from gridcell.core.geo import parse_geojson_geometry
+from gridcell.core.ids import new_id, new_uuid
+from gridcell.core.security import new_secret
+from gridcell.exposure.models import OutboxRow, Subscription
+from gridcell.topology.service import SiteRef
+
+EVENT_KINDS = ("siteStatusChanged",)
+STATUSES = ("ok", "degraded", "at_risk", "maintenance", "down")
+RANK = {s: i for i, s in enumerate(STATUSES)}
+OUTBOX_TOPIC = "exposure.outbox"
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    site: SiteRef
+    plmn: str
+    mno_id: str
+    level: str
+    status: str
+    previous: str
+    since: datetime
+    expected_end: datetime | None
+    reasons: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    """Published after commit so delivery workers and SSE streams wake without polling."""
+
+    subscription_id: str
+    seq: int
+    pk: int
+    notification_id: str
+    payload: bytes
+    callback_uri: str | None
+    secret: str
+
+
+def validate_callback(uri: str, *, allow_private: bool) -> str:
+    parsed = urlparse(uri)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise InvalidInput("callbackUri must be an absolute http or https URL",
+                           errors=[{"loc": "callbackUri", "msg": "http/https only"}])
+    if allow_private:
+        return uri
+    host = parsed.hostname
+    try:
+        addrs = {ipaddress.ip_address(host)}
+    except ValueError:
+        try:
+            infos = socket.getaddrinfo(host, parsed.port or 443, proto=socket.IPPROTO_TCP)
+        except OSError as exc:
+            raise InvalidInput(f"callbackUri host '{host}' does not resolve",
+                               errors=[{"loc": "callbackUri", "msg": "host does not resolve"}]) from exc
+        addrs = {ipaddress.ip_address(info[4][0]) for info in infos}
+    for addr in addrs:
+        if not addr.is_global:
+            raise InvalidInput(
+                f"callbackUri resolves to a non-public address ({addr}); loopback and private targets are "
+                "refused unless GRIDCELL_ALLOW_PRIVATE_WEBHOOKS=true",
+                errors=[{"loc": "callbackUri", "msg": "private or loopback address"}])
+    return uri
+
+
+def create(session: Session, org_id: str, *, callback_uri: str | None, site_ids: list[str] | None,
+           area: dict[str, Any] | None, plmns: list[str] | None, min_status: str, event_kinds: list[str] | None,
+           allow_private: bool) -> Subscription:
+    if callback_uri is not None:
+        validate_callback(callback_uri, allow_private=allow_private)
+    if area is not None:
+        parse_geojson_geometry(area, polygonal=True)
+    if min_status not in STATUSES:
+        raise InvalidInput(f"minStatus must be one of {', '.join(STATUSES)}")
+    kinds = list(event_kinds or EVENT_KINDS)
+    for k in kinds:
+        if k not in EVENT_KINDS:
+            raise InvalidInput(f"unknown event kind '{k}'; known: {', '.join(EVENT_KINDS)}")
+    sub = Subscription(id=new_id("sub"), org_id=org_id, callback_uri=callback_uri, secret=new_secret(),
+                       site_ids=sorted(set(site_ids)) if site_ids else None, area=area,
+                       plmns=sorted(set(plmns)) if plmns else None, min_status=min_status, event_kinds=kinds,
+                       last_seq=0, created_at=utcnow())
+    session.add(sub)
+    return sub
+
+
+def get(session: Session, org_id: str, sub_id: str) -> Subscription:
+    sub = session.get(Subscription, sub_id)
+    if sub is None or sub.org_id != org_id:
+        raise NotFound(f"subscription {sub_id} not found")
+    return sub
+
+
+def list_for(session: Session, org_id: str) -> Sequence[Subscription]:
+    return session.scalars(select(Subscription).where(Subscription.org_id == org_id)
+                           .order_by(Subscription.created_at)).all()
+
+
+def delete(session: Session, org_id: str, sub_id: str) -> None:
+    session.delete(get(session, org_id, sub_id))
+
+
+_prepared: dict[str, tuple[str, PreparedGeometry]] = {}
+
+
+def _area(sub: Subscription) -> PreparedGeometry | None:
+    if sub.area is None:
+        return None
+    raw = orjson.dumps(sub.area).decode()
+    cached = _prepared.get(sub.id)
+    if cached is None or cached[0] != raw:
+        geom: BaseGeometry = parse_geojson_geometry(sub.area, polygonal=True)
+        cached = (raw, prep(geom))
+        _prepared[sub.id] = cached
+    return cached[1]
+
+
+def matches(sub: Subscription, change: StatusChange) -> bool:
+    if "siteStatusChanged" not in sub.event_kinds:
+        return False
+    if sub.site_ids is not None and change.site.site_id not in sub.site_ids:
+        return False
+    if sub.plmns is not None and change.plmn not in sub.plmns:
+        return False
+    floor = RANK[sub.min_status]
+    # A return below the floor is delivered too: the subscriber saw the site go bad and must see it recover.
+    if RANK[change.status] < floor and RANK[change.previous] < floor:
+        return False
+    area = _area(sub)
+    return area is None or area.intersects(Point(change.site.lon, change.site.lat))
+
+
+def payload_of(change: StatusChange, sub: Subscription, seq: int, notification_id: str,
+               now: datetime) -> dict[str, Any]:
+    return {
+        "notificationId": notification_id,
+        "notificationType": "siteStatusChanged",
+        "eventTime": isoformat(now),
+        "subscriptionId": sub.id,
+        "sequenceNo": seq,
+        "site": {"id": change.site.site_id, "name": change.site.name, "kind": change.site.kind,
+                 "lat": change.site.lat, "lon": change.site.lon},
+        "plmn": change.plmn,
+        "mnoId": change.mno_id,
+        "status": change.status,
+        "previousStatus": change.previous,
+        "since": isoformat(change.since),
+        "expectedEnd": isoformat(change.expected_end),
+        "reasons": change.reasons,
+    }
+
+
+def enqueue_status_changes(session: Session, changes: list[StatusChange], now: datetime) -> int:
+    """Write one outbox row per matching subscription, in the caller's transaction."""
+    if not changes:
+        return 0
+    orgs = sorted({c.site.org_id for c in changes})
+    subs_by_org: dict[str, list[Subscription]] = {}
+    for sub in session.scalars(select(Subscription).where(Subscription.org_id.in_(orgs))
+                               .order_by(Subscription.id).with_for_update()):
+        subs_by_org.setdefault(sub.org_id, []).append(sub)
+    rows: list[tuple[Subscription, OutboxRow, bytes]] = []
+    for change in changes:
+        for sub in subs_by_org.get(change.site.org_id, ()):
+            if not matches(sub, change):
+                continue
+            sub.last_seq += 1
+            nid = new_uuid()
+            body = orjson.dumps(payload_of(change, sub, sub.last_seq, nid, now))
+            row = OutboxRow(subscription_id=sub.id, seq=sub.last_seq, notification_id=nid,
+                            kind="siteStatusChanged", payload=body.decode(), created_at=now, attempts=0,
+                            next_attempt_at=now)
+            session.add(row)
+            rows.append((sub, row, body))
+    if rows:
+        session.flush()
+        for sub, row, body in rows:
+            queue_after_commit(session, OutboxMessage(sub.id, row.seq, row.pk, row.notification_id, body,
+                                                      sub.callback_uri, sub.secret))
+    return len(rows)
+
+
+def pending(session: Session, sub_id: str, after_seq: int, limit: int = 200) -> list[OutboxRow]:
+    return list(session.scalars(select(OutboxRow).where(
+        OutboxRow.subscription_id == sub_id, OutboxRow.seq > after_seq).order_by(OutboxRow.seq).limit(limit)))
+
+
+def undelivered(session: Session, sub_id: str, min_seq: int = 0, limit: int = 200) -> list[OutboxRow]:
+    return list(session.scalars(select(OutboxRow).where(
+        OutboxRow.subscription_id == sub_id, OutboxRow.delivered_at.is_(None), OutboxRow.seq >= min_seq)
+        .order_by(OutboxRow.seq).limit(limit)))
+
+
+def subscriptions_with_backlog(session: Session) -> list[Subscription]:
+    ids = select(OutboxRow.subscription_id).where(OutboxRow.delivered_at.is_(None)).distinct()
+    return list(session.scalars(select(Subscription).where(Subscription.id.in_(ids),
+                                                           Subscription.callback_uri.is_not(None))))

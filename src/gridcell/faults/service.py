@@ -1,0 +1,453 @@
+"""Normalise MNO notifications into conditions on cells; idempotent, order-tolerant, all-or-nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from sqlalchemy import and_, delete, or_, select
+from sqlalchemy.orm import Session
+
+from gridcell.core import events
+from gridcell.core.clock import as_utc, utcnow
+from gridcell.core.errors import InvalidInput
+from gridcell.faults import schemas as s
+from gridcell.faults.models import Condition, ConditionCell, ReceivedNotification
+from gridcell.topology import service as topology
+
+CELLS_CHANGED = "faults.cells_changed"
+
+# TS 28.111 Annex B causes that mean "running on battery or about to": service continues for a while.
+POWER_CAUSES = frozenset({
+    "COMMERCIAL_POWER_FAILURE", "MAINS_BREAKDOWN_WITH_BATTERY_BACKUP", "BATTERY_DISCHARGING",
+    "LOW_BATTERY_THRESHOLD", "BATTERY_FAILURE", "BATTERY_BREAKDOWN", "BATTERY_CHARGING_FAULT",
+    "POWER_PROBLEMS", "POWER_SUPPLY_FAILURE",
+})
+# Power lost with nothing behind it: the site is dark now.
+DARK_CAUSES = frozenset({"MAINS_BREAKDOWN_WITHOUT_BATTERY_BACKUP"})
+ETR_KEYS = ("estimatedRestorationTime", "expectedRestorationTime", "etr", "expectedRepairTime")
+OUT_OF_SERVICE = {"administrativeState": ("LOCKED", "SHUTTING_DOWN", "SHUTTINGDOWN"),
+                  "operationalState": ("DISABLED",)}
+
+
+@dataclass(frozen=True)
+class CellsChanged:
+    """Emitted inside the ingest transaction: conditions on these cells changed."""
+
+    org_id: str
+    cell_pks: frozenset[int]
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ActiveCondition:
+    pk: int
+    org_id: str
+    kind: str
+    key: str
+    impact: str
+    object_instance: str | None
+    starts_at: datetime
+    ends_at: datetime | None
+    details: dict[str, Any]
+
+
+@dataclass
+class _Batch:
+    org_id: str
+    now: datetime
+    result: s.IngestResult = field(default_factory=lambda: s.IngestResult(accepted=0, duplicates=0, unmapped=0))
+    changed_cells: set[int] = field(default_factory=set)
+    dn_cache: dict[str, list[int]] = field(default_factory=dict)
+
+
+def classify_alarm(probable_cause: str | int, severity: str) -> str:
+    """X.733 severities: CRITICAL = out of service; MAJOR/MINOR = service degraded; power causes = at risk."""
+    if severity == "CLEARED":
+        return "none"
+    cause = str(probable_cause).upper()
+    if cause in DARK_CAUSES:
+        return "outage"
+    if cause in POWER_CAUSES:
+        return "power"
+    if severity == "CRITICAL":
+        return "outage"
+    if severity in ("MAJOR", "MINOR"):
+        return "degradation"
+    return "none"
+
+
+def dn_of(n: s._Header) -> str:
+    """The object's DN: objectInstance when given, else from href (…/ProvMnS/vX/SubNetwork=1/…)."""
+    if n.objectInstance:
+        return n.objectInstance
+    path = unquote(urlparse(n.href).path) if "://" in n.href else n.href
+    parts = [p for p in path.split("/") if p]
+    rdns = [p for p in parts if "=" in p]
+    return ",".join(rdns) if rdns else n.href
+
+
+def unwrap(body: Any) -> list[Any]:
+    """Flatten one notification / a list / a VES event / a VES eventList into notifications."""
+    if isinstance(body, s.VesEnvelope):
+        events_ = [body.event]
+    elif isinstance(body, s.VesBatch):
+        events_ = list(body.eventList)
+    elif isinstance(body, list):
+        return body
+    else:
+        return [body]
+    out: list[Any] = []
+    errors: list[dict[str, Any]] = []
+    for i, ev in enumerate(events_):
+        try:
+            out.append(s.NOTIFICATION.validate_python(ev.stndDefinedFields.data))
+        except Exception as exc:
+            errors.append({"loc": f"event[{i}]/stndDefinedFields/data", "msg": str(exc).splitlines()[0][:300]})
+    if errors:
+        raise InvalidInput("a VES event does not carry a valid 3GPP notification", errors=errors)
+    return out
+
+
+def ingest(session: Session, org_id: str, notifications: Sequence[Any]) -> s.IngestResult:
+    batch = _Batch(org_id=org_id, now=utcnow())
+    ids = [str(n.notificationId) for n in notifications]
+    seen: set[str] = set()
+    for chunk in _chunks(sorted(set(ids))):
+        seen.update(session.scalars(select(ReceivedNotification.notification_id).where(
+            ReceivedNotification.org_id == org_id, ReceivedNotification.notification_id.in_(chunk))))
+    existing = _prefetch(session, org_id, notifications)
+    for n, nid in zip(notifications, ids, strict=True):
+        if nid in seen:
+            batch.result.duplicates += 1
+            continue
+        seen.add(nid)
+        session.add(ReceivedNotification(org_id=org_id, notification_id=nid, received_at=batch.now))
+        if isinstance(n, s.NotifyPlannedMaintenance):
+            _apply_maintenance(session, batch, existing, n, nid)
+        elif isinstance(n, s.NotifyThresholdCrossing):
+            _apply_threshold(session, batch, existing, n, nid)
+        elif isinstance(n, s.NotifyMoiAttributeValueChanges | s.NotifyMoiDeletion):
+            _apply_config(session, batch, existing, n, nid)
+        else:
+            _apply_alarm(session, batch, existing, n, nid)
+    session.flush()
+    if batch.changed_cells:
+        events.emit(session, CELLS_CHANGED, CellsChanged(org_id, frozenset(batch.changed_cells), batch.now))
+    return batch.result
+
+
+def _chunks(items: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def _key(n: Any) -> tuple[str, str]:
+    if isinstance(n, s.NotifyPlannedMaintenance):
+        return "maintenance", n.maintenanceId
+    if isinstance(n, s.NotifyThresholdCrossing):
+        return "threshold", f"{dn_of(n)}|{n.observedPerfMetricName}"
+    if isinstance(n, s.NotifyMoiDeletion):
+        return "config", f"{dn_of(n)}|deleted"
+    if isinstance(n, s.NotifyMoiAttributeValueChanges):
+        return "config", dn_of(n)
+    return "alarm", n.alarmId
+
+
+def _prefetch(session: Session, org_id: str, notifications: Sequence[Any]) -> dict[tuple[str, str], Condition]:
+    keys = {_key(n) for n in notifications}
+    found: dict[tuple[str, str], Condition] = {}
+    by_kind: dict[str, list[str]] = {}
+    for kind, key in keys:
+        by_kind.setdefault(kind, []).append(key)
+    for kind, kind_keys in by_kind.items():
+        for chunk in _chunks(sorted(kind_keys)):
+            for c in session.scalars(select(Condition).where(
+                    Condition.org_id == org_id, Condition.kind == kind, Condition.key.in_(chunk))):
+                found[(c.kind, c.key)] = c
+    return found
+
+
+def _map_dn(session: Session, batch: _Batch, dn: str) -> list[int]:
+    if dn not in batch.dn_cache:
+        batch.dn_cache[dn] = [c.pk for c in topology.cells_for_dn(session, batch.org_id, dn)]
+    return batch.dn_cache[dn]
+
+
+def _new_condition(session: Session, batch: _Batch, existing: dict[tuple[str, str], Condition], kind: str,
+                   key: str, cells: list[int], **values: Any) -> Condition:
+    cond = Condition(org_id=batch.org_id, kind=kind, key=key, mapped=bool(cells), **values)
+    session.add(cond)
+    session.flush()
+    for cell_pk in cells:
+        session.add(ConditionCell(condition_pk=cond.pk, cell_pk=cell_pk))
+    existing[(kind, key)] = cond
+    batch.result.accepted += 1
+    if not cells:
+        batch.result.unmapped += 1
+    batch.changed_cells.update(cells)
+    return cond
+
+
+def _cells_of(session: Session, cond: Condition) -> list[int]:
+    return list(session.scalars(select(ConditionCell.cell_pk).where(ConditionCell.condition_pk == cond.pk)))
+
+
+def _touch(session: Session, batch: _Batch, cond: Condition) -> None:
+    batch.result.accepted += 1
+    if not cond.mapped:
+        batch.result.unmapped += 1
+    batch.changed_cells.update(_cells_of(session, cond))
+
+
+def _etr(info: dict[str, Any] | None) -> datetime | None:
+    for k in ETR_KEYS:
+        raw = (info or {}).get(k)
+        if isinstance(raw, str):
+            try:
+                return as_utc(datetime.fromisoformat(raw.replace("Z", "+00:00")))
+            except ValueError:
+                continue
+    return None
+
+
+def _alarm_details(n: Any) -> dict[str, Any]:
+    d = {"alarmType": n.alarmType.value, "probableCause": n.probableCause,
+         "perceivedSeverity": n.perceivedSeverity.value, "specificProblem": n.specificProblem,
+         "additionalText": n.additionalText, "systemDN": n.systemDN,
+         "alarmRaisedTime": n.eventTime.isoformat()}
+    return {k: v for k, v in d.items() if v is not None}
+
+
+def _apply_alarm(session: Session, batch: _Batch, existing: dict[tuple[str, str], Condition], n: Any,
+                 nid: str) -> None:
+    at = as_utc(n.eventTime)
+    cond = existing.get(("alarm", n.alarmId))
+    clearing = isinstance(n, s.NotifyClearedAlarm) or n.perceivedSeverity == s.PerceivedSeverity.CLEARED
+    impact = classify_alarm(n.probableCause, n.perceivedSeverity.value)
+    if cond is None:
+        dn = dn_of(n)
+        details = _alarm_details(n)
+        if clearing:  # the clear overtook its alarm: remember it so the late alarm is recognised as stale
+            details["clearedBeforeRaised"] = True
+        _new_condition(session, batch, existing, "alarm", n.alarmId, _map_dn(session, batch, dn),
+                       impact="none" if clearing else impact, object_instance=dn, starts_at=at,
+                       ends_at=_etr(n.additionalInformation), changed_at=at,
+                       cleared_at=at if clearing else None, details=details, last_notification_id=nid)
+        return
+    if cond.cleared_at is not None and at <= cond.cleared_at:
+        batch.result.stale += 1
+        return
+    if clearing:
+        if cond.cleared_at is None:
+            cond.cleared_at = at
+            cond.changed_at = at
+            cond.last_notification_id = nid
+            _touch(session, batch, cond)
+        return
+    if cond.cleared_at is not None:  # raised again after a clear: a new occurrence of the same alarm
+        cond.cleared_at = None
+        cond.starts_at = at
+    elif at < cond.changed_at:
+        batch.result.stale += 1
+        return
+    cond.impact = impact
+    cond.changed_at = at
+    cond.details = {**cond.details, **_alarm_details(n), "alarmChangedTime": at.isoformat()}
+    cond.ends_at = _etr(n.additionalInformation) or cond.ends_at
+    cond.last_notification_id = nid
+    _touch(session, batch, cond)
+
+
+def _apply_threshold(session: Session, batch: _Batch, existing: dict[tuple[str, str], Condition],
+                     n: s.NotifyThresholdCrossing, nid: str) -> None:
+    """The first crossing of a (object, metric) leaves normal; a crossing the other way returns to it."""
+    kind, key = _key(n)
+    at = as_utc(n.eventTime)
+    cond = existing.get((kind, key))
+    details = {"metric": n.observedPerfMetricName, "value": n.observedPerfMetricValue,
+               "direction": n.observedPerfMetricDirection, "threshold": n.thresholdValue,
+               "additionalText": n.additionalText}
+    if cond is None:
+        dn = dn_of(n)
+        _new_condition(session, batch, existing, kind, key, _map_dn(session, batch, dn), impact="degradation",
+                       object_instance=dn, starts_at=at, ends_at=None, changed_at=at, cleared_at=None,
+                       details=details, last_notification_id=nid)
+        return
+    if at < cond.changed_at:
+        batch.result.stale += 1
+        return
+    if cond.cleared_at is None and cond.details.get("direction") != n.observedPerfMetricDirection:
+        cond.cleared_at = at
+    elif cond.cleared_at is not None:
+        cond.cleared_at = None
+        cond.starts_at = at
+        cond.details = details
+    cond.changed_at = at
+    cond.last_notification_id = nid
+    _touch(session, batch, cond)
+
+
+def _apply_config(session: Session, batch: _Batch, existing: dict[tuple[str, str], Condition], n: Any,
+                  nid: str) -> None:
+    """CM changes that take a cell out of service (locked, disabled, deleted) act like an outage."""
+    kind, key = _key(n)
+    at = as_utc(n.eventTime)
+    if isinstance(n, s.NotifyMoiDeletion):
+        out_of_service: bool | None = True
+        details: dict[str, Any] = {"change": "deleted", "additionalText": n.additionalText}
+    else:
+        new_values = n.attributeListValueChanges[0]
+        states = {a: str(new_values[a]).upper() for a in OUT_OF_SERVICE if a in new_values}
+        details = {"change": "attributeValueChanges", "newValues": new_values}
+        out_of_service = (any(v in OUT_OF_SERVICE[a] for a, v in states.items()) if states else None)
+    cond = existing.get((kind, key))
+    if cond is None:
+        dn = dn_of(n)
+        cells = _map_dn(session, batch, dn)
+        _new_condition(session, batch, existing, kind, key, cells,
+                       impact="outage" if out_of_service else "none", object_instance=dn, starts_at=at,
+                       ends_at=None, changed_at=at, cleared_at=None if out_of_service else at, details=details,
+                       last_notification_id=nid)
+        return
+    if at < cond.changed_at:
+        batch.result.stale += 1
+        return
+    if out_of_service is True:
+        if cond.cleared_at is not None or cond.impact != "outage":
+            cond.starts_at = at
+        cond.impact, cond.cleared_at = "outage", None
+    elif out_of_service is False and cond.cleared_at is None:
+        cond.cleared_at = at
+    cond.details = details
+    cond.changed_at = at
+    cond.last_notification_id = nid
+    _touch(session, batch, cond)
+
+
+def _apply_maintenance(session: Session, batch: _Batch, existing: dict[tuple[str, str], Condition],
+                       n: s.NotifyPlannedMaintenance, nid: str) -> None:
+    start, end = as_utc(n.start), as_utc(n.end)
+    if end <= start:
+        raise InvalidInput(f"maintenance {n.maintenanceId}: end must be after start",
+                           errors=[{"loc": "end", "msg": "end must be after start"}])
+    cells = {c.pk for c in topology.cells_by_ids(session, batch.org_id, n.cells)} if n.cells else set()
+    for dn in n.objectInstances:
+        cells.update(_map_dn(session, batch, dn))
+    details = {"maintenanceId": n.maintenanceId, "description": n.description,
+               "expectedImpact": n.expectedImpact.value, "cellIds": n.cells, "objectInstances": n.objectInstances}
+    at = as_utc(n.eventTime)
+    cond = existing.get(("maintenance", n.maintenanceId))
+    if cond is None:
+        _new_condition(session, batch, existing, "maintenance", n.maintenanceId, sorted(cells),
+                       impact=n.expectedImpact.value, object_instance=None, starts_at=start, ends_at=end,
+                       changed_at=at, cleared_at=at if n.cancelled else None, details=details,
+                       last_notification_id=nid)
+        return
+    if at < cond.changed_at:
+        batch.result.stale += 1
+        return
+    old_cells = set(_cells_of(session, cond))
+    batch.changed_cells.update(old_cells)
+    if old_cells != cells:
+        session.execute(delete(ConditionCell).where(ConditionCell.condition_pk == cond.pk))
+        for cell_pk in sorted(cells):
+            session.add(ConditionCell(condition_pk=cond.pk, cell_pk=cell_pk))
+    cond.mapped = bool(cells)
+    cond.starts_at, cond.ends_at, cond.impact = start, end, n.expectedImpact.value
+    cond.cleared_at = at if n.cancelled else None
+    cond.changed_at = at
+    cond.details = details
+    cond.last_notification_id = nid
+    _touch(session, batch, cond)
+
+
+# ---- queries used by other capabilities ---------------------------------------------------------
+
+
+def _is_active(now: datetime) -> Any:
+    return and_(Condition.cleared_at.is_(None), Condition.impact != "none",
+                or_(Condition.kind != "maintenance", and_(Condition.starts_at <= now, Condition.ends_at > now)))
+
+
+def active_conditions(session: Session, cell_pks: Iterable[int], now: datetime) -> dict[int, list[ActiveCondition]]:
+    """Conditions in force now on each cell (maintenance only inside its window)."""
+    out: dict[int, list[ActiveCondition]] = {}
+    pks = sorted(set(cell_pks))
+    for chunk in _chunks(pks):
+        rows = session.execute(
+            select(ConditionCell.cell_pk, Condition)
+            .join(Condition, Condition.pk == ConditionCell.condition_pk)
+            .where(ConditionCell.cell_pk.in_(chunk), _is_active(now))
+        ).all()
+        for cell_pk, c in rows:
+            out.setdefault(cell_pk, []).append(ActiveCondition(
+                c.pk, c.org_id, c.kind, c.key, c.impact, c.object_instance, c.starts_at, c.ends_at, c.details))
+    return out
+
+
+def cells_with_window_edges(session: Session, after: datetime, until: datetime) -> set[int]:
+    """Cells whose maintenance window opened or closed in (after, until]: their status moves with time."""
+    rows = session.scalars(
+        select(ConditionCell.cell_pk).join(Condition, Condition.pk == ConditionCell.condition_pk).where(
+            Condition.kind == "maintenance", Condition.cleared_at.is_(None),
+            or_(and_(Condition.starts_at > after, Condition.starts_at <= until),
+                and_(Condition.ends_at > after, Condition.ends_at <= until)))
+    )
+    return set(rows)
+
+
+def upcoming_maintenance(session: Session, cell_pks: Iterable[int], now: datetime,
+                         horizon_until: datetime) -> dict[int, list[ActiveCondition]]:
+    """Windows announced for these cells that open before horizon_until and have not closed."""
+    out: dict[int, list[ActiveCondition]] = {}
+    for chunk in _chunks(sorted(set(cell_pks))):
+        rows = session.execute(
+            select(ConditionCell.cell_pk, Condition).join(Condition, Condition.pk == ConditionCell.condition_pk)
+            .where(ConditionCell.cell_pk.in_(chunk), Condition.kind == "maintenance",
+                   Condition.cleared_at.is_(None), Condition.starts_at > now,
+                   Condition.starts_at <= horizon_until)
+        ).all()
+        for cell_pk, c in rows:
+            out.setdefault(cell_pk, []).append(ActiveCondition(
+                c.pk, c.org_id, c.kind, c.key, c.impact, c.object_instance, c.starts_at, c.ends_at, c.details))
+    return out
+
+
+def list_conditions(session: Session, org_id: str, *, kind: str | None = None, active_only: bool = True,
+                    unmapped_only: bool = False, cell_pks: Iterable[int] | None = None,
+                    limit: int = 1000, offset: int = 0) -> list[tuple[Condition, list[int]]]:
+    q = select(Condition).where(Condition.org_id == org_id)
+    if kind:
+        q = q.where(Condition.kind == kind)
+    if active_only:
+        q = q.where(Condition.cleared_at.is_(None))
+    if unmapped_only:
+        q = q.where(Condition.mapped.is_(False))
+    if cell_pks is not None:
+        q = q.where(Condition.pk.in_(select(ConditionCell.condition_pk).where(
+            ConditionCell.cell_pk.in_(sorted(set(cell_pks))))))
+    conds = list(session.scalars(q.order_by(Condition.pk).offset(offset).limit(limit)))
+    cells: dict[int, list[int]] = {c.pk: [] for c in conds}
+    for chunk in _chunks(sorted(cells)):
+        for cpk, cell in session.execute(select(ConditionCell.condition_pk, ConditionCell.cell_pk)
+                                         .where(ConditionCell.condition_pk.in_(chunk))):
+            cells[cpk].append(cell)
+    return [(c, cells[c.pk]) for c in conds]
+
+
+def remap_unmapped(session: Session, org_id: str) -> set[int]:
+    """After a topology import, map conditions that named unknown objects; returns newly mapped cells."""
+    changed: set[int] = set()
+    for cond in session.scalars(select(Condition).where(Condition.org_id == org_id, Condition.mapped.is_(False),
+                                                        Condition.object_instance.is_not(None))):
+        cells = [c.pk for c in topology.cells_for_dn(session, org_id, cond.object_instance or "")]
+        if cells:
+            cond.mapped = True
+            for cell_pk in cells:
+                session.add(ConditionCell(condition_pk=cond.pk, cell_pk=cell_pk))
+            changed.update(cells)
+    return changed

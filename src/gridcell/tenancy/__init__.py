@@ -1,0 +1,1 @@
+"""Organisations, API clients and roles, DSO↔MNO agreements, the audit log."""

@@ -1,0 +1,191 @@
+"""Who is calling, what they may see: organisations, clients, agreements, audit."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from gridcell.core.clock import utcnow
+from gridcell.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from gridcell.core.ids import new_id
+from gridcell.core.security import hash_token, new_token
+from gridcell.tenancy.models import Agreement, ApiClient, AuditEntry, Organisation
+
+ORG_KINDS = ("dso", "mno")
+ROLES = ("viewer", "operator", "admin")
+LEVELS = ("area", "cell")
+_ROLE_RANK = {r: i for i, r in enumerate(ROLES)}
+
+
+@dataclass(frozen=True)
+class Caller:
+    client_id: str
+    org_id: str
+    org_kind: str
+    role: str
+
+    def require(self, role: str, kind: str | None = None) -> None:
+        if _ROLE_RANK[self.role] < _ROLE_RANK[role]:
+            raise Forbidden(f"this action needs role '{role}' or higher; the client has '{self.role}'")
+        if kind is not None and self.org_kind != kind:
+            raise Forbidden(f"this action is for {kind.upper()} organisations")
+
+
+@dataclass(frozen=True)
+class AgreementView:
+    id: str
+    dso_id: str
+    mno_id: str
+    plmns: tuple[str, ...]
+    site_ids: frozenset[str] | None
+    level: str
+    share_telemetry: bool
+    sla_target: float
+
+    def covers(self, site_id: str, plmn: str) -> bool:
+        return plmn in self.plmns and (self.site_ids is None or site_id in self.site_ids)
+
+
+def _agreement_view(a: Agreement) -> AgreementView:
+    return AgreementView(a.id, a.dso_id, a.mno_id, tuple(a.plmns), None if a.site_ids is None
+                         else frozenset(a.site_ids), a.level, a.share_telemetry, a.sla_target)
+
+
+def create_org(session: Session, name: str, kind: str) -> str:
+    if kind not in ORG_KINDS:
+        raise InvalidInput(f"kind must be one of {', '.join(ORG_KINDS)}")
+    if not name.strip():
+        raise InvalidInput("name must not be empty")
+    org = Organisation(id=new_id(kind), name=name.strip(), kind=kind, created_at=utcnow())
+    session.add(org)
+    return org.id
+
+
+def get_org(session: Session, org_id: str) -> Organisation:
+    org = session.get(Organisation, org_id)
+    if org is None:
+        raise NotFound(f"organisation {org_id} not found")
+    return org
+
+
+def list_orgs(session: Session) -> Sequence[Organisation]:
+    return session.scalars(select(Organisation).order_by(Organisation.created_at)).all()
+
+
+def create_client(session: Session, org_id: str, role: str, name: str | None = None) -> tuple[str, str]:
+    """Returns (client id, token). The token is shown once; only its hash is stored."""
+    if role not in ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
+    get_org(session, org_id)
+    token = new_token()
+    client = ApiClient(id=new_id("cli"), org_id=org_id, role=role, name=name,
+                       token_hash=hash_token(token), created_at=utcnow())
+    session.add(client)
+    return client.id, token
+
+
+class _TokenCache:
+    """Short-lived cache of token → caller so authentication costs no query on the hot path."""
+
+    def __init__(self, ttl_s: float = 5.0) -> None:
+        self.ttl_s = ttl_s
+        self._items: dict[str, tuple[float, Caller]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Caller | None:
+        with self._lock:
+            hit = self._items.get(key)
+        if hit and hit[0] > time.monotonic():
+            return hit[1]
+        return None
+
+    def put(self, key: str, caller: Caller) -> None:
+        with self._lock:
+            if len(self._items) > 10_000:
+                self._items.clear()
+            self._items[key] = (time.monotonic() + self.ttl_s, caller)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+token_cache = _TokenCache()
+
+
+def authenticate(session: Session, token: str) -> Caller | None:
+    key = hash_token(token)
+    cached = token_cache.get(key)
+    if cached is not None:
+        return cached
+    row = session.execute(
+        select(ApiClient.id, ApiClient.org_id, ApiClient.role, Organisation.kind)
+        .join(Organisation, Organisation.id == ApiClient.org_id)
+        .where(ApiClient.token_hash == key, ApiClient.revoked.is_(False))
+    ).first()
+    if row is None:
+        return None
+    caller = Caller(client_id=row[0], org_id=row[1], role=row[2], org_kind=row[3])
+    token_cache.put(key, caller)
+    return caller
+
+
+def create_agreement(session: Session, dso_id: str, mno_id: str, plmns: Iterable[str], level: str, *,
+                     share_telemetry: bool = False, site_ids: Iterable[str] | None = None,
+                     sla_target: float = 0.999) -> str:
+    plmn_list = sorted(set(plmns))
+    if not plmn_list:
+        raise InvalidInput("at least one PLMN is required")
+    for p in plmn_list:
+        if not (p.isdigit() and len(p) in (5, 6)):
+            raise InvalidInput(f"PLMN '{p}' is not MCC+MNC (5 or 6 digits)")
+    if level not in LEVELS:
+        raise InvalidInput(f"level must be one of {', '.join(LEVELS)}")
+    if not 0.0 < sla_target <= 1.0:
+        raise InvalidInput("sla_target must be in (0, 1]")
+    if get_org(session, dso_id).kind != "dso":
+        raise InvalidInput(f"{dso_id} is not a DSO")
+    if get_org(session, mno_id).kind != "mno":
+        raise InvalidInput(f"{mno_id} is not an MNO")
+    for other in agreements_for(session, dso_id):
+        if other.mno_id == mno_id:
+            raise Conflict(f"an agreement between {dso_id} and {mno_id} exists already ({other.id})")
+    agreement = Agreement(id=new_id("agr"), dso_id=dso_id, mno_id=mno_id, plmns=plmn_list,
+                          site_ids=None if site_ids is None else sorted(set(site_ids)), level=level,
+                          share_telemetry=share_telemetry, sla_target=sla_target, created_at=utcnow())
+    session.add(agreement)
+    return agreement.id
+
+
+def agreements_for(session: Session, org_id: str) -> list[AgreementView]:
+    rows = session.scalars(
+        select(Agreement).where(or_(Agreement.dso_id == org_id, Agreement.mno_id == org_id))
+        .order_by(Agreement.created_at)
+    ).all()
+    return [_agreement_view(a) for a in rows]
+
+
+def all_agreements(session: Session) -> list[AgreementView]:
+    return [_agreement_view(a) for a in session.scalars(select(Agreement)).all()]
+
+
+def audit(session: Session, caller: Caller, action: str, counterparts: Iterable[str],
+          detail: dict[str, Any] | None = None) -> None:
+    """Record a read of data that crosses organisations. No counterpart, no entry."""
+    others = sorted({c for c in counterparts if c != caller.org_id})
+    if not others:
+        return
+    session.add(AuditEntry(at=utcnow(), client_id=caller.client_id, org_id=caller.org_id, action=action,
+                           counterpart_org_ids=others, detail=detail))
+
+
+def audit_entries(session: Session, org_id: str, limit: int = 100) -> Sequence[AuditEntry]:
+    """Entries by this organisation's clients, or reading this organisation's data."""
+    rows = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(5000)).all()
+    return [r for r in rows if r.org_id == org_id or org_id in r.counterpart_org_ids][:limit]

@@ -1,0 +1,711 @@
+"""Topology: import DSO sites/CPEs/USIMs and MNO RAN sites/cells, link USIMs to the cells serving them,
+and answer the set-based questions other capabilities ask (they call only the functions here).
+
+Import is all-or-nothing: every item is validated first and every error reported with its path;
+only a clean document is written. Items are upserted by natural id; nothing is deleted by an import.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from shapely import STRtree
+from shapely.geometry import Point, shape
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import ColumnElement, delete, func, insert, select
+from sqlalchemy.orm import Session
+
+from gridcell.core.clock import utcnow
+from gridcell.core.errors import Forbidden, InvalidInput, NotFound
+from gridcell.core.geo import sector_polygon
+from gridcell.tenancy.service import get_org
+from gridcell.topology.models import Cell, Cpe, DsoSite, RanSite, ServingLink, Usim
+from gridcell.topology.schemas import (
+    DEFAULT_DEPTH_OF_DISCHARGE,
+    DEFAULT_RANGE_M,
+    CellIn,
+    CellOut,
+    CpeIn,
+    CpeOut,
+    ImportResult,
+    RanSiteIn,
+    RanSiteOut,
+    SiteIn,
+    SiteOut,
+    UsimOut,
+)
+
+CHUNK = 500
+_T = TypeVar("_T")
+
+
+def _chunks(items: Iterable[_T], size: int = CHUNK) -> Iterator[list[_T]]:
+    seq = list(items)
+    for i in range(0, len(seq), size):
+        yield seq[i:i + size]
+
+
+# ---- references handed to other capabilities ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CellRef:
+    pk: int
+    org_id: str
+    cell_id: str
+    plmn: str
+    ran_site_pk: int
+    ran_site_id: str
+    admin_locked: bool
+    autonomy_h: float | None  # given autonomyH, else capacity * DoD / load
+
+
+@dataclass(frozen=True)
+class SiteRef:
+    pk: int
+    org_id: str
+    site_id: str
+    name: str
+    kind: str
+    lat: float
+    lon: float
+    customers: int
+    criticality: str
+
+
+def effective_autonomy_h(autonomy_h: float | None, capacity_wh: float | None, load_w: float | None,
+                         depth_of_discharge: float | None) -> float | None:
+    if autonomy_h is not None:
+        return autonomy_h
+    if capacity_wh is not None and load_w:
+        dod = DEFAULT_DEPTH_OF_DISCHARGE if depth_of_discharge is None else depth_of_discharge
+        return capacity_wh * dod / load_w
+    return None
+
+
+def _fetch_cells(session: Session, *criteria: ColumnElement[bool]) -> list[CellRef]:
+    stmt = (
+        select(Cell.pk, Cell.org_id, Cell.cell_id, Cell.plmn, Cell.ran_site_pk, RanSite.site_id,
+               Cell.admin_locked, RanSite.autonomy_h, RanSite.battery_capacity_wh, RanSite.load_w,
+               RanSite.depth_of_discharge)
+        .join(RanSite, RanSite.pk == Cell.ran_site_pk)
+        .where(*criteria)
+        .order_by(Cell.pk)
+    )
+    return [
+        CellRef(pk=r[0], org_id=r[1], cell_id=r[2], plmn=r[3], ran_site_pk=r[4], ran_site_id=r[5],
+                admin_locked=bool(r[6]), autonomy_h=effective_autonomy_h(r[7], r[8], r[9], r[10]))
+        for r in session.execute(stmt)
+    ]
+
+
+def _fetch_sites(session: Session, *criteria: ColumnElement[bool]) -> list[SiteRef]:
+    stmt = (
+        select(DsoSite.pk, DsoSite.org_id, DsoSite.site_id, DsoSite.name, DsoSite.kind, DsoSite.lat,
+               DsoSite.lon, DsoSite.customers, DsoSite.criticality)
+        .where(*criteria)
+        .order_by(DsoSite.pk)
+    )
+    return [SiteRef(pk=r[0], org_id=r[1], site_id=r[2], name=r[3], kind=r[4], lat=r[5], lon=r[6],
+                    customers=r[7] or 0, criticality=r[8]) for r in session.execute(stmt)]
+
+
+def _dn_prefixes(dn: str) -> list[str]:
+    """The DN itself and every prefix ending just before a ',' (the DNs it lies below)."""
+    out = [dn[:i] for i, ch in enumerate(dn) if ch == "," and i > 0]
+    out.append(dn)
+    return out
+
+
+def cells_for_dn(session: Session, mno_org_id: str, dn: str) -> list[CellRef]:
+    """The cells an alarm's objectInstance designates, in order of precedence:
+    cells whose DN equals it or lies above it; else RAN sites whose DN equals it or lies above it
+    (all their cells); else the last RDN value names a cell id, else a RAN site id; else none."""
+    dn = dn.strip()
+    if not dn:
+        return []
+    prefixes = _dn_prefixes(dn)
+    cells = _fetch_cells(session, Cell.org_id == mno_org_id, Cell.dn.in_(prefixes))
+    if cells:
+        return cells
+    site_pks = list(session.scalars(
+        select(RanSite.pk).where(RanSite.org_id == mno_org_id, RanSite.dn.in_(prefixes))))
+    if site_pks:
+        return ran_site_cells(session, site_pks)
+    value = dn.rsplit("=", 1)[-1].strip()
+    if not value:
+        return []
+    cells = _fetch_cells(session, Cell.org_id == mno_org_id, Cell.cell_id == value)
+    if cells:
+        return cells
+    site_pks = list(session.scalars(
+        select(RanSite.pk).where(RanSite.org_id == mno_org_id, RanSite.site_id == value)))
+    return ran_site_cells(session, site_pks) if site_pks else []
+
+
+def cells_by_ids(session: Session, mno_org_id: str, cell_ids: list[str]) -> list[CellRef]:
+    out: list[CellRef] = []
+    for chunk in _chunks(dict.fromkeys(cell_ids)):
+        out += _fetch_cells(session, Cell.org_id == mno_org_id, Cell.cell_id.in_(chunk))
+    return out
+
+
+def cell_refs(session: Session, cell_pks: list[int]) -> dict[int, CellRef]:
+    out: dict[int, CellRef] = {}
+    for chunk in _chunks(set(cell_pks)):
+        out.update((c.pk, c) for c in _fetch_cells(session, Cell.pk.in_(chunk)))
+    return out
+
+
+def ran_site_cells(session: Session, ran_site_pks: list[int]) -> list[CellRef]:
+    out: list[CellRef] = []
+    for chunk in _chunks(set(ran_site_pks)):
+        out += _fetch_cells(session, Cell.ran_site_pk.in_(chunk))
+    return sorted(out, key=lambda c: c.pk)
+
+
+def pairs_for_cells(session: Session, cell_pks: list[int]) -> set[tuple[int, str]]:
+    """(DSO site pk, PLMN) pairs whose USIMs are linked to any of the cells."""
+    out: set[tuple[int, str]] = set()
+    for chunk in _chunks(set(cell_pks)):
+        stmt = (
+            select(Cpe.site_pk, Usim.plmn).distinct()
+            .join(Usim, Usim.pk == ServingLink.usim_pk)
+            .join(Cpe, Cpe.pk == Usim.cpe_pk)
+            .where(ServingLink.cell_pk.in_(chunk))
+        )
+        out.update((r[0], r[1]) for r in session.execute(stmt))
+    return out
+
+
+def serving_cells_for_pairs(session: Session,
+                            pairs: set[tuple[int, str]]) -> dict[tuple[int, str], list[CellRef]]:
+    """For each pair, the cells linked to the site's USIMs of that PLMN (over all the site's CPEs).
+    Every requested pair is a key; a pair with no linked cell maps to []."""
+    linked: dict[tuple[int, str], set[int]] = {p: set() for p in pairs}
+    for chunk in _chunks({p[0] for p in pairs}):
+        stmt = (
+            select(Cpe.site_pk, Usim.plmn, ServingLink.cell_pk)
+            .join(Usim, Usim.pk == ServingLink.usim_pk)
+            .join(Cpe, Cpe.pk == Usim.cpe_pk)
+            .where(Cpe.site_pk.in_(chunk))
+        )
+        for site_pk, plmn, cell_pk in session.execute(stmt):
+            key = (site_pk, plmn)
+            if key in linked:
+                linked[key].add(cell_pk)
+    refs = cell_refs(session, [pk for pks in linked.values() for pk in pks])
+    return {key: sorted((refs[pk] for pk in pks if pk in refs), key=lambda c: c.pk)
+            for key, pks in linked.items()}
+
+
+def site_refs(session: Session, site_pks: list[int]) -> dict[int, SiteRef]:
+    out: dict[int, SiteRef] = {}
+    for chunk in _chunks(set(site_pks)):
+        out.update((s.pk, s) for s in _fetch_sites(session, DsoSite.pk.in_(chunk)))
+    return out
+
+
+def sites_of_org(session: Session, org_id: str) -> list[SiteRef]:
+    return _fetch_sites(session, DsoSite.org_id == org_id)
+
+
+def site_by_id(session: Session, org_id: str, site_id: str) -> SiteRef:
+    found = _fetch_sites(session, DsoSite.org_id == org_id, DsoSite.site_id == site_id)
+    if not found:
+        raise NotFound(f"site {site_id} not found")
+    return found[0]
+
+
+def site_plmns(session: Session, site_pks: list[int]) -> dict[int, set[str]]:
+    """PLMNs of each site's USIMs; every requested pk is a key."""
+    out: dict[int, set[str]] = {pk: set() for pk in site_pks}
+    for chunk in _chunks(set(site_pks)):
+        stmt = (select(Cpe.site_pk, Usim.plmn).distinct().join(Cpe, Cpe.pk == Usim.cpe_pk)
+                .where(Cpe.site_pk.in_(chunk)))
+        for site_pk, plmn in session.execute(stmt):
+            out[site_pk].add(plmn)
+    return out
+
+
+def set_admin_locked(session: Session, cell_pk: int, locked: bool) -> None:
+    cell = session.get(Cell, cell_pk)
+    if cell is None:
+        raise NotFound(f"cell {cell_pk} not found")
+    cell.admin_locked = locked
+
+
+def all_site_pairs(session: Session, org_id: str) -> set[tuple[int, str]]:
+    stmt = (select(Cpe.site_pk, Usim.plmn).distinct().join(Cpe, Cpe.pk == Usim.cpe_pk)
+            .join(DsoSite, DsoSite.pk == Cpe.site_pk).where(DsoSite.org_id == org_id))
+    return {(r[0], r[1]) for r in session.execute(stmt)}
+
+
+# ---- import: parse and validate -----------------------------------------------------------------
+
+
+@dataclass
+class _Raw:
+    loc: str  # path of the item in the document, e.g. "sites/3" or "features/7/properties"
+    data: Any
+    remap: dict[str, str]  # field name -> path replacing "<loc>/<field>" (GeoJSON coordinates)
+
+
+@dataclass
+class _Parsed:
+    sites: list[tuple[str, SiteIn]]
+    ran_sites: list[tuple[str, RanSiteIn]]
+
+
+def _err(loc: str, msg: str) -> dict[str, Any]:
+    return {"loc": loc, "msg": msg}
+
+
+def _split_document(doc: Any, errors: list[dict[str, Any]]) -> tuple[list[_Raw], list[_Raw]]:
+    """The raw site and RAN site items of either accepted form, with their paths."""
+    sites: list[_Raw] = []
+    ran_sites: list[_Raw] = []
+    if not isinstance(doc, dict):
+        errors.append(_err("", "the document must be a JSON object"))
+        return sites, ran_sites
+    if "type" in doc:
+        if doc["type"] != "FeatureCollection":
+            errors.append(_err("type", "a GeoJSON document must be a FeatureCollection"))
+            return sites, ran_sites
+        features = doc.get("features")
+        if not isinstance(features, list):
+            errors.append(_err("features", "a FeatureCollection needs a 'features' array"))
+            return sites, ran_sites
+        for i, feature in enumerate(features):
+            raw = _feature_item(f"features/{i}", feature, errors)
+            if raw is not None:
+                (sites if raw[0] == "site" else ran_sites).append(raw[1])
+        return sites, ran_sites
+    unknown = sorted(set(doc) - {"sites", "ranSites"})
+    for key in unknown:
+        errors.append(_err(str(key), "unknown member; expected 'sites' and/or 'ranSites'"))
+    if "sites" not in doc and "ranSites" not in doc and not unknown:
+        errors.append(_err("", "the document needs 'sites' or 'ranSites', or must be a GeoJSON "
+                               "FeatureCollection"))
+    for key, target in (("sites", sites), ("ranSites", ran_sites)):
+        if key not in doc:
+            continue
+        items = doc[key]
+        if not isinstance(items, list):
+            errors.append(_err(key, "must be an array"))
+            continue
+        target.extend(_Raw(f"{key}/{i}", item, {}) for i, item in enumerate(items))
+    return sites, ran_sites
+
+
+def _feature_item(loc: str, feature: Any, errors: list[dict[str, Any]]) -> tuple[str, _Raw] | None:
+    if not isinstance(feature, dict) or feature.get("type") != "Feature":
+        errors.append(_err(loc, "must be a GeoJSON Feature"))
+        return None
+    props = feature.get("properties")
+    if not isinstance(props, dict):
+        errors.append(_err(f"{loc}/properties", "must be an object"))
+        return None
+    kind = props.get("featureType")
+    if kind not in ("site", "ranSite"):
+        errors.append(_err(f"{loc}/properties/featureType", "must be 'site' or 'ranSite'"))
+        return None
+    data = {k: v for k, v in props.items() if k not in ("featureType", "lat", "lon")}
+    geometry = feature.get("geometry")
+    coords = geometry.get("coordinates") if isinstance(geometry, dict) else None
+    if (not isinstance(geometry, dict) or geometry.get("type") != "Point" or not isinstance(coords, list)
+            or len(coords) < 2 or not all(isinstance(c, int | float) and not isinstance(c, bool)
+                                          for c in coords[:2])):
+        errors.append(_err(f"{loc}/geometry", "must be a GeoJSON Point [lon, lat]"))
+        data["lon"], data["lat"] = 0.0, 0.0  # placeholders: the properties are still checked
+    else:
+        data["lon"], data["lat"] = coords[0], coords[1]
+    remap = {"lon": f"{loc}/geometry/coordinates/0", "lat": f"{loc}/geometry/coordinates/1"}
+    return kind, _Raw(f"{loc}/properties", data, remap)
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _validate(raw: _Raw, model: type[_M], errors: list[dict[str, Any]]) -> _M | None:
+    if not isinstance(raw.data, dict):
+        errors.append(_err(raw.loc, "must be an object"))
+        return None
+    try:
+        return model.model_validate(raw.data)
+    except ValidationError as exc:
+        for e in exc.errors():
+            parts = [str(p) for p in e["loc"]]
+            if parts and parts[0] in raw.remap:
+                loc = "/".join([raw.remap[parts[0]], *parts[1:]])
+            else:
+                loc = "/".join([raw.loc, *parts])
+            errors.append(_err(loc, str(e["msg"])))
+        return None
+
+
+def _check_unique(items: Iterable[tuple[str, str]], what: str, errors: list[dict[str, Any]]) -> None:
+    seen: dict[str, str] = {}
+    for loc, key in items:
+        if key in seen:
+            errors.append(_err(loc, f"duplicate {what} '{key}' (first at {seen[key]})"))
+        else:
+            seen[key] = loc
+
+
+def parse_document(doc: Any, org_kind: str) -> _Parsed:
+    """Validate a whole document; raise Forbidden for the wrong side's items, InvalidInput listing
+    every error otherwise."""
+    errors: list[dict[str, Any]] = []
+    raw_sites, raw_ran_sites = _split_document(doc, errors)
+    if org_kind == "dso" and raw_ran_sites:
+        raise Forbidden("a DSO organisation may not import RAN sites or cells")
+    if org_kind == "mno" and raw_sites:
+        raise Forbidden("an MNO organisation may not import DSO sites, CPEs or USIMs")
+    if org_kind not in ("dso", "mno"):
+        raise Forbidden(f"organisations of kind '{org_kind}' cannot import topology")
+    parsed = _Parsed([], [])
+    for raw in raw_sites:
+        site = _validate(raw, SiteIn, errors)
+        if site is not None:
+            parsed.sites.append((raw.loc, site))
+    for raw in raw_ran_sites:
+        ran_site = _validate(raw, RanSiteIn, errors)
+        if ran_site is not None:
+            parsed.ran_sites.append((raw.loc, ran_site))
+    _check_unique(((f"{loc}/id", s.id) for loc, s in parsed.sites), "site id", errors)
+    _check_unique(((f"{loc}/cpes/{i}/id", c.id) for loc, s in parsed.sites for i, c in enumerate(s.cpes)),
+                  "CPE id", errors)
+    for loc, s in parsed.sites:
+        for i, c in enumerate(s.cpes):
+            _check_unique(((f"{loc}/cpes/{i}/usims/{j}/plmn", u.plmn) for j, u in enumerate(c.usims)),
+                          "USIM PLMN on one CPE", errors)
+    _check_unique(((f"{loc}/id", s.id) for loc, s in parsed.ran_sites), "RAN site id", errors)
+    _check_unique(((f"{loc}/cells/{i}/cellId", c.cell_id)
+                   for loc, s in parsed.ran_sites for i, c in enumerate(s.cells)), "cell id", errors)
+    if errors:
+        raise InvalidInput(f"the topology document has {len(errors)} error(s); nothing was imported",
+                           errors=errors)
+    return parsed
+
+
+# ---- import: write --------------------------------------------------------------------------------
+
+
+def import_topology(session: Session, org_id: str, doc: Any) -> ImportResult:
+    """Validate then upsert a topology document for one organisation; recompute the serving links."""
+    kind = get_org(session, org_id).kind
+    parsed = parse_document(doc, kind)
+    result = ImportResult()
+    if parsed.sites:
+        _write_sites(session, org_id, [s for _, s in parsed.sites], result)
+    if parsed.ran_sites:
+        _write_ran_sites(session, org_id, [s for _, s in parsed.ran_sites], result)
+    return result
+
+
+def _write_sites(session: Session, org_id: str, items: list[SiteIn], result: ImportResult) -> None:
+    now = utcnow()
+    existing: dict[str, DsoSite] = {}
+    for chunk in _chunks([s.id for s in items]):
+        existing.update((s.site_id, s) for s in session.scalars(
+            select(DsoSite).where(DsoSite.org_id == org_id, DsoSite.site_id.in_(chunk))))
+    sites: dict[str, DsoSite] = {}
+    for item in items:
+        site = existing.get(item.id)
+        if site is None:
+            site = DsoSite(org_id=org_id, site_id=item.id)
+            session.add(site)
+        site.name, site.kind, site.lat, site.lon = item.name, item.kind, item.lat, item.lon
+        site.customers, site.criticality, site.grid_bus = item.customers, item.criticality, item.grid_bus
+        site.updated_at = now
+        sites[item.id] = site
+    session.flush()
+
+    cpe_items = [(sites[s.id], c) for s in items for c in s.cpes]
+    cpes_existing: dict[str, Cpe] = {}
+    for chunk in _chunks([c.id for _, c in cpe_items]):
+        cpes_existing.update((c.cpe_id, c) for c in session.scalars(
+            select(Cpe).where(Cpe.org_id == org_id, Cpe.cpe_id.in_(chunk))))
+    cpes: list[tuple[Cpe, CpeIn]] = []
+    for owner, cpe_item in cpe_items:
+        cpe = cpes_existing.get(cpe_item.id)
+        if cpe is None:
+            cpe = Cpe(org_id=org_id, cpe_id=cpe_item.id)
+            session.add(cpe)
+        cpe.site_pk, cpe.model = owner.pk, cpe_item.model
+        cpes.append((cpe, cpe_item))
+    session.flush()
+
+    usims_existing: dict[tuple[int, str], Usim] = {}
+    for pks in _chunks([c.pk for c, _ in cpes]):
+        usims_existing.update(((u.cpe_pk, u.plmn), u) for u in session.scalars(
+            select(Usim).where(Usim.cpe_pk.in_(pks))))
+    n_usims = 0
+    for cpe, cpe_item in cpes:
+        for u in cpe_item.usims:
+            usim = usims_existing.get((cpe.pk, u.plmn))
+            if usim is None:
+                usim = Usim(cpe_pk=cpe.pk, plmn=u.plmn)
+                session.add(usim)
+            usim.role, usim.iccid, usim.reported_cell_id = u.role, u.iccid, u.serving_cell_id
+            n_usims += 1
+    session.flush()
+
+    rows: list[_UsimRow] = []
+    for pks in _chunks([s.pk for s in sites.values()]):
+        rows += _usim_rows(session, Cpe.site_pk.in_(pks))
+    result.sites, result.cpes, result.usims = len(items), len(cpes), n_usims
+    result.links += _recompute_links(session, rows)
+
+
+def _write_ran_sites(session: Session, org_id: str, items: list[RanSiteIn], result: ImportResult) -> None:
+    existing: dict[str, RanSite] = {}
+    for chunk in _chunks([s.id for s in items]):
+        existing.update((s.site_id, s) for s in session.scalars(
+            select(RanSite).where(RanSite.org_id == org_id, RanSite.site_id.in_(chunk))))
+    sites: dict[str, RanSite] = {}
+    for item in items:
+        site = existing.get(item.id)
+        if site is None:
+            site = RanSite(org_id=org_id, site_id=item.id)
+            session.add(site)
+        site.name, site.lat, site.lon, site.dn = item.name, item.lat, item.lon, item.dn
+        site.battery_capacity_wh, site.load_w = item.battery_capacity_wh, item.load_w
+        site.depth_of_discharge, site.autonomy_h = item.depth_of_discharge, item.autonomy_h
+        site.grid_supply_point = item.grid_supply_point
+        sites[item.id] = site
+    session.flush()
+
+    cell_items: list[tuple[RanSite, CellIn]] = [(sites[s.id], c) for s in items for c in s.cells]
+    cells_existing: dict[str, Cell] = {}
+    for chunk in _chunks([c.cell_id for _, c in cell_items]):
+        cells_existing.update((c.cell_id, c) for c in session.scalars(
+            select(Cell).where(Cell.org_id == org_id, Cell.cell_id.in_(chunk))))
+    for owner, c_in in cell_items:
+        cell = cells_existing.get(c_in.cell_id)
+        if cell is None:
+            cell = Cell(org_id=org_id, cell_id=c_in.cell_id, admin_locked=False)
+            session.add(cell)
+        cell.ran_site_pk, cell.plmn, cell.rat, cell.tac = owner.pk, c_in.plmn, c_in.rat, c_in.tac
+        cell.azimuth, cell.range_m, cell.dn = c_in.azimuth, c_in.range_m, c_in.dn
+        cell.coverage = c_in.coverage
+    session.flush()
+    result.ran_sites, result.cells = len(items), len(cell_items)
+
+    # The cells whose coverage may have changed: every cell of the imported RAN sites.
+    changed: list[_CellGeom] = []
+    for pks in _chunks([s.pk for s in sites.values()]):
+        changed += _cell_geoms(session, Cell.ran_site_pk.in_(pks))
+    if not changed:
+        return
+    changed_pks = [c.pk for c in changed]
+    affected: set[int] = set()
+    for pks in _chunks(changed_pks):  # USIMs linked to them now (the link may go)
+        affected.update(session.scalars(select(ServingLink.usim_pk).where(ServingLink.cell_pk.in_(pks))))
+    by_plmn: dict[str, list[_CellGeom]] = defaultdict(list)
+    for c in changed:
+        by_plmn[c.plmn].append(c)
+    keys = {(c.plmn, c.cell_id) for c in changed}
+    candidates = _usim_rows(session, Usim.plmn.in_(list(by_plmn)))
+    for row in candidates:  # USIMs reporting one of these cells as serving
+        if row.reported is not None and (row.plmn, row.reported) in keys:
+            affected.add(row.pk)
+    cand_by_plmn: dict[str, list[_UsimRow]] = defaultdict(list)
+    for row in candidates:
+        cand_by_plmn[row.plmn].append(row)
+    for plmn, geoms in by_plmn.items():  # USIMs whose site lies in the new coverage
+        rows = cand_by_plmn.get(plmn, [])
+        if not rows:
+            continue
+        tree = STRtree([g.polygon for g in geoms])
+        hits = tree.query([Point(r.lon, r.lat) for r in rows], predicate="within")
+        affected.update(rows[i].pk for i in set(hits[0].tolist()))
+    rows = []
+    for pks in _chunks(affected):
+        rows += _usim_rows(session, Usim.pk.in_(pks))
+    result.links += _recompute_links(session, rows)
+
+
+# ---- serving links ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _UsimRow:
+    pk: int
+    plmn: str
+    reported: str | None
+    lon: float
+    lat: float
+
+
+@dataclass(frozen=True)
+class _CellGeom:
+    pk: int
+    plmn: str
+    cell_id: str
+    polygon: BaseGeometry
+
+
+def _usim_rows(session: Session, *criteria: ColumnElement[bool]) -> list[_UsimRow]:
+    stmt = (
+        select(Usim.pk, Usim.plmn, Usim.reported_cell_id, DsoSite.lon, DsoSite.lat)
+        .join(Cpe, Cpe.pk == Usim.cpe_pk)
+        .join(DsoSite, DsoSite.pk == Cpe.site_pk)
+        .where(*criteria)
+    )
+    return [_UsimRow(r[0], r[1], r[2], r[3], r[4]) for r in session.execute(stmt)]
+
+
+def cell_polygon(coverage: dict[str, Any] | None, azimuth: float | None, range_m: float | None,
+                 site_lon: float, site_lat: float) -> BaseGeometry:
+    """A cell's coverage: the polygon given at import, else a sector (or disc) around its site."""
+    if coverage:
+        return shape(coverage)
+    return sector_polygon(site_lon, site_lat, azimuth, range_m or DEFAULT_RANGE_M)
+
+
+def _cell_geoms(session: Session, *criteria: ColumnElement[bool]) -> list[_CellGeom]:
+    stmt = (
+        select(Cell.pk, Cell.plmn, Cell.cell_id, Cell.coverage, Cell.azimuth, Cell.range_m,
+               RanSite.lon, RanSite.lat)
+        .join(RanSite, RanSite.pk == Cell.ran_site_pk)
+        .where(*criteria)
+    )
+    return [_CellGeom(r[0], r[1], r[2], cell_polygon(r[3], r[4], r[5], r[6], r[7]))
+            for r in session.execute(stmt)]
+
+
+def _recompute_links(session: Session, rows: Sequence[_UsimRow]) -> int:
+    """Replace the serving links of these USIMs: the reported cell when it is known (same PLMN, any
+    MNO), else every cell of the USIM's PLMN whose coverage contains the site (STRtree per PLMN)."""
+    if not rows:
+        return 0
+    for chunk in _chunks([r.pk for r in rows]):
+        session.execute(delete(ServingLink).where(ServingLink.usim_pk.in_(chunk)))
+
+    reported_ids = {r.reported for r in rows if r.reported}
+    reported: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for ids in _chunks(reported_ids):
+        for pk, plmn, cell_id in session.execute(
+                select(Cell.pk, Cell.plmn, Cell.cell_id).where(Cell.cell_id.in_(ids))):
+            reported[(plmn, cell_id)].append(pk)
+
+    links: list[dict[str, Any]] = []
+    need_coverage: dict[str, list[_UsimRow]] = defaultdict(list)
+    for r in rows:
+        hits = reported.get((r.plmn, r.reported)) if r.reported else None
+        if hits:
+            links.extend({"usim_pk": r.pk, "cell_pk": pk, "source": "reported"} for pk in hits)
+        else:
+            need_coverage[r.plmn].append(r)
+
+    for plmn, usims in need_coverage.items():
+        geoms = _cell_geoms(session, Cell.plmn == plmn)
+        if not geoms:
+            continue
+        tree = STRtree([g.polygon for g in geoms])
+        hits2 = tree.query([Point(u.lon, u.lat) for u in usims], predicate="within")
+        pairs = {(usims[i].pk, geoms[j].pk)
+                 for i, j in zip(hits2[0].tolist(), hits2[1].tolist(), strict=True)}
+        links.extend({"usim_pk": u, "cell_pk": c, "source": "coverage"} for u, c in sorted(pairs))
+
+    for batch in _chunks(links):
+        session.execute(insert(ServingLink), batch)
+    return len(links)
+
+
+# ---- listing for the API ----------------------------------------------------------------------------
+
+
+def list_sites(session: Session, org_id: str, *, limit: int = 1000, offset: int = 0,
+               site_id: str | None = None) -> list[SiteOut]:
+    stmt = select(DsoSite).where(DsoSite.org_id == org_id)
+    if site_id is not None:
+        stmt = stmt.where(DsoSite.site_id == site_id)
+    sites = list(session.scalars(stmt.order_by(DsoSite.site_id).limit(limit).offset(offset)))
+    cpes_by_site: dict[int, list[Cpe]] = defaultdict(list)
+    for chunk in _chunks([s.pk for s in sites]):
+        for cpe in session.scalars(select(Cpe).where(Cpe.site_pk.in_(chunk)).order_by(Cpe.cpe_id)):
+            cpes_by_site[cpe.site_pk].append(cpe)
+    all_cpes = [c for cs in cpes_by_site.values() for c in cs]
+    usims_by_cpe: dict[int, list[Usim]] = defaultdict(list)
+    for chunk in _chunks([c.pk for c in all_cpes]):
+        for usim in session.scalars(select(Usim).where(Usim.cpe_pk.in_(chunk)).order_by(Usim.plmn)):
+            usims_by_cpe[usim.cpe_pk].append(usim)
+    link_info: dict[int, tuple[str, int]] = {}
+    usim_pks = [u.pk for us in usims_by_cpe.values() for u in us]
+    for chunk in _chunks(usim_pks):
+        stmt2 = (select(ServingLink.usim_pk, func.min(ServingLink.source), func.count())
+                 .where(ServingLink.usim_pk.in_(chunk)).group_by(ServingLink.usim_pk))
+        for usim_pk, source, count in session.execute(stmt2):
+            link_info[usim_pk] = (source, count)
+
+    def usim_out(u: Usim) -> UsimOut:
+        source, count = link_info.get(u.pk, (None, 0))
+        return UsimOut(plmn=u.plmn, role=u.role, iccid=u.iccid, serving_cell_id=u.reported_cell_id,
+                       link_source=source, linked_cells=count)
+
+    return [
+        SiteOut(id=s.site_id, name=s.name, kind=s.kind, lat=s.lat, lon=s.lon, customers=s.customers or 0,
+                criticality=s.criticality, grid_bus=s.grid_bus, updated_at=s.updated_at,
+                cpes=[CpeOut(id=c.cpe_id, model=c.model, usims=[usim_out(u) for u in usims_by_cpe[c.pk]])
+                      for c in cpes_by_site[s.pk]])
+        for s in sites
+    ]
+
+
+def get_site(session: Session, org_id: str, site_id: str) -> SiteOut:
+    found = list_sites(session, org_id, site_id=site_id, limit=1)
+    if not found:
+        raise NotFound(f"site {site_id} not found")
+    return found[0]
+
+
+def _cell_out(c: Cell, ran_site_id: str) -> CellOut:
+    return CellOut(cell_id=c.cell_id, ran_site_id=ran_site_id, plmn=c.plmn, rat=c.rat, tac=c.tac,
+                   azimuth=c.azimuth, range_m=c.range_m, coverage=c.coverage, dn=c.dn,
+                   admin_locked=bool(c.admin_locked))
+
+
+def list_ran_sites(session: Session, org_id: str, *, limit: int = 1000, offset: int = 0,
+                   site_id: str | None = None) -> list[RanSiteOut]:
+    stmt = select(RanSite).where(RanSite.org_id == org_id)
+    if site_id is not None:
+        stmt = stmt.where(RanSite.site_id == site_id)
+    sites = list(session.scalars(stmt.order_by(RanSite.site_id).limit(limit).offset(offset)))
+    cells_by_site: dict[int, list[Cell]] = defaultdict(list)
+    for chunk in _chunks([s.pk for s in sites]):
+        for cell in session.scalars(select(Cell).where(Cell.ran_site_pk.in_(chunk)).order_by(Cell.cell_id)):
+            cells_by_site[cell.ran_site_pk].append(cell)
+    return [
+        RanSiteOut(id=s.site_id, name=s.name, lat=s.lat, lon=s.lon, dn=s.dn,
+                   battery_capacity_wh=s.battery_capacity_wh, load_w=s.load_w,
+                   depth_of_discharge=s.depth_of_discharge,
+                   autonomy_h=effective_autonomy_h(s.autonomy_h, s.battery_capacity_wh, s.load_w,
+                                                   s.depth_of_discharge),
+                   grid_supply_point=s.grid_supply_point,
+                   cells=[_cell_out(c, s.site_id) for c in cells_by_site[s.pk]])
+        for s in sites
+    ]
+
+
+def get_ran_site(session: Session, org_id: str, site_id: str) -> RanSiteOut:
+    found = list_ran_sites(session, org_id, site_id=site_id, limit=1)
+    if not found:
+        raise NotFound(f"RAN site {site_id} not found")
+    return found[0]
+
+
+def list_cells(session: Session, org_id: str, *, plmn: str | None = None, limit: int = 1000,
+               offset: int = 0) -> list[CellOut]:
+    stmt = (select(Cell, RanSite.site_id).join(RanSite, RanSite.pk == Cell.ran_site_pk)
+            .where(Cell.org_id == org_id))
+    if plmn is not None:
+        stmt = stmt.where(Cell.plmn == plmn)
+    rows = session.execute(stmt.order_by(Cell.cell_id).limit(limit).offset(offset))
+    return [_cell_out(cell, ran_site_id) for cell, ran_site_id in rows]

@@ -1,0 +1,23 @@
+"""Connects producers and consumers at start-up, so capabilities never import each other's consumers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gridcell.core import events
+from gridcell.core.bus import Bus
+from gridcell.core.db import Database
+from gridcell.exposure import status
+from gridcell.exposure.subscriptions import OUTBOX_TOPIC, OutboxMessage
+from gridcell.faults.service import CELLS_CHANGED
+
+
+def wire(db: Database, bus: Bus) -> None:
+    events.register(CELLS_CHANGED, status.on_cells_changed)
+
+    def publish(messages: list[Any]) -> None:
+        for m in messages:
+            if isinstance(m, OutboxMessage):
+                bus.publish(OUTBOX_TOPIC, m)
+
+    db.on_commit(publish)
