@@ -163,7 +163,8 @@ def test_geojson_errors_point_at_the_geometry(db: Database, dso: str) -> None:
     doc = {"type": "FeatureCollection", "features": [
         {"type": "Feature", "geometry": {"type": "Point", "coordinates": [10.0, 91.0]},
          "properties": {"featureType": "site", "id": "A", "name": "A", "kind": "rtu"}},
-        {"type": "Feature", "geometry": None, "properties": {"featureType": "site", "id": "B", "kind": "rtu"}},
+        {"type": "Feature", "geometry": None,
+         "properties": {"featureType": "site", "id": "B", "kind": "rtu"}},
         {"type": "Feature", "geometry": {"type": "Point", "coordinates": [1, 2]},
          "properties": {"featureType": "tower"}}]}
     with pytest.raises(InvalidInput) as caught:
@@ -263,7 +264,8 @@ def test_mno_reimport_moves_coverage_and_drops_stale_links(db: Database, dso: st
     square = {"type": "Polygon", "coordinates": [[[lon - 0.01, lat - 0.01], [lon + 0.01, lat - 0.01],
                                                   [lon + 0.01, lat + 0.01], [lon - 0.01, lat + 0.01],
                                                   [lon - 0.01, lat - 0.01]]]}
-    imp(db, mno, {"ranSites": [ran_site("RS", *moved, [{"cellId": "C", "plmn": "26201", "coverage": square}])]})
+    cell = {"cellId": "C", "plmn": "26201", "coverage": square}
+    imp(db, mno, {"ranSites": [ran_site("RS", *moved, [cell])]})
     assert links_of(db, dso, "SS") == {"26201": ["C"]}
 
 
@@ -326,7 +328,8 @@ def test_cells_for_dn_rules(db: Database, mno: str) -> None:
             {"cellId": "CELL-2", "plmn": "26201", "dn": f"{me},GNBDUFunction=1,NRCellDU=2"}], dn=me),
         ran_site("RS-2", LON0 + 0.1, LAT0, [{"cellId": "CELL-3", "plmn": "26201"},
                                             {"cellId": "CELL-4", "plmn": "26201"}])]})
-    imp(db, mno2, {"ranSites": [ran_site("RS-1", LON0, LAT0, [{"cellId": "CELL-9", "plmn": "26202"}], dn=me)]})
+    imp(db, mno2, {"ranSites": [ran_site("RS-1", LON0, LAT0, [{"cellId": "CELL-9", "plmn": "26202"}],
+                                         dn=me)]})
 
     def ids(dn: str, org: str = mno) -> list[str]:
         with db.read() as s:
@@ -345,12 +348,13 @@ def test_cells_for_dn_rules(db: Database, mno: str) -> None:
 
 
 def test_pairs_and_serving_cells(db: Database, dso: str, mno: str) -> None:
+    rs_b = offset(LON0, LAT0, 30_000, 0)
     imp(db, mno, {"ranSites": [
         ran_site("RS-A", LON0, LAT0, [{"cellId": "A1", "plmn": "26201"}, {"cellId": "A2", "plmn": "26202"}],
                  batteryCapacityWh=10_000, loadW=2_500, depthOfDischarge=0.5),
-        ran_site("RS-B", *offset(LON0, LAT0, 30_000, 0), [{"cellId": "B1", "plmn": "26201"}], autonomyH=3)]})
-    near = offset(LON0, LAT0, 300, 200)
-    north = offset(LON0, LAT0, 30_000, 10)
+        ran_site("RS-B", *rs_b, [{"cellId": "B1", "plmn": "26201"}], autonomyH=3)]})
+    near = offset(LON0, LAT0, 300, 200)  # inside RS-A's 2 km discs, 30 km from RS-B
+    north = offset(*rs_b, 300, 10)  # inside RS-B's disc only
     imp(db, dso, {"sites": [
         {**site("S1", *near, [{"plmn": "26201", "role": "primary"}, {"plmn": "26202", "role": "alternate"}]),
          "cpes": [{"id": "C1a", "usims": [{"plmn": "26201", "role": "primary"}]},
@@ -382,7 +386,8 @@ def test_pairs_and_serving_cells(db: Database, dso: str, mno: str) -> None:
 
 
 def test_queries_chunk_past_500(db: Database, dso: str, mno: str) -> None:
-    cells = [{"cellId": f"C{i}", "plmn": "26201", "azimuth": (i * 7) % 360, "rangeM": 800} for i in range(600)]
+    cells = [{"cellId": f"C{i}", "plmn": "26201", "azimuth": (i * 7) % 360, "rangeM": 800}
+             for i in range(600)]
     imp(db, mno, {"ranSites": [ran_site("RS", LON0, LAT0, cells)]})
     sites = [site(f"S{i}", *offset(LON0, LAT0, 100 + i, i % 360), [{"plmn": "26201", "role": "primary"}])
              for i in range(550)]

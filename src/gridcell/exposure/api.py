@@ -9,7 +9,6 @@ from typing import Any
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from gridcell.config import get_settings
 from gridcell.core.bus import Bus, Message, on_loop
 from gridcell.core.db import Database
 from gridcell.deps import get_caller, get_db
@@ -67,14 +66,15 @@ def _sub_out(sub: Subscription, *, with_secret: bool = False) -> dict[str, Any]:
 
 @router.post("/subscriptions", response_model=sc.SubscriptionOut, status_code=201,
              summary="Subscribe to site status changes (webhook and/or SSE)")
-def create_subscription(body: sc.SubscriptionIn, response: Response, caller: Caller = Depends(get_caller),
+def create_subscription(body: sc.SubscriptionIn, request: Request, response: Response,
+                        caller: Caller = Depends(get_caller),
                         db: Database = Depends(get_db)) -> dict[str, Any]:
     caller.require("operator", "dso")
     with db.write() as session:
         sub = subscriptions.create(session, caller.org_id, callback_uri=body.callbackUri, site_ids=body.siteIds,
                                    area=body.area, plmns=body.plmns, min_status=body.minStatus,
                                    event_kinds=list(body.eventKinds) if body.eventKinds else None,
-                                   allow_private=get_settings().allow_private_webhooks)
+                                   allow_private=request.app.state.settings.allow_private_webhooks)
         out = _sub_out(sub, with_secret=True)
     response.headers["Location"] = f"/api/v1/subscriptions/{out['id']}"
     return out

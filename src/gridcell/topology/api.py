@@ -96,7 +96,7 @@ def import_topology(body: dict[str, Any] = Body(..., openapi_examples=_IMPORT_EX
 
 @router.get("/sites", response_model=list[SiteOut], summary="The caller's DSO sites with CPEs and USIMs",
             responses=_READ)
-def list_sites(limit: int = Query(1000, ge=1, le=10_000), offset: int = Query(0, ge=0),
+def list_sites(limit: int = Query(1000, ge=1, le=10_000), offset: int = Query(0, ge=0, le=100_000_000),
                caller: Caller = Depends(get_caller), db: Database = Depends(get_db)) -> list[SiteOut]:
     with db.read() as session:
         return service.list_sites(session, caller.org_id, limit=limit, offset=offset)
@@ -112,7 +112,7 @@ def get_site(site_id: str = _SITE_ID, caller: Caller = Depends(get_caller),
 
 @router.get("/ran-sites", response_model=list[RanSiteOut], summary="The caller's RAN sites with cells",
             responses=_READ)
-def list_ran_sites(limit: int = Query(1000, ge=1, le=10_000), offset: int = Query(0, ge=0),
+def list_ran_sites(limit: int = Query(1000, ge=1, le=10_000), offset: int = Query(0, ge=0, le=100_000_000),
                    caller: Caller = Depends(get_caller), db: Database = Depends(get_db)) -> list[RanSiteOut]:
     with db.read() as session:
         return service.list_ran_sites(session, caller.org_id, limit=limit, offset=offset)
@@ -128,7 +128,7 @@ def get_ran_site(site_id: str = _SITE_ID, caller: Caller = Depends(get_caller),
 
 @router.get("/cells", response_model=list[CellOut], summary="The caller's cells", responses=_READ)
 def list_cells(plmn: str | None = Query(None, pattern=r"^[0-9]{5,6}$"),
-               limit: int = Query(1000, ge=1, le=10_000), offset: int = Query(0, ge=0),
+               limit: int = Query(1000, ge=1, le=10_000), offset: int = Query(0, ge=0, le=100_000_000),
                caller: Caller = Depends(get_caller), db: Database = Depends(get_db)) -> list[CellOut]:
     with db.read() as session:
         return service.list_cells(session, caller.org_id, plmn=plmn, limit=limit, offset=offset)

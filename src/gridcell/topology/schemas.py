@@ -22,9 +22,12 @@ SiteId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, m
 CellId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40,
                                           pattern=_ID_PATTERN)]
 Plmn = Annotated[str, StringConstraints(pattern=r"^[0-9]{5,6}$")]
-Dn = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=400)]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+_TEXT_PATTERN = r"^[^\x00]+$"  # PostgreSQL text cannot hold NUL
+Dn = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=400, pattern=_TEXT_PATTERN)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200,
+                                        pattern=_TEXT_PATTERN)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100,
+                                             pattern=_TEXT_PATTERN)]
 Criticality = Literal["low", "normal", "high", "critical"]
 Lat = Annotated[float, Field(ge=-90.0, le=90.0)]
 Lon = Annotated[float, Field(ge=-180.0, le=180.0)]
@@ -62,7 +65,8 @@ class CpeIn(_In):
 class SiteIn(_In):
     id: SiteId
     name: Text
-    kind: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+    kind: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40,
+                                           pattern=_TEXT_PATTERN)]
     lat: Lat
     lon: Lon
     customers: Annotated[int, Field(ge=0, le=2_000_000_000)] = 0
@@ -94,7 +98,9 @@ class CellIn(_In):
         if minx < -180 or maxx > 180 or miny < -90 or maxy > 90:
             raise ValueError("coverage coordinates must be WGS84 longitude/latitude")
         geometry = value.get("geometry") if value.get("type") == "Feature" else value
-        return dict(geometry) if isinstance(geometry, dict) else None
+        if not isinstance(geometry, dict):
+            return None
+        return {"type": geometry["type"], "coordinates": geometry["coordinates"]}  # drop foreign members
 
 
 class RanSiteIn(_In):

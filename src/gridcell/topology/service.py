@@ -174,6 +174,7 @@ def pairs_for_cells(session: Session, cell_pks: list[int]) -> set[tuple[int, str
     for chunk in _chunks(set(cell_pks)):
         stmt = (
             select(Cpe.site_pk, Usim.plmn).distinct()
+            .select_from(ServingLink)
             .join(Usim, Usim.pk == ServingLink.usim_pk)
             .join(Cpe, Cpe.pk == Usim.cpe_pk)
             .where(ServingLink.cell_pk.in_(chunk))
@@ -190,6 +191,7 @@ def serving_cells_for_pairs(session: Session,
     for chunk in _chunks({p[0] for p in pairs}):
         stmt = (
             select(Cpe.site_pk, Usim.plmn, ServingLink.cell_pk)
+            .select_from(ServingLink)
             .join(Usim, Usim.pk == ServingLink.usim_pk)
             .join(Cpe, Cpe.pk == Usim.cpe_pk)
             .where(Cpe.site_pk.in_(chunk))
@@ -348,9 +350,24 @@ def _validate(raw: _Raw, model: type[_M], errors: list[dict[str, Any]]) -> _M | 
         return None
 
 
-def _check_unique(items: Iterable[tuple[str, str]], what: str, errors: list[dict[str, Any]]) -> None:
+def _str(data: Any, key: str) -> str | None:
+    value = data.get(key) if isinstance(data, dict) else None
+    return value.strip() if isinstance(value, str) else None
+
+
+def _children(parent_loc: str, data: Any, list_key: str, key: str) -> list[tuple[str, str | None, Any]]:
+    """(path, key value, raw child) for each child in data[list_key]."""
+    items = data.get(list_key) if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        return []
+    return [(f"{parent_loc}/{list_key}/{i}", _str(child, key), child) for i, child in enumerate(items)]
+
+
+def _check_unique(items: Iterable[tuple[str, str | None]], what: str, errors: list[dict[str, Any]]) -> None:
     seen: dict[str, str] = {}
     for loc, key in items:
+        if key is None:
+            continue
         if key in seen:
             errors.append(_err(loc, f"duplicate {what} '{key}' (first at {seen[key]})"))
         else:
@@ -377,16 +394,18 @@ def parse_document(doc: Any, org_kind: str) -> _Parsed:
         ran_site = _validate(raw, RanSiteIn, errors)
         if ran_site is not None:
             parsed.ran_sites.append((raw.loc, ran_site))
-    _check_unique(((f"{loc}/id", s.id) for loc, s in parsed.sites), "site id", errors)
-    _check_unique(((f"{loc}/cpes/{i}/id", c.id) for loc, s in parsed.sites for i, c in enumerate(s.cpes)),
-                  "CPE id", errors)
-    for loc, s in parsed.sites:
-        for i, c in enumerate(s.cpes):
-            _check_unique(((f"{loc}/cpes/{i}/usims/{j}/plmn", u.plmn) for j, u in enumerate(c.usims)),
-                          "USIM PLMN on one CPE", errors)
-    _check_unique(((f"{loc}/id", s.id) for loc, s in parsed.ran_sites), "RAN site id", errors)
-    _check_unique(((f"{loc}/cells/{i}/cellId", c.cell_id)
-                   for loc, s in parsed.ran_sites for i, c in enumerate(s.cells)), "cell id", errors)
+    # Uniqueness is checked on the raw items too, so an invalid item's duplicate id is still reported.
+    site_keys = [(raw.loc, _str(raw.data, "id"), raw.data) for raw in raw_sites]
+    _check_unique(((f"{loc}/id", key) for loc, key, _ in site_keys), "site id", errors)
+    cpe_keys = [c for loc, _, data in site_keys for c in _children(loc, data, "cpes", "id")]
+    _check_unique(((f"{loc}/id", key) for loc, key, _ in cpe_keys), "CPE id", errors)
+    for cpe_loc, _, cpe in cpe_keys:
+        _check_unique(((f"{loc}/plmn", key) for loc, key, _ in _children(cpe_loc, cpe, "usims", "plmn")),
+                      "USIM PLMN on one CPE", errors)
+    ran_keys = [(raw.loc, _str(raw.data, "id"), raw.data) for raw in raw_ran_sites]
+    _check_unique(((f"{loc}/id", key) for loc, key, _ in ran_keys), "RAN site id", errors)
+    _check_unique(((f"{loc}/cellId", key) for site_loc, _, data in ran_keys
+                   for loc, key, _ in _children(site_loc, data, "cells", "cellId")), "cell id", errors)
     if errors:
         raise InvalidInput(f"the topology document has {len(errors)} error(s); nothing was imported",
                            errors=errors)
