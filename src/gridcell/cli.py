@@ -24,7 +24,9 @@ app.add_typer(bench, name="bench")
 
 def _db() -> Database:
     from gridcell.migrations import upgrade
+    from gridcell.wiring import register_handlers
 
+    register_handlers()
     s = get_settings()
     db = Database(s.database_url, sqlite_synchronous=s.sqlite_synchronous)
     upgrade(db)

@@ -10,10 +10,17 @@ from gridcell.core.db import Database
 from gridcell.exposure import status
 from gridcell.exposure.subscriptions import OUTBOX_TOPIC, OutboxMessage
 from gridcell.faults.service import CELLS_CHANGED
+from gridcell.topology.service import TOPOLOGY_IMPORTED
+
+
+def register_handlers() -> None:
+    """In-transaction consumers; idempotent. Every entry point that writes calls it (app, CLI, demo)."""
+    events.register(CELLS_CHANGED, status.on_cells_changed)
+    events.register(TOPOLOGY_IMPORTED, status.on_topology_imported)
 
 
 def wire(db: Database, bus: Bus) -> None:
-    events.register(CELLS_CHANGED, status.on_cells_changed)
+    register_handlers()
 
     def publish(messages: list[Any]) -> None:
         for m in messages:

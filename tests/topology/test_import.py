@@ -149,11 +149,12 @@ def test_invalid_items_fail_whole_import_with_paths(db: Database, dso: str) -> N
     no_name = {k: v for k, v in site("SS-3", LON0, 95.0, []).items() if k != "name"}
     dup = site("SS-OK", LON0, LAT0, [{"plmn": "26201", "role": "primary"},
                                      {"plmn": "26201", "role": "alternate"}], cpe="CPE-X")
+    nul = site("SS-4", LON0, LAT0, [], gridBus="bus\x00")
     with pytest.raises(InvalidInput) as caught:
-        imp(db, dso, {"sites": [good, bad_plmn, no_name, dup], "extra": 1})
+        imp(db, dso, {"sites": [good, bad_plmn, no_name, dup, nul], "extra": 1})
     locs = {e["loc"] for e in caught.value.errors}
-    assert {"extra", "sites/1/cpes/0/usims/0/plmn", "sites/2/name", "sites/2/lat", "sites/3/id",
-            "sites/3/cpes/0/usims/1/plmn"} <= locs
+    assert locs == {"extra", "sites/1/cpes/0/usims/0/plmn", "sites/2/name", "sites/2/lat", "sites/3/id",
+                    "sites/3/cpes/0/usims/1/plmn", "sites/4/gridBus"}
     assert all(e["msg"] for e in caught.value.errors)
     with db.read() as s:
         assert topo.sites_of_org(s, dso) == []

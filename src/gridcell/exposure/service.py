@@ -94,12 +94,12 @@ def alarm_list(session: Session, caller: Caller, *, include_cleared: bool = Fals
     serving = topology.serving_cells_for_pairs(session, pairs)
     cell_sites: dict[int, set[str]] = {}
     cell_agreement: dict[int, AgreementView] = {}
-    for (site_pk, plmn), cells in serving.items():
+    for (site_pk, plmn), serving_cells in serving.items():
         site = sites[site_pk]
         agreement = next((a for a in agreements if a.covers(site.site_id, plmn)), None)
         if agreement is None:
             continue
-        for c in cells:
+        for c in serving_cells:
             if c.org_id == agreement.mno_id:
                 cell_sites.setdefault(c.pk, set()).add(site.site_id)
                 cell_agreement[c.pk] = agreement

@@ -21,7 +21,7 @@ from gridcell.faults import service as faults
 from gridcell.faults.service import ActiveCondition, CellsChanged
 from gridcell.tenancy import service as tenancy
 from gridcell.topology import service as topology
-from gridcell.topology.service import CellRef, SiteRef
+from gridcell.topology.service import CellRef, SiteRef, TopologyImported
 
 STATUSES = ("ok", "degraded", "at_risk", "maintenance", "down")
 RANK = {s: i for i, s in enumerate(STATUSES)}
@@ -213,6 +213,17 @@ def tick(session: Session, after: datetime, until: datetime) -> int:
     if not cells:
         return 0
     return recompute(session, topology.pairs_for_cells(session, sorted(cells)), until)
+
+
+def on_topology_imported(session: Session, event: TopologyImported) -> None:
+    """New topology can map alarms that named unknown cells and changes which cells serve which site."""
+    if event.kind == "mno":
+        faults.remap_unmapped(session, event.org_id)
+        dsos = {a.dso_id for a in tenancy.agreements_for(session, event.org_id) if a.mno_id == event.org_id}
+    else:
+        dsos = {event.org_id}
+    for dso in sorted(dsos):
+        rebuild_org(session, dso)
 
 
 def rebuild_org(session: Session, dso_id: str) -> int:

@@ -186,4 +186,5 @@ class VesBatch(BaseModel):
     eventList: list[VesEvent] = Field(min_length=1, max_length=10_000)
 
 
-IngestBody = Notification | Annotated[list[Notification], Field(min_length=1, max_length=10_000)] | VesEnvelope | VesBatch
+NotificationList = Annotated[list[Notification], Field(min_length=1, max_length=10_000)]
+IngestBody = Notification | NotificationList | VesEnvelope | VesBatch

@@ -23,7 +23,8 @@ CellId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, m
                                           pattern=_ID_PATTERN)]
 Plmn = Annotated[str, StringConstraints(pattern=r"^[0-9]{5,6}$")]
 _TEXT_PATTERN = r"^[^\x00]+$"  # PostgreSQL text cannot hold NUL
-Dn = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=400, pattern=_TEXT_PATTERN)]
+Dn = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=400,
+                                      pattern=_TEXT_PATTERN)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200,
                                         pattern=_TEXT_PATTERN)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100,

@@ -19,6 +19,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import ColumnElement, delete, func, insert, select
 from sqlalchemy.orm import Session
 
+from gridcell.core import events
 from gridcell.core.clock import utcnow
 from gridcell.core.errors import Forbidden, InvalidInput, NotFound
 from gridcell.core.geo import sector_polygon
@@ -415,6 +416,17 @@ def parse_document(doc: Any, org_kind: str) -> _Parsed:
 # ---- import: write --------------------------------------------------------------------------------
 
 
+TOPOLOGY_IMPORTED = "topology.imported"
+
+
+@dataclass(frozen=True)
+class TopologyImported:
+    """Emitted inside the import transaction: status and fault mapping depend on topology."""
+
+    org_id: str
+    kind: str
+
+
 def import_topology(session: Session, org_id: str, doc: Any) -> ImportResult:
     """Validate then upsert a topology document for one organisation; recompute the serving links."""
     kind = get_org(session, org_id).kind
@@ -424,6 +436,8 @@ def import_topology(session: Session, org_id: str, doc: Any) -> ImportResult:
         _write_sites(session, org_id, [s for _, s in parsed.sites], result)
     if parsed.ran_sites:
         _write_ran_sites(session, org_id, [s for _, s in parsed.ran_sites], result)
+    session.flush()
+    events.emit(session, TOPOLOGY_IMPORTED, TopologyImported(org_id, kind))
     return result
 
 

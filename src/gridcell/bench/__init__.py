@@ -1,0 +1,1 @@
+"""Benchmarks behind the product figures; each yields one dict per figure (see benchmarks/README.md)."""
