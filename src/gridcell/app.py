@@ -13,20 +13,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from sqlalchemy import func, select
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from gridcell import __version__, errors_http
+from gridcell import __version__, errors_http, plugins
 from gridcell.config import Settings, get_settings
 from gridcell.core.bus import Bus, InProcessBus
 from gridcell.core.clock import utcnow
 from gridcell.core.db import Database
 from gridcell.exposure import status
-from gridcell.exposure.api import fault_mns
-from gridcell.exposure.api import router as exposure_router
 from gridcell.exposure.delivery import DeliveryService
 from gridcell.exposure.models import OutboxRow
-from gridcell.faults.api import router as faults_router
 from gridcell.migrations import upgrade
-from gridcell.tenancy.api import router as tenancy_router
-from gridcell.topology.api import router as topology_router
 from gridcell.wiring import wire
 
 log = logging.getLogger(__name__)
@@ -92,6 +87,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None, bus
         if run_workers:
             await delivery.start()
             tasks.append(asyncio.create_task(_ticker(db, settings.tick_interval_s, app)))
+            for module in plugins.modules("handlers"):
+                if hasattr(module, "start"):
+                    tasks.extend(await module.start(app))
         app.state.delivery = delivery
         app.state.ready = True
         try:
@@ -111,9 +109,11 @@ def create_app(settings: Settings | None = None, db: Database | None = None, bus
     app.state.ready, app.state.stopping = False, False
     errors_http.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    for router in (tenancy_router, topology_router, faults_router, exposure_router):
-        app.include_router(router, prefix="/api/v1")
-    app.include_router(fault_mns)
+    for module in plugins.modules("api"):
+        if hasattr(module, "router"):
+            app.include_router(module.router, prefix="/api/v1")
+        for root_router in getattr(module, "root_routers", ()):
+            app.include_router(root_router)
 
     @app.get("/healthz", tags=["ops"], summary="200 once the store is migrated and workers run")
     def healthz() -> Response:

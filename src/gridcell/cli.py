@@ -129,7 +129,20 @@ def bench_exposure(as_json: Annotated[bool, typer.Option("--json")] = False,
         typer.echo(json.dumps(figure) if as_json else f"{figure['figure']}: {figure['value']} {figure['unit']}")
 
 
+report = typer.Typer(help="Reports as tables.", no_args_is_help=True)
+app.add_typer(report, name="report")
+
+
+def _register_capability_commands() -> None:
+    from gridcell import plugins
+
+    groups = {"root": app, "admin": admin, "import": importer, "bench": bench, "report": report}
+    for module in plugins.modules("commands"):
+        module.register(groups)
+
+
 def main() -> None:
+    _register_capability_commands()
     try:
         app()
     except KeyboardInterrupt:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gridcell import plugins
 from gridcell.core import events
 from gridcell.core.bus import Bus
 from gridcell.core.db import Database
@@ -17,6 +18,8 @@ def register_handlers() -> None:
     """In-transaction consumers; idempotent. Every entry point that writes calls it (app, CLI, demo)."""
     events.register(CELLS_CHANGED, status.on_cells_changed)
     events.register(TOPOLOGY_IMPORTED, status.on_topology_imported)
+    for module in plugins.modules("handlers"):
+        module.register()
 
 
 def wire(db: Database, bus: Bus) -> None:

@@ -20,6 +20,7 @@ from gridcell.tenancy.service import Caller
 
 router = APIRouter(tags=["exposure"])
 fault_mns = APIRouter(prefix="/FaultSupervisionMnS/v1", tags=["FaultSupervisionMnS"])
+root_routers = [fault_mns]
 
 
 def _dso(caller: Caller) -> None:

@@ -20,5 +20,6 @@ def config(db: Database) -> Config:
     return cfg
 
 
-def upgrade(db: Database, revision: str = "head") -> None:
+def upgrade(db: Database, revision: str = "heads") -> None:
+    """Each capability keeps its own branch of migrations from the base schema, hence `heads`."""
     command.upgrade(config(db), revision)
