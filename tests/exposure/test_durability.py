@@ -258,8 +258,15 @@ def test_sigkill_mid_load_loses_no_acknowledged_alarm_and_no_notification(kill_e
             assert len(acked) <= len(ids) <= len(acked) + BATCH  # at most the request in flight at kill time
 
             # Every outbox row is delivered once the subscriber is back; unique ids, in order, no gaps.
-            wait_until(lambda: all(row["deliveredAt"] for row in outbox(http, sub_id, dso_auth)), 45,
-                       "every outbox row delivered after the restart")
+            def undelivered() -> list[int]:
+                return [row["sequenceNo"] for row in outbox(http, sub_id, dso_auth) if not row["deliveredAt"]]
+
+            try:
+                wait_until(lambda: not undelivered(), 30, "every outbox row delivered after the restart")
+            except AssertionError as exc:
+                left = undelivered()
+                raise AssertionError(f"{exc}: {len(left)} undelivered from seq {left[:1]}, receiver got "
+                                     f"{len(receiver.received)}") from None
             rows = outbox(http, sub_id, dso_auth)
             assert [row["sequenceNo"] for row in rows] == list(range(1, len(rows) + 1))
             last_seq = http.get(f"/api/v1/subscriptions/{sub_id}", headers=dso_auth).json()["lastSequenceNo"]

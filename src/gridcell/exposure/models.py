@@ -30,6 +30,10 @@ class Subscription(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
+    # exposure: site status (filters below); other capabilities register their own channels
+    # (e.g. tmf621, tmf656, provmns) and keep their filter in `query`.
+    channel: Mapped[str] = mapped_column(String(20), default="exposure", server_default="exposure", index=True)
+    query: Mapped[dict[str, Any] | None]
     callback_uri: Mapped[str | None] = mapped_column(String(2000))
     secret: Mapped[str] = mapped_column(String(64))
     site_ids: Mapped[list[Any] | None]

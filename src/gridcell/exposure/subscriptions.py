@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -105,15 +105,63 @@ def create(session: Session, org_id: str, *, callback_uri: str | None, site_ids:
     return sub
 
 
+def create_channel_subscription(session: Session, org_id: str, channel: str, *, callback_uri: str,
+                                query: dict[str, Any] | None, allow_private: bool) -> Subscription:
+    """A webhook subscription owned by another capability (TMF hub, ProvMnS subscribers, …).
+
+    Delivery, signing, retries, ordering and the outbox are shared with site-status subscriptions.
+    """
+    validate_callback(callback_uri, allow_private=allow_private)
+    sub = Subscription(id=new_id("sub"), org_id=org_id, channel=channel, query=query, callback_uri=callback_uri,
+                       secret=new_secret(), site_ids=None, area=None, plmns=None, min_status="ok", event_kinds=[],
+                       last_seq=0, created_at=utcnow())
+    session.add(sub)
+    return sub
+
+
+def channel_subscriptions(session: Session, channel: str, org_ids: Sequence[str]) -> list[Subscription]:
+    """Subscriptions of a channel held by these organisations, locked for sequence assignment."""
+    return list(session.scalars(select(Subscription).where(
+        Subscription.channel == channel, Subscription.org_id.in_(sorted(set(org_ids))))
+        .order_by(Subscription.id).with_for_update()))
+
+
+def enqueue(session: Session, sub: Subscription, kind: str, build: Callable[[int, str], dict[str, Any]],
+            now: datetime | None = None) -> str:
+    """Queue one notification for a subscription in the caller's transaction; returns its notification id.
+
+    `build(sequence_no, notification_id)` makes the body, so each channel keeps its own wire format
+    (TMF event, 3GPP notification) while sharing the durable, ordered delivery.
+    """
+    now = now or utcnow()
+    sub.last_seq += 1
+    nid = new_uuid()
+    body = orjson.dumps(build(sub.last_seq, nid))
+    row = OutboxRow(subscription_id=sub.id, seq=sub.last_seq, notification_id=nid, kind=kind,
+                    payload=body.decode(), created_at=now, attempts=0, next_attempt_at=now)
+    session.add(row)
+    session.flush()
+    queue_after_commit(session, OutboxMessage(sub.id, row.seq, row.pk, nid, body, sub.callback_uri, sub.secret))
+    return nid
+
+
+def get_channel_subscription(session: Session, org_id: str, channel: str, sub_id: str) -> Subscription:
+    sub = session.get(Subscription, sub_id)
+    if sub is None or sub.org_id != org_id or sub.channel != channel:
+        raise NotFound(f"subscription {sub_id} not found")
+    return sub
+
+
 def get(session: Session, org_id: str, sub_id: str) -> Subscription:
     sub = session.get(Subscription, sub_id)
-    if sub is None or sub.org_id != org_id:
+    if sub is None or sub.org_id != org_id or sub.channel != "exposure":
         raise NotFound(f"subscription {sub_id} not found")
     return sub
 
 
 def list_for(session: Session, org_id: str) -> Sequence[Subscription]:
-    return session.scalars(select(Subscription).where(Subscription.org_id == org_id)
+    return session.scalars(select(Subscription).where(Subscription.org_id == org_id,
+                                                      Subscription.channel == "exposure")
                            .order_by(Subscription.created_at)).all()
 
 
@@ -177,7 +225,8 @@ def enqueue_status_changes(session: Session, changes: list[StatusChange], now: d
         return 0
     orgs = sorted({c.site.org_id for c in changes})
     subs_by_org: dict[str, list[Subscription]] = {}
-    for sub in session.scalars(select(Subscription).where(Subscription.org_id.in_(orgs))
+    for sub in session.scalars(select(Subscription).where(Subscription.org_id.in_(orgs),
+                                                          Subscription.channel == "exposure")
                                .order_by(Subscription.id).with_for_update()):
         subs_by_org.setdefault(sub.org_id, []).append(sub)
     rows: list[tuple[Subscription, OutboxRow, bytes]] = []

@@ -1,8 +1,8 @@
-"""initial schema
+"""base schema: tenancy, topology, faults, exposure
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 03:27:29.378879
+Create Date: 2026-11-26 03:31:28.657087
 """
 from __future__ import annotations
 
@@ -142,6 +142,8 @@ def upgrade() -> None:
     op.create_table('subscriptions',
     sa.Column('id', sa.String(length=40), nullable=False),
     sa.Column('org_id', sa.String(length=40), nullable=False),
+    sa.Column('channel', sa.String(length=20), server_default='exposure', nullable=False),
+    sa.Column('query', sa.JSON(), nullable=True),
     sa.Column('callback_uri', sa.String(length=2000), nullable=True),
     sa.Column('secret', sa.String(length=64), nullable=False),
     sa.Column('site_ids', sa.JSON(), nullable=True),
@@ -155,6 +157,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_subscriptions'))
     )
     with op.batch_alter_table('subscriptions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_subscriptions_channel'), ['channel'], unique=False)
         batch_op.create_index(batch_op.f('ix_subscriptions_org_id'), ['org_id'], unique=False)
 
     op.create_table('cells',
@@ -304,6 +307,7 @@ def downgrade() -> None:
     op.drop_table('cells')
     with op.batch_alter_table('subscriptions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_subscriptions_org_id'))
+        batch_op.drop_index(batch_op.f('ix_subscriptions_channel'))
 
     op.drop_table('subscriptions')
     with op.batch_alter_table('ran_sites', schema=None) as batch_op:

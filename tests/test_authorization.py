@@ -1,0 +1,452 @@
+"""Authorization across every route: who may call what, and that nothing crosses organisations.
+
+The route table below must list every route of the app; a route added without a row fails
+`test_route_table_covers_every_route`, so it cannot ship without an authorization decision.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from tests.conftest import PLMN_A, PLMN_B, Org, Receiver, World, alarm, cell_dn, dso_topology, mno_topology
+
+SKIPPED_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/healthz", "/metrics"}
+THREEGPP_PREFIXES = ("/api/v1/ingest", "/FaultSupervisionMnS")
+ROLES = ("viewer", "operator", "admin")
+SITE, RAN_SITE = "D1-S0", f"RAN-{PLMN_A}"
+# Around the DSO sites (lon 7.81..7.822, lat 48.0).
+AREA = {"type": "Polygon", "coordinates": [[[7.79, 47.99], [7.84, 47.99], [7.84, 48.01], [7.79, 48.01],
+                                            [7.79, 47.99]]]}
+LEAK_MARKERS = (f"{PLMN_A}-C", f"{PLMN_B}-C", "RAN-", "SECRET-TEXT", "NRCellDU")
+
+
+def app_route_keys(app: FastAPI) -> set[tuple[str, str]]:
+    """(method, path) of every route, flattening included routers (lazy in recent FastAPI)."""
+    try:
+        from fastapi.routing import iter_route_contexts
+
+        routes: list[Any] = list(iter_route_contexts(app.routes))
+    except ImportError:  # older FastAPI: app.routes is already flat
+        routes = list(app.routes)
+    keys = set()
+    for route in routes:
+        path = getattr(route, "path", None)
+        assert path is not None, f"route without a path: {route!r}"
+        if path in SKIPPED_PATHS:
+            continue
+        for method in getattr(route, "methods", None) or ():
+            if method != "HEAD":
+                keys.add((method, path))
+    return keys
+
+
+@dataclass
+class Ctx:
+    client: TestClient
+    world: World
+    sub_id: str
+
+    def fresh_sub(self) -> str:
+        r = self.client.post("/api/v1/subscriptions", json={"siteIds": [SITE]}, headers=self.world.dso.auth())
+        assert r.status_code == 201, r.text
+        return str(r.json()["id"])
+
+
+Request = tuple[str, Any]  # (url, JSON body or None)
+Builder = Callable[[Ctx, str], Request]  # (context, caller name) -> request
+
+
+def fixed(url: str, body: Any = None) -> Builder:
+    return lambda ctx, who: (url, body)
+
+
+def with_sub(suffix: str = "") -> Builder:
+    return lambda ctx, who: (f"/api/v1/subscriptions/{ctx.sub_id}{suffix}", None)
+
+
+def delete_sub(ctx: Ctx, who: str) -> Request:
+    # The owner deletes a subscription of its own; everyone else tries the shared one (which must survive).
+    sub = ctx.fresh_sub() if who == "own" else ctx.sub_id
+    return f"/api/v1/subscriptions/{sub}", None
+
+
+def import_doc(ctx: Ctx, who: str) -> Request:
+    # Another DSO re-imports its own sites (allowed, scoped to it); an MNO sending DSO sites is refused.
+    if who == "other_dso":
+        return "/api/v1/topology/import", dso_topology("D2", 7.82)
+    return "/api/v1/topology/import", dso_topology("D1", 7.81)
+
+
+def ingest(ctx: Ctx, who: str) -> Request:
+    # Names the MNO's cell; from another MNO it must not touch that cell (it is unmapped there).
+    return "/api/v1/ingest/notifications", alarm("notifyNewAlarm", f"AUTHZ-{who}", cell_dn(PLMN_A, 2),
+                                                 severity="MINOR")
+
+
+@dataclass
+class Row:
+    method: str
+    path: str
+    owner: str  # World attribute of the organisation that owns the data
+    role: str  # minimal role
+    ok: int  # status for the owner at the minimal role
+    other_dso: int  # the other DSO at the same role
+    other_mno: int  # the other MNO at the same role
+    build: Builder
+    stream: bool = False
+
+
+def R(method: str, path: str, owner: str, role: str, ok: int, other_dso: int, other_mno: int,  # noqa: N802
+      build: Builder | None = None, *, stream: bool = False) -> Row:
+    return Row(method, path, owner, role, ok, other_dso, other_mno, build or fixed(path), stream)
+
+
+ROUTES: list[Row] = [
+    # Any organisation, scoped to its own data.
+    R("GET", "/api/v1/me", "dso", "viewer", 200, 200, 200),
+    R("GET", "/api/v1/agreements", "dso", "viewer", 200, 200, 200),
+    R("POST", "/api/v1/clients", "dso", "admin", 201, 201, 201, fixed("/api/v1/clients", {"role": "viewer"})),
+    R("GET", "/api/v1/audit", "dso", "admin", 200, 200, 200),
+    R("POST", "/api/v1/topology/import", "dso", "operator", 200, 200, 403, import_doc),
+    R("GET", "/api/v1/sites", "dso", "viewer", 200, 200, 200),
+    R("GET", "/api/v1/sites/{site_id}", "dso", "viewer", 200, 404, 404, fixed(f"/api/v1/sites/{SITE}")),
+    R("GET", "/api/v1/ran-sites", "mno", "viewer", 200, 200, 200),
+    R("GET", "/api/v1/ran-sites/{site_id}", "mno", "viewer", 200, 404, 404, fixed(f"/api/v1/ran-sites/{RAN_SITE}")),
+    R("GET", "/api/v1/cells", "mno", "viewer", 200, 200, 200),
+    # MNO only.
+    R("POST", "/api/v1/ingest/notifications", "mno", "operator", 200, 403, 200, ingest),
+    R("GET", "/api/v1/alarms", "mno", "viewer", 200, 403, 200),
+    # DSO only.
+    R("GET", "/api/v1/status", "dso", "viewer", 200, 200, 403),
+    R("POST", "/api/v1/status/area", "dso", "viewer", 200, 200, 403, fixed("/api/v1/status/area", {"area": AREA})),
+    R("GET", "/api/v1/status/sites/{site_id}", "dso", "viewer", 200, 404, 403,
+      fixed(f"/api/v1/status/sites/{SITE}")),
+    R("POST", "/api/v1/subscriptions", "dso", "operator", 201, 201, 403,
+      fixed("/api/v1/subscriptions", {"siteIds": [SITE]})),
+    R("GET", "/api/v1/subscriptions", "dso", "viewer", 200, 200, 403),
+    R("GET", "/api/v1/subscriptions/{sub_id}", "dso", "viewer", 200, 404, 403, with_sub()),
+    R("DELETE", "/api/v1/subscriptions/{sub_id}", "dso", "operator", 204, 404, 403, delete_sub),
+    R("GET", "/api/v1/subscriptions/{sub_id}/deliveries", "dso", "viewer", 200, 404, 403, with_sub("/deliveries")),
+    R("GET", "/api/v1/subscriptions/{sub_id}/events", "dso", "viewer", 200, 404, 403, with_sub("/events"),
+      stream=True),
+    R("GET", "/FaultSupervisionMnS/v1/alarms", "dso", "viewer", 200, 200, 403),
+    R("GET", "/FaultSupervisionMnS/v1/alarms/alarmCount", "dso", "viewer", 200, 200, 403),
+]
+
+
+def _stream_status(client: TestClient, url: str, headers: dict[str, str]) -> tuple[int, str]:
+    """Status and first line of an SSE response, without waiting for a stream that never ends."""
+    out: dict[str, Any] = {}
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            with client.stream("GET", url, headers=headers) as resp:
+                out["status"] = resp.status_code
+                out["ctype"] = resp.headers.get("content-type", "")
+                out["first"] = next(iter(resp.iter_lines()), "") if resp.status_code == 200 else resp.read().decode()
+        finally:
+            done.set()
+
+    threading.Thread(target=run, daemon=True).start()
+    assert done.wait(10), f"no answer from {url}"
+    return out["status"], out.get("first", "")
+
+
+def _call(client: TestClient, row: Row, url: str, body: Any, headers: dict[str, str]) -> tuple[int, Any]:
+    if row.stream:
+        status, first = _stream_status(client, url, headers)
+        return status, first
+    r = client.request(row.method, url, json=body, headers=headers)
+    return r.status_code, r
+
+
+def _problem_errors(row: Row, r: Any, status: int) -> list[str]:
+    """Problems with the error format of response r (empty when it is right)."""
+    errs: list[str] = []
+    ctype = r.headers.get("content-type", "")
+    if not ctype.startswith("application/problem+json"):
+        errs.append(f"content-type {ctype!r}")
+    try:
+        body = r.json()
+    except ValueError:
+        return errs + [f"body is not JSON: {r.text[:100]!r}"]
+    if body.get("status") != status or not body.get("title"):
+        errs.append(f"problem body {body}")
+    if row.path.startswith(THREEGPP_PREFIXES) and not body.get("cause"):
+        errs.append(f"3GPP ProblemDetails without cause: {body}")
+    if status == 401 and "bearer" not in r.headers.get("www-authenticate", "").lower():
+        errs.append("401 without WWW-Authenticate: Bearer")
+    return errs
+
+
+def test_route_table_covers_every_route(app_client: TestClient) -> None:
+    app: FastAPI = app_client.app  # type: ignore[assignment]
+    enumerated = app_route_keys(app)
+    covered = {(r.method, r.path) for r in ROUTES}
+    assert len(covered) == len(ROUTES), "duplicate rows in the route table"
+    assert enumerated - covered == set(), "routes without an authorization row (add them to ROUTES)"
+    assert covered - enumerated == set(), "rows for routes that no longer exist"
+
+
+def test_every_route_for_every_caller(app_client: TestClient, world: World) -> None:
+    client = app_client
+    ctx = Ctx(client, world, "")
+    ctx.sub_id = ctx.fresh_sub()
+    failures: list[str] = []
+
+    def check(row: Row, who: str, headers: dict[str, str], expected: int) -> None:
+        url, body = row.build(ctx, who)
+        status, r = _call(client, row, url, body, headers)
+        label = f"{row.method} {row.path} as {who}"
+        if status != expected:
+            detail = r if row.stream else r.text[:200]
+            failures.append(f"{label}: expected {expected}, got {status} {detail}")
+            return
+        if status >= 400 and not row.stream:
+            failures.extend(f"{label}: {e}" for e in _problem_errors(row, r, status))
+
+    for row in ROUTES:
+        owner: Org = getattr(world, row.owner)
+        other_dso = world.dso2 if row.owner == "dso" else world.dso
+        other_mno = world.mno2 if row.owner == "mno" else world.mno
+        check(row, "own", owner.auth(row.role), row.ok)
+        check(row, "other_dso", other_dso.auth(row.role), row.other_dso)
+        check(row, "other_mno", other_mno.auth(row.role), row.other_mno)
+        check(row, "anon", {}, 401)
+        check(row, "bad", {"Authorization": "Bearer not-a-real-token"}, 401)
+        check(row, "basic", {"Authorization": "Basic dXNlcjpwYXNz"}, 401)
+        for low in ROLES[:ROLES.index(row.role)]:
+            check(row, f"{low} (needs {row.role})", owner.auth(low), 403)
+
+    assert not failures, "\n".join(failures)
+    # The cross-tenant DELETE attempts left the shared subscription in place.
+    r = client.get(f"/api/v1/subscriptions/{ctx.sub_id}", headers=world.dso.auth("viewer"))
+    assert r.status_code == 200, r.text
+
+
+def test_no_cross_tenant_reads(app_client: TestClient, world: World) -> None:
+    c = app_client
+    sub = c.post("/api/v1/subscriptions", json={"siteIds": [SITE]}, headers=world.dso.auth()).json()["id"]
+    for url in (f"/api/v1/subscriptions/{sub}", f"/api/v1/subscriptions/{sub}/deliveries",
+                f"/api/v1/subscriptions/{sub}/events", f"/api/v1/sites/{SITE}", f"/api/v1/status/sites/{SITE}"):
+        r = c.get(url, headers=world.dso2.auth("admin"))
+        assert r.status_code == 404, (url, r.text)
+    assert sub not in c.get("/api/v1/subscriptions", headers=world.dso2.auth("admin")).text
+
+    sites = c.get("/api/v1/sites", headers=world.dso2.auth()).json()
+    assert sites and all(s["id"].startswith("D2-") for s in sites)
+    status = c.get("/api/v1/status", headers=world.dso2.auth()).json()["items"]
+    assert status and all(i["siteId"].startswith("D2-") for i in status)
+    area = c.post("/api/v1/status/area", json={"area": AREA}, headers=world.dso2.auth()).json()["items"]
+    assert area and all(i["siteId"].startswith("D2-") for i in area)
+    # Asking for the other DSO's site by id filters to nothing rather than leaking it.
+    assert c.get("/api/v1/status", params={"site": SITE}, headers=world.dso2.auth()).json()["items"] == []
+
+    ran = c.get("/api/v1/ran-sites", headers=world.mno2.auth()).json()
+    assert [s["id"] for s in ran] == [f"RAN-{PLMN_B}"]
+    cells = c.get("/api/v1/cells", headers=world.mno2.auth()).json()
+    assert cells and all(cell["cellId"].startswith(f"{PLMN_B}-") for cell in cells)
+    assert c.get(f"/api/v1/ran-sites/{RAN_SITE}", headers=world.mno2.auth()).status_code == 404
+
+    r = c.post("/api/v1/ingest/notifications", headers=world.mno.auth(),
+               json=alarm("notifyNewAlarm", "MNO1-ONLY", cell_dn(PLMN_A, 1), additionalText="mno1 private"))
+    assert r.status_code == 200 and r.json()["accepted"] == 1
+    own = c.get("/api/v1/alarms", headers=world.mno.auth("viewer")).json()
+    assert "MNO1-ONLY" in [a["id"] for a in own]
+    for unmapped in ("false", "true"):
+        other = c.get("/api/v1/alarms", params={"active": "false", "unmapped": unmapped},
+                      headers=world.mno2.auth("admin"))
+        assert other.status_code == 200
+        assert "MNO1-ONLY" not in other.text and "mno1 private" not in other.text
+
+
+def test_no_cross_tenant_writes(app_client: TestClient, world: World) -> None:
+    c = app_client
+    sub = c.post("/api/v1/subscriptions", json={"siteIds": [SITE]}, headers=world.dso.auth()).json()["id"]
+    r = c.delete(f"/api/v1/subscriptions/{sub}", headers=world.dso2.auth("admin"))
+    assert r.status_code == 404, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert c.get(f"/api/v1/subscriptions/{sub}", headers=world.dso.auth("viewer")).status_code == 200
+    assert sub in [s["id"] for s in c.get("/api/v1/subscriptions", headers=world.dso.auth("viewer")).json()]
+
+    # Another MNO naming this MNO's cell does not move this MNO's status: the cell is not its own.
+    r = c.post("/api/v1/ingest/notifications", headers=world.mno2.auth(),
+               json=alarm("notifyNewAlarm", "FOREIGN-1", cell_dn(PLMN_A, 0)))
+    assert r.status_code == 200 and r.json()["unmapped"] == 1
+    status = c.get(f"/api/v1/status/sites/{SITE}", headers=world.dso.auth("viewer")).json()
+    assert {s["plmn"]: s["status"] for s in status} == {PLMN_A: "ok", PLMN_B: "ok"}
+    assert "FOREIGN-1" not in c.get("/api/v1/alarms", params={"active": "false"},
+                                    headers=world.mno.auth("viewer")).text
+
+    # Another DSO importing a site with the same natural id gets its own site, not ours.
+    doc = dso_topology("D1", 7.9)
+    doc["sites"] = doc["sites"][:1]
+    doc["sites"][0]["name"] = "hijack"
+    assert c.post("/api/v1/topology/import", json=doc, headers=world.dso2.auth()).status_code == 200
+    mine = c.get(f"/api/v1/sites/{SITE}", headers=world.dso.auth("viewer")).json()
+    assert mine["name"] != "hijack"
+    # An MNO importing RAN sites with the other MNO's ids does not touch the other's RAN site.
+    doc_m = mno_topology(PLMN_B, 1)
+    doc_m["ranSites"][0]["name"] = "hijack"
+    assert c.post("/api/v1/topology/import", json=doc_m, headers=world.mno.auth()).status_code == 200
+    theirs = c.get(f"/api/v1/ran-sites/RAN-{PLMN_B}", headers=world.mno2.auth("viewer")).json()
+    assert theirs["name"] != "hijack"
+
+
+# --- area-level exposure ---------------------------------------------------------------------------------
+
+
+def _wait_delivered(client: TestClient, org: Org, sub_id: str, timeout: float = 10.0) -> int:
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = client.get(f"/api/v1/subscriptions/{sub_id}/deliveries", headers=org.auth("viewer")).json()
+        if rows and all(r["deliveredAt"] for r in rows):
+            return len(rows)
+        assert time.monotonic() < deadline, f"deliveries of {sub_id} not done: {rows}"
+        time.sleep(0.05)
+
+
+def _leaks(text: str) -> list[str]:
+    return [m for m in LEAK_MARKERS if m in text]
+
+
+def test_area_level_agreements_never_expose_cells_ran_sites_or_alarm_text(
+        app_client: TestClient, world: World, receiver: Receiver) -> None:
+    c = app_client
+    subs = {}
+    for name, org, body in (("dso2", world.dso2, {}), ("dso_b", world.dso, {"plmns": [PLMN_B]}),
+                            ("dso_a", world.dso, {"plmns": [PLMN_A]})):
+        r = c.post("/api/v1/subscriptions", json={"callbackUri": receiver.url, **body}, headers=org.auth())
+        assert r.status_code == 201, r.text
+        subs[name] = r.json()["id"]
+
+    for mno, plmn in ((world.mno, PLMN_A), (world.mno2, PLMN_B)):
+        batch = [alarm("notifyNewAlarm", f"CELL-{plmn}", cell_dn(plmn, 0), additionalText="SECRET-TEXT"),
+                 alarm("notifyNewAlarm", f"PWR-{plmn}", f"SubNetwork=1,ManagedElement=gNB-{plmn}",
+                       cause="COMMERCIAL_POWER_FAILURE", severity="MAJOR", additionalText="SECRET-TEXT on mains")]
+        r = c.post("/api/v1/ingest/notifications", json=batch, headers=mno.auth())
+        assert r.status_code == 200, r.text
+        assert r.json()["accepted"] == 2
+
+    dso2, dso = world.dso2.auth("viewer"), world.dso.auth("viewer")
+    site2 = "D2-S0"
+    # dso2 ↔ mno is area-level and dso2 has nothing else: every raw response must be clean.
+    raw_dso2 = {
+        "status": c.get("/api/v1/status", headers=dso2),
+        "status/area": c.post("/api/v1/status/area", json={"area": AREA}, headers=dso2),
+        "status/sites": c.get(f"/api/v1/status/sites/{site2}", headers=dso2),
+        "alarms": c.get("/FaultSupervisionMnS/v1/alarms", params={"includeCleared": True}, headers=dso2),
+        "alarmCount": c.get("/FaultSupervisionMnS/v1/alarms/alarmCount", headers=dso2),
+    }
+    for name, r in raw_dso2.items():
+        assert r.status_code == 200, (name, r.text)
+        assert _leaks(r.text) == [], (name, r.text)
+    # ...and it does see that something is wrong (the view is redacted, not empty).
+    assert {i["status"] for i in raw_dso2["status"].json()["items"]} - {"ok"}
+    assert raw_dso2["alarms"].json(), "dso2 should see its (redacted) alarms"
+    assert sum(raw_dso2["alarmCount"].json().values()) > 0
+    assert {i["exposureLevel"] for i in raw_dso2["status"].json()["items"]} == {"area"}
+
+    # dso ↔ mno2 (PLMN B) is area-level, dso ↔ mno (PLMN A) cell-level.
+    b_only = {
+        "status": c.get("/api/v1/status", params={"plmn": PLMN_B}, headers=dso),
+        "status/area": c.post("/api/v1/status/area", json={"area": AREA, "plmn": [PLMN_B]}, headers=dso),
+    }
+    for name, r in b_only.items():
+        assert r.status_code == 200, (name, r.text)
+        assert r.json()["items"], name
+        assert _leaks(r.text) == [], (name, r.text)
+    site_items = c.get(f"/api/v1/status/sites/{SITE}", headers=dso).json()
+    b_items = [i for i in site_items if i["plmn"] == PLMN_B]
+    assert b_items and _leaks(json.dumps(b_items)) == []
+    fm = c.get("/FaultSupervisionMnS/v1/alarms", params={"includeCleared": True}, headers=dso).json()
+    b_alarms = {k: v for k, v in fm.items() if v["mnoId"] == world.mno2.id}
+    assert b_alarms and _leaks(json.dumps(b_alarms)) == [], b_alarms
+    assert all(set(v) <= {"perceivedSeverity", "category", "alarmRaisedTime", "alarmClearedTime", "affectedSites",
+                          "mnoId"} for v in b_alarms.values())
+
+    # The control: the cell-level view of PLMN A does show what the area view hides.
+    cell_view = [c.get("/api/v1/status", params={"plmn": PLMN_A}, headers=dso).text,
+                 json.dumps({k: v for k, v in fm.items() if v["mnoId"] == world.mno.id})]
+    for marker in LEAK_MARKERS:
+        if marker == f"{PLMN_B}-C":
+            continue
+        assert any(marker in t for t in cell_view), f"cell-level view lacks {marker}: the check would prove nothing"
+
+    # Webhook payloads follow the same rule.
+    counts = {name: _wait_delivered(c, world.dso2 if name == "dso2" else world.dso, sid)
+              for name, sid in subs.items()}
+    assert all(counts.values()), counts
+    by_sub: dict[str, list[bytes]] = {}
+    for r in receiver.received:
+        by_sub.setdefault(r["body"]["subscriptionId"], []).append(r["raw"])
+    for name in ("dso2", "dso_b"):
+        raws = by_sub.get(subs[name], [])
+        assert len(raws) == counts[name], name
+        for raw in raws:
+            assert _leaks(raw.decode()) == [], (name, raw)
+    assert any(_leaks(raw.decode()) for raw in by_sub[subs["dso_a"]]), "cell-level webhook shows no detail"
+
+    # The SSE stream replays the same payloads.
+    events = _sse_events(c, subs["dso2"], world.dso2, counts["dso2"])
+    assert len(events) == counts["dso2"]
+    for e in events:
+        assert _leaks(e) == [], e
+
+
+def _sse_events(client: TestClient, sub_id: str, org: Org, n: int) -> list[str]:
+    data: list[str] = []
+    done = threading.Event()
+
+    def run() -> None:
+        with client.stream("GET", f"/api/v1/subscriptions/{sub_id}/events",
+                           headers={**org.auth("viewer"), "Last-Event-ID": "0"}) as resp:
+            for line in resp.iter_lines():
+                if line.startswith("data:"):
+                    data.append(line)
+                    if len(data) >= n:
+                        done.set()
+                        return
+
+    threading.Thread(target=run, daemon=True).start()
+    assert done.wait(10), f"SSE gave {len(data)} of {n} events"
+    return data
+
+
+def test_cross_organisation_reads_are_audited(app_client: TestClient, world: World) -> None:
+    c = app_client
+    assert c.get("/api/v1/status", headers=world.dso.auth("viewer")).status_code == 200
+    assert c.get("/api/v1/status", headers=world.dso2.auth("viewer")).status_code == 200
+    assert c.get("/FaultSupervisionMnS/v1/alarms", headers=world.dso.auth("viewer")).status_code == 200
+
+    dso_view = c.get("/api/v1/audit", headers=world.dso.auth("admin"))
+    assert dso_view.status_code == 200, dso_view.text
+    reads = [e for e in dso_view.json() if e["action"] == "read site status" and e["orgId"] == world.dso.id]
+    assert reads and world.mno.id in reads[0]["counterparts"]
+    assert any(e["action"] == "read alarm list" for e in dso_view.json())
+    # A DSO sees only entries of its own clients or about its own data.
+    assert all(e["orgId"] == world.dso.id or world.dso.id in e["counterparts"] for e in dso_view.json())
+
+    mno_view = c.get("/api/v1/audit", headers=world.mno.auth("admin")).json()
+    seen_by_mno = {(e["orgId"], e["action"]) for e in mno_view}
+    assert (world.dso.id, "read site status") in seen_by_mno
+    assert (world.dso2.id, "read site status") in seen_by_mno
+
+    # mno2 has no agreement with dso2: dso2's reads are none of its business.
+    mno2_view = c.get("/api/v1/audit", headers=world.mno2.auth("admin")).json()
+    assert all(world.mno2.id in e["counterparts"] or e["orgId"] == world.mno2.id for e in mno2_view)
+    assert world.dso2.id not in {e["orgId"] for e in mno2_view}
+    # dso2 cannot read dso's audit trail.
+    dso2_view = c.get("/api/v1/audit", headers=world.dso2.auth("admin")).json()
+    assert world.dso.id not in {e["orgId"] for e in dso2_view}
+    # Below admin, the audit log is closed.
+    assert c.get("/api/v1/audit", headers=world.dso.auth("operator")).status_code == 403
