@@ -40,6 +40,15 @@ def error_response(path: str, status: int, title: str, detail: str,
     return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
 
 
+def _body_too_large(exc: BaseException) -> bool:
+    """FastAPI turns any error raised while reading the body into a 400; the body limit's own means 413.
+
+    (A chunked body carries no Content-Length, so BodyLimit only notices while the route reads it.)
+    """
+    cause = exc.__cause__
+    return cause is not None and type(cause).__module__ == "gridcell.app" and type(cause).__name__ == "_TooLarge"
+
+
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     out = []
     for err in exc.errors():
@@ -62,4 +71,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if _body_too_large(exc):
+            limit = request.app.state.settings.max_body_bytes
+            return error_response(request.url.path, 413, "Payload too large",
+                                  f"the body exceeds the limit of {limit} bytes")
         return error_response(request.url.path, exc.status_code, str(exc.detail), str(exc.detail))
