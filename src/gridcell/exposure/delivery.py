@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 DELIVERED = Counter("gridcell_webhook_deliveries_total", "Webhook delivery attempts", ["result"])
 LATENCY = Histogram("gridcell_delivery_latency_seconds", "Commit of a status change to webhook 2xx",
                     buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+OUTBOX_PAGE = 200  # undelivered rows read at a time (start, restart, gap, retry)
 
 
 @dataclass
@@ -51,6 +52,7 @@ class _Worker:
         self.queue: deque[_Item] = deque()
         self.wake = asyncio.Event()
         self.next_seq: int | None = None  # the next sequence number to deliver; None = ask the outbox
+        self.more = False  # the last outbox read filled a page: more undelivered rows may follow it
         self.callback: str | None = None
         self.secret = ""
         self.task: asyncio.Task[None] | None = None
@@ -67,7 +69,7 @@ class _Worker:
             if self.queue and self.queue[0].seq == self.next_seq:
                 await self._deliver(self.queue[0])
                 continue
-            if self.next_seq is not None and not self.queue:
+            if self.next_seq is not None and not self.queue and not self.more:
                 self.wake.clear()
                 try:  # caught up: sleep until the next commit for this subscription
                     await asyncio.wait_for(self.wake.wait(), timeout=30)
@@ -78,6 +80,7 @@ class _Worker:
             items = await self.service.load_undelivered(self, self.next_seq or 0)
             if items is None:  # subscription deleted
                 return
+            self.more = len(items) >= OUTBOX_PAGE
             if not items:
                 self.queue.clear()
                 self.next_seq = None
@@ -167,7 +170,8 @@ class DeliveryService:
         def load() -> tuple[Subscription | None, list[OutboxRow]]:
             with self.db.read() as session:
                 sub = session.get(Subscription, worker.sub_id)
-                return sub, subscriptions.undelivered(session, worker.sub_id, min_seq) if sub else []
+                return sub, (subscriptions.undelivered(session, worker.sub_id, min_seq, limit=OUTBOX_PAGE)
+                             if sub else [])
 
         sub, rows = await asyncio.to_thread(load)
         if sub is None or sub.callback_uri is None:

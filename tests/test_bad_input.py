@@ -1,0 +1,320 @@
+"""Bad input is refused with a 4xx in the path's error format, and changes nothing."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gridcell.core.db import Database
+from gridcell.faults.schemas import NOTIFICATION_TYPES
+from tests.conftest import PLMN_A, World, alarm, cell_dn, make_settings
+
+INGEST = "/api/v1/ingest/notifications"
+ONE_MIB = 1024 * 1024
+
+
+def assert_3gpp_problem(r: Any, status: int = 400, *, invalid_params: bool = True) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/problem+json"), r.headers
+    body = r.json()
+    assert body["status"] == status and body["title"] and body["cause"], body
+    if invalid_params:
+        assert body.get("invalidParams"), body
+        assert all({"param", "reason"} <= set(p) for p in body["invalidParams"]), body
+    return dict(body)
+
+
+def assert_problem(r: Any, status: int = 400) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/problem+json"), r.headers
+    body = r.json()
+    assert body["status"] == status and body["title"] and "detail" in body, body
+    assert "cause" not in body, body
+    return dict(body)
+
+
+def snapshot(client: TestClient, world: World) -> Any:
+    """Everything the MNO has sent, active or not, mapped or not."""
+    r = client.get("/api/v1/alarms", params={"active": "false", "limit": 1000}, headers=world.mno.auth("viewer"))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def site_status(client: TestClient, world: World) -> Any:
+    return client.get("/api/v1/status", headers=world.dso.auth("viewer")).json()
+
+
+def _valid(i: int) -> dict[str, Any]:
+    return alarm("notifyNewAlarm", f"B-{i}", cell_dn(PLMN_A, i % 3))
+
+
+def _without(body: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if k != key}
+
+
+def _with(**changes: Any) -> dict[str, Any]:
+    return {**_valid(0), **changes}
+
+
+BAD_INGEST_BODIES: dict[str, Any] = {
+    "unknown alarmType": _with(alarmType="FIRE_ALARM"),
+    "unknown perceivedSeverity": _with(perceivedSeverity="APOCALYPTIC"),
+    "lower-case perceivedSeverity": _with(perceivedSeverity="critical"),
+    "unknown notificationType": _with(notificationType="notifyAlarmParty"),
+    "missing notificationType": _without(_valid(0), "notificationType"),
+    "missing alarmId": _without(_valid(0), "alarmId"),
+    "missing eventTime": _without(_valid(0), "eventTime"),
+    "missing href": _without(_valid(0), "href"),
+    "missing notificationId": _without(_valid(0), "notificationId"),
+    "notificationId list": _with(notificationId=[1]),
+    "notificationId float": _with(notificationId=1.5),
+    "eventTime not a time": _with(eventTime="yesterday"),
+    "eventTime without zone": _with(eventTime="2026-01-01T00:00:00"),
+    "perceivedSeverity number": _with(perceivedSeverity=3),
+    "href number": _with(href=5),
+    "additionalText object": _with(additionalText={"a": 1}),
+    "empty alarmId": _with(alarmId=""),
+    "empty list": [],
+    "string": "hello",
+    "number": 42,
+    "null": None,
+    "list of strings": ["a", "b"],
+    "maintenance without window": {"notificationType": "notifyPlannedMaintenance", "notificationId": 9,
+                                   "eventTime": "2026-01-01T00:00:00Z", "maintenanceId": "M-1"},
+    "maintenance unknown field": {"notificationType": "notifyPlannedMaintenance", "notificationId": 9,
+                                  "eventTime": "2026-01-01T00:00:00Z", "maintenanceId": "M-1",
+                                  "start": "2026-01-01T00:00:00Z", "end": "2026-01-01T01:00:00Z", "bogus": 1},
+    "VES event without valid data": {"event": {"commonEventHeader": {"domain": "stndDefined", "eventId": "e1"},
+                                               "stndDefinedFields": {"data": {"notificationType": "nope"}}}},
+    "VES wrong domain": {"event": {"commonEventHeader": {"domain": "fault", "eventId": "e1"},
+                                   "stndDefinedFields": {"data": _valid(0)}}},
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_INGEST_BODIES))
+def test_invalid_notification_is_refused_in_3gpp_format(app_client: TestClient, world: World, name: str) -> None:
+    before, status_before = snapshot(app_client, world), site_status(app_client, world)
+    r = app_client.post(INGEST, json=BAD_INGEST_BODIES[name], headers=world.mno.auth())
+    body = assert_3gpp_problem(r, 400)
+    assert body["instance"] == INGEST
+    assert snapshot(app_client, world) == before
+    assert site_status(app_client, world) == status_before
+
+
+@pytest.mark.parametrize("raw", [b'{"notificationType": "notifyNewAlarm",', b"not json", b"[1, 2", b"\xff\xfe",
+                                 b""])
+def test_malformed_json_is_refused_in_3gpp_format(app_client: TestClient, world: World, raw: bytes) -> None:
+    before = snapshot(app_client, world)
+    r = app_client.post(INGEST, content=raw, headers={**world.mno.auth(), "Content-Type": "application/json"})
+    assert_3gpp_problem(r, 400, invalid_params=bool(raw))
+    assert r.json()["cause"] == "INVALID_MSG_FORMAT"
+    assert snapshot(app_client, world) == before
+
+
+@pytest.mark.parametrize("bad", ["schema", "semantic"])
+def test_batch_with_one_bad_item_stores_none(app_client: TestClient, world: World, bad: str) -> None:
+    batch = [_valid(i) for i in range(5)]
+    if bad == "schema":
+        batch[2]["perceivedSeverity"] = "NOT_A_SEVERITY"
+    else:  # valid JSON for the schema, refused by the service: the whole transaction rolls back
+        batch[2] = {"notificationType": "notifyPlannedMaintenance", "notificationId": "mw-1",
+                    "eventTime": "2026-01-01T00:00:00Z", "maintenanceId": "M-1", "cells": [f"{PLMN_A}-C0"],
+                    "start": "2026-01-02T00:00:00Z", "end": "2026-01-01T00:00:00Z"}
+    before, status_before = snapshot(app_client, world), site_status(app_client, world)
+    r = app_client.post(INGEST, json=batch, headers=world.mno.auth())
+    body = assert_3gpp_problem(r, 400)
+    if bad == "schema":
+        assert any(p["param"].startswith("list[") or "2" in p["param"] for p in body["invalidParams"]), body
+    assert snapshot(app_client, world) == before == []
+    assert site_status(app_client, world) == status_before
+    # The notification ids of the refused request were not remembered: resending the good ones applies them.
+    good = [b for i, b in enumerate(batch) if i != 2]
+    r = app_client.post(INGEST, json=good, headers=world.mno.auth())
+    assert r.status_code == 200, r.text
+    assert (r.json()["accepted"], r.json()["duplicates"]) == (4, 0)
+    assert sorted(a["id"] for a in snapshot(app_client, world)) == ["B-0", "B-1", "B-3", "B-4"]
+
+
+def _chunks(total: int) -> Iterator[bytes]:
+    yield b"["
+    sent = 1
+    while sent < total:
+        yield b" " * 65536
+        sent += 65536
+    yield b"]"
+
+
+def test_body_over_limit_is_413_with_and_without_content_length(app_client: TestClient, world: World) -> None:
+    before = snapshot(app_client, world)
+    big_item = _with(additionalText="x" * 3000)
+    big = [dict(big_item, notificationId=i, alarmId=f"BIG-{i}") for i in range(ONE_MIB // 3000 + 10)]
+    r = app_client.post(INGEST, json=big, headers=world.mno.auth())
+    body = assert_3gpp_problem(r, 413, invalid_params=False)
+    assert body["cause"] == "PAYLOAD_TOO_LARGE"
+    # Chunked: no Content-Length, so the limit trips while the body is read.
+    r = app_client.post(INGEST, content=_chunks(ONE_MIB + 10), headers={**world.mno.auth(),
+                                                                        "Content-Type": "application/json"})
+    body = assert_3gpp_problem(r, 413, invalid_params=False)
+    assert body["cause"] == "PAYLOAD_TOO_LARGE"
+    assert snapshot(app_client, world) == before
+
+    sites_before = app_client.get("/api/v1/sites", headers=world.dso.auth()).json()
+    for kwargs in ({"content": b" " * (ONE_MIB + 1)}, {"content": _chunks(ONE_MIB + 10)}):
+        r = app_client.post("/api/v1/topology/import", headers={**world.dso.auth(), "Content-Type": "application/json"},
+                            **kwargs)  # type: ignore[arg-type]
+        assert_problem(r, 413)
+    assert app_client.get("/api/v1/sites", headers=world.dso.auth()).json() == sites_before
+    # Just under the limit is not refused for its size.
+    r = app_client.post(INGEST, content=b" " * (ONE_MIB - 100) + b"{}",
+                        headers={**world.mno.auth(), "Content-Type": "application/json"})
+    assert r.status_code == 400, r.text
+
+
+# --- native paths ------------------------------------------------------------------------------------------
+
+AREA = {"type": "Polygon", "coordinates": [[[7.79, 47.99], [7.84, 47.99], [7.84, 48.01], [7.79, 48.01],
+                                            [7.79, 47.99]]]}
+BAD_SUBSCRIPTIONS: dict[str, Any] = {
+    "ftp callback": {"callbackUri": "ftp://example.com/hook"},
+    "relative callback": {"callbackUri": "/hook"},
+    "callback without host": {"callbackUri": "http:///hook"},
+    "callback not a string": {"callbackUri": 5},
+    "unknown minStatus": {"minStatus": "apocalypse"},
+    "point area": {"area": {"type": "Point", "coordinates": [7.8, 48.0]}},
+    "line area": {"area": {"type": "LineString", "coordinates": [[7.8, 48.0], [7.9, 48.1]]}},
+    "garbage area": {"area": {"type": "Polygon", "coordinates": "x"}},
+    "area without type": {"area": {"coordinates": []}},
+    "area not an object": {"area": "Freiburg"},
+    "degenerate polygon": {"area": {"type": "Polygon", "coordinates": [[[7.8, 48.0], [7.8, 48.0]]]}},
+    "unknown field": {"siteIds": ["D1-S0"], "colour": "blue"},
+    "siteIds not a list": {"siteIds": "D1-S0"},
+    "unknown event kind": {"eventKinds": ["siteExploded"]},
+    "body is a list": [],
+}
+
+
+def _subs(client: TestClient, world: World) -> Any:
+    return client.get("/api/v1/subscriptions", headers=world.dso.auth("viewer")).json()
+
+
+@pytest.mark.parametrize("name", sorted(BAD_SUBSCRIPTIONS))
+def test_invalid_subscription_is_refused(app_client: TestClient, world: World, name: str) -> None:
+    before = _subs(app_client, world)
+    r = app_client.post("/api/v1/subscriptions", json=BAD_SUBSCRIPTIONS[name], headers=world.dso.auth())
+    assert_problem(r, 400)
+    assert _subs(app_client, world) == before
+
+
+def test_private_webhook_targets_are_refused_unless_allowed(db: Database, world: World) -> None:
+    from gridcell.app import create_app
+
+    app = create_app(make_settings(db.url, allow_private_webhooks=False), db=db, migrate=False)
+    with TestClient(app) as client:
+        before = _subs(client, world)
+        for uri in ("http://127.0.0.1:8080/hook", "https://10.1.2.3/hook", "http://192.168.0.1/",
+                    "http://[::1]/hook", "http://169.254.169.254/latest/meta-data", "http://localhost/hook",
+                    "http://0.0.0.0/", "http://[fd00::1]/hook"):
+            r = client.post("/api/v1/subscriptions", json={"callbackUri": uri}, headers=world.dso.auth())
+            body = assert_problem(r, 400)
+            assert "callbackUri" in str(body), body
+        assert _subs(client, world) == before
+        # A public address is accepted (an IP literal: no DNS needed).
+        r = client.post("/api/v1/subscriptions", json={"callbackUri": "https://93.184.215.14/hook"},
+                        headers=world.dso.auth())
+        assert r.status_code == 201, r.text
+
+
+@pytest.mark.parametrize(("method", "url", "body"), [
+    ("POST", "/api/v1/status/area", {"area": {"type": "Point", "coordinates": [7.8, 48.0]}}),
+    ("POST", "/api/v1/status/area", {}),
+    ("POST", "/api/v1/status/area", {"area": AREA, "minStatus": "terrible"}),
+    ("POST", "/api/v1/status/area", {"area": AREA, "extra": 1}),
+    ("POST", "/api/v1/status/area", {"area": AREA, "plmn": "26201"}),
+    ("GET", "/api/v1/status?minStatus=terrible", None),
+    ("POST", "/api/v1/clients", {"role": "superuser"}),
+    ("POST", "/api/v1/clients", {}),
+    ("POST", "/api/v1/clients", {"role": "viewer", "name": ["x"]}),
+    ("POST", "/api/v1/topology/import", {"sites": [{"id": "X"}]}),
+    ("POST", "/api/v1/topology/import", {"sites": "nope"}),
+    ("POST", "/api/v1/topology/import", {"sites": [{"id": "X", "name": "x", "kind": "recloser", "lat": "north",
+                                                    "lon": 7.8}]}),
+    ("POST", "/api/v1/topology/import", {"sites": [{"id": "X", "name": "x", "kind": "recloser", "lat": 95,
+                                                    "lon": 7.8}]}),
+    ("GET", "/api/v1/sites?limit=0", None),
+    ("GET", "/api/v1/sites?limit=abc", None),
+    ("GET", "/api/v1/sites?offset=-1", None),
+    ("GET", "/api/v1/subscriptions/x/deliveries?after=-1", None),
+])
+def test_invalid_native_requests_are_problem_json(app_client: TestClient, world: World, method: str, url: str,
+                                                 body: Any) -> None:
+    sites_before = app_client.get("/api/v1/sites", headers=world.dso.auth()).json()
+    clients_before = app_client.get("/api/v1/audit", headers=world.dso.auth("admin")).status_code
+    r = app_client.request(method, url, json=body, headers=world.dso.auth("admin"))
+    assert_problem(r, 400)
+    assert app_client.get("/api/v1/sites", headers=world.dso.auth()).json() == sites_before
+    assert clients_before == 200
+
+
+@pytest.mark.parametrize("url", ["/api/v1/subscriptions", "/api/v1/status/area", "/api/v1/topology/import",
+                                 "/api/v1/clients"])
+def test_malformed_json_on_native_paths(app_client: TestClient, world: World, url: str) -> None:
+    sites_before = app_client.get("/api/v1/sites", headers=world.dso.auth()).json()
+    r = app_client.post(url, content=b'{"area": ', headers={**world.dso.auth("admin"),
+                                                              "Content-Type": "application/json"})
+    assert_problem(r, 400)
+    assert _subs(app_client, world) == []
+    assert app_client.get("/api/v1/sites", headers=world.dso.auth()).json() == sites_before
+
+
+# --- property: arbitrary JSON never breaks ingest ----------------------------------------------------------
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=30),
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=20), children, max_size=6),
+    max_leaves=25,
+)
+FIELDS = ("href", "notificationId", "notificationType", "eventTime", "systemDN", "alarmId", "alarmType",
+          "probableCause", "perceivedSeverity", "additionalText", "specificProblem", "sequenceNo",
+          "objectInstance", "additionalInformation", "start", "end", "cells", "maintenanceId",
+          "attributeListValueChanges", "observedPerfMetricValue", "rootCauseIndicator")
+
+
+@st.composite
+def mutated_notification(draw: st.DrawFn) -> Any:
+    """A valid alarm with some fields replaced by arbitrary JSON, removed, or retyped."""
+    body = copy.deepcopy(_valid(draw(st.integers(0, 2))))
+    body["notificationType"] = draw(st.sampled_from(NOTIFICATION_TYPES))
+    body["notificationId"] = draw(st.integers(0, 2**70) | st.text(max_size=90))
+    for _ in range(draw(st.integers(0, 4))):
+        key = draw(st.sampled_from(FIELDS))
+        if draw(st.booleans()):
+            body.pop(key, None)
+        else:
+            body[key] = draw(JSON)
+    return body
+
+
+BODIES = (JSON | mutated_notification() | st.lists(mutated_notification(), min_size=1, max_size=4)
+          | st.builds(lambda d: {"event": {"commonEventHeader": {"domain": "stndDefined", "eventId": "e"},
+                                           "stndDefinedFields": {"data": d}}}, mutated_notification() | JSON))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                                                   HealthCheck.too_slow])
+@given(body=BODIES)
+def test_fuzzed_ingest_never_5xx_and_refusals_change_nothing(app_client: TestClient, world: World,
+                                                              body: Any) -> None:
+    before = snapshot(app_client, world)
+    r = app_client.post(INGEST, json=body, headers=world.mno.auth())
+    assert r.status_code < 500, r.text
+    if r.status_code != 200:
+        assert 400 <= r.status_code < 500
+        assert_3gpp_problem(r, r.status_code, invalid_params=False)
+        assert snapshot(app_client, world) == before
