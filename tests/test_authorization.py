@@ -91,6 +91,63 @@ def ingest(ctx: Ctx, who: str) -> Request:
                                                  severity="MINOR")
 
 
+# ---- outages: TS 28.318 MOIs via ProvMnS, ProvMnS subscriptions, the native plan API ----------------------
+ORI, TMON = "OutageAndRecoveryInfo", "DsoThresholdMonitor"
+_MOI_BODY = {ORI: {"outageStartTime": "2026-11-26T10:00:00Z"},
+             TMON: {"attributes": {"administrativeState": "LOCKED", "thresholdInfoList": [
+                 {"performanceMetrics": ["SiteStatus.DownRatio"], "thresholdDirection": "UP", "thresholdValue": 0.5}]}}}
+_MOI_PATCH = {ORI: {"expectedOutageEndTime": "2026-11-26T12:00:00Z"},
+              TMON: {"attributes": {"monitorGranularityPeriod": 60}}}
+_fresh = iter(range(10**6))
+
+
+def _moi_url(ctx: Ctx, cls: str, moi_id: str) -> str:
+    return f"/ProvMnS/v1900/SubNetwork={ctx.world.dso.id}/{cls}={moi_id}"
+
+
+def _ensure_moi(ctx: Ctx, cls: str, moi_id: str = "AUTHZ") -> str:
+    r = ctx.client.put(_moi_url(ctx, cls, moi_id), json=_MOI_BODY[cls], headers=ctx.world.dso.auth())
+    assert r.status_code in (200, 201), r.text
+    return _moi_url(ctx, cls, moi_id)
+
+
+def moi_put(cls: str) -> Builder:
+    return lambda ctx, who: (_moi_url(ctx, cls, f"AUTHZ-PUT-{next(_fresh)}"), _MOI_BODY[cls])
+
+
+def moi_get(cls: str) -> Builder:
+    return lambda ctx, who: (_ensure_moi(ctx, cls), None)
+
+
+def moi_patch(cls: str) -> Builder:
+    return lambda ctx, who: (_ensure_moi(ctx, cls), _MOI_PATCH[cls])
+
+
+def moi_delete(cls: str) -> Builder:
+    # The owner deletes one of its own; everyone else tries the shared one (which must survive).
+    return lambda ctx, who: (_ensure_moi(ctx, cls, f"AUTHZ-DEL-{next(_fresh)}") if who == "own"
+                             else _ensure_moi(ctx, cls), None)
+
+
+def _provmns_sub(ctx: Ctx) -> str:
+    r = ctx.client.post("/ProvMnS/v1900/subscriptions", json={"consumerReference": "http://127.0.0.1:9/hook"},
+                        headers=ctx.world.dso.auth())
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+def provmns_sub(ctx: Ctx, who: str) -> Request:
+    return f"/ProvMnS/v1900/subscriptions/{_provmns_sub(ctx)}", None
+
+
+def outage_plan(suffix: str, body: Any = None) -> Builder:
+    def build(ctx: Ctx, who: str) -> Request:
+        _ensure_moi(ctx, ORI)
+        return f"/api/v1/outages/AUTHZ/{suffix}", body
+    return build
+
+
+
 @dataclass
 class Row:
     method: str
@@ -104,7 +161,7 @@ class Row:
     stream: bool = False
 
 
-def R(method: str, path: str, owner: str, role: str, ok: int, other_dso: int, other_mno: int,  # noqa: N802
+def R(method: str, path: str, owner: str, role: str, ok: int, other_dso: int, other_mno: int,
       build: Builder | None = None, *, stream: bool = False) -> Row:
     return Row(method, path, owner, role, ok, other_dso, other_mno, build or fixed(path), stream)
 
@@ -139,6 +196,50 @@ ROUTES: list[Row] = [
       stream=True),
     R("GET", "/FaultSupervisionMnS/v1/alarms", "dso", "viewer", 200, 200, 403),
     R("GET", "/FaultSupervisionMnS/v1/alarms/alarmCount", "dso", "viewer", 200, 200, 403),
+    # Outages (TS 28.318): the DSO writes its SubNetwork; MNOs with an agreement read it (and write nothing).
+    R("PUT", "/ProvMnS/v1900/SubNetwork={dso_id}/OutageAndRecoveryInfo={moi_id}", "dso", "operator", 201, 404, 403,
+      moi_put(ORI)),
+    R("GET", "/ProvMnS/v1900/SubNetwork={dso_id}/OutageAndRecoveryInfo={moi_id}", "dso", "viewer", 200, 404, 200,
+      moi_get(ORI)),
+    R("PATCH", "/ProvMnS/v1900/SubNetwork={dso_id}/OutageAndRecoveryInfo={moi_id}", "dso", "operator", 200, 404, 403,
+      moi_patch(ORI)),
+    R("DELETE", "/ProvMnS/v1900/SubNetwork={dso_id}/OutageAndRecoveryInfo={moi_id}", "dso", "operator", 200, 404, 403,
+      moi_delete(ORI)),
+    R("PUT", "/ProvMnS/v1900/SubNetwork={dso_id}/DsoThresholdMonitor={moi_id}", "dso", "operator", 201, 404, 403,
+      moi_put(TMON)),
+    R("GET", "/ProvMnS/v1900/SubNetwork={dso_id}/DsoThresholdMonitor={moi_id}", "dso", "viewer", 200, 404, 200,
+      moi_get(TMON)),
+    R("PATCH", "/ProvMnS/v1900/SubNetwork={dso_id}/DsoThresholdMonitor={moi_id}", "dso", "operator", 200, 404, 403,
+      moi_patch(TMON)),
+    R("DELETE", "/ProvMnS/v1900/SubNetwork={dso_id}/DsoThresholdMonitor={moi_id}", "dso", "operator", 200, 404, 403,
+      moi_delete(TMON)),
+    R("POST", "/ProvMnS/v1900/subscriptions", "dso", "operator", 201, 201, 201,
+      fixed("/ProvMnS/v1900/subscriptions", {"consumerReference": "http://127.0.0.1:9/hook"})),
+    R("GET", "/ProvMnS/v1900/subscriptions", "dso", "viewer", 200, 200, 200),
+    R("GET", "/ProvMnS/v1900/subscriptions/{sub_id}", "dso", "viewer", 200, 404, 404, provmns_sub),
+    R("DELETE", "/ProvMnS/v1900/subscriptions/{sub_id}", "dso", "operator", 204, 404, 404, provmns_sub),
+    R("GET", "/api/v1/outages", "dso", "viewer", 200, 200, 200),
+    R("GET", "/api/v1/outages/{moi_id}/plan", "dso", "viewer", 200, 404, 200, outage_plan("plan")),
+    # The authorization world has no grid model: an authorised DSO is refused for naming no grid (400).
+    R("POST", "/api/v1/outages/{moi_id}/switching", "dso", "operator", 400, 404, 403,
+      outage_plan("switching", {"actions": [{"switch": 1, "closed": True}]})),
+    R("GET", "/api/v1/outages/ran-site-power", "mno", "viewer", 200, 403, 200),
+    # Telemetry: DSOs upload probes (another DSO's upload names CPEs unknown to it: reported, 200).
+    R("POST", "/api/v1/telemetry/probes", "dso", "operator", 200, 200, 403,
+      lambda ctx, who: ("/api/v1/telemetry/probes", {"cpe": "D1-CPE0", "plmn": PLMN_A, "ok": True, "rtt_ms": 20.0,
+                                                     "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})),
+    R("GET", "/api/v1/telemetry/availability", "dso", "viewer", 200, 200, 403),
+    R("GET", "/api/v1/telemetry/recommendations", "dso", "viewer", 200, 200, 403),
+    R("GET", "/api/v1/cell-health", "mno", "viewer", 200, 403, 200),
+    R("POST", "/api/v1/cell-health/subscriptions", "mno", "operator", 201, 403, 201,
+      fixed("/api/v1/cell-health/subscriptions", {"callbackUri": "http://127.0.0.1:9/hook"})),
+    # Failover: a DSO's commands and state; acking an unknown command is 404 for everyone allowed to ack.
+    R("GET", "/api/v1/failover/commands", "dso", "viewer", 200, 200, 403),
+    R("GET", "/api/v1/failover/state", "dso", "viewer", 200, 200, 403),
+    R("POST", "/api/v1/failover/commands/{command_id}/ack", "dso", "operator", 404, 404, 403,
+      fixed("/api/v1/failover/commands/fcmd_unknown/ack", {"status": "done"})),
+    R("POST", "/api/v1/failover/subscriptions", "dso", "operator", 201, 201, 403,
+      fixed("/api/v1/failover/subscriptions", {"callbackUri": "http://127.0.0.1:9/hook"})),
 ]
 
 
@@ -178,7 +279,7 @@ def _problem_errors(row: Row, r: Any, status: int) -> list[str]:
     try:
         body = r.json()
     except ValueError:
-        return errs + [f"body is not JSON: {r.text[:100]!r}"]
+        return [*errs, f"body is not JSON: {r.text[:100]!r}"]
     if body.get("status") != status or not body.get("title"):
         errs.append(f"problem body {body}")
     if row.path.startswith(THREEGPP_PREFIXES) and not body.get("cause"):

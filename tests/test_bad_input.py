@@ -167,7 +167,7 @@ def test_body_over_limit_is_413_with_and_without_content_length(app_client: Test
     sites_before = app_client.get("/api/v1/sites", headers=world.dso.auth()).json()
     for kwargs in ({"content": b" " * (ONE_MIB + 1)}, {"content": _chunks(ONE_MIB + 10)}):
         r = app_client.post("/api/v1/topology/import", headers={**world.dso.auth(), "Content-Type": "application/json"},
-                            **kwargs)  # type: ignore[arg-type]
+                            **kwargs)
         assert_problem(r, 413)
     assert app_client.get("/api/v1/sites", headers=world.dso.auth()).json() == sites_before
     # Just under the limit is not refused for its size.
@@ -272,6 +272,16 @@ def test_malformed_json_on_native_paths(app_client: TestClient, world: World, ur
     assert app_client.get("/api/v1/sites", headers=world.dso.auth()).json() == sites_before
 
 
+@pytest.mark.parametrize(("url", "allow"), [("/api/v1/status", "GET"), (INGEST, "POST"),
+                                            ("/FaultSupervisionMnS/v1/alarms", "GET")])
+def test_wrong_method_is_405_with_allow(app_client: TestClient, world: World, url: str, allow: str) -> None:
+    r = app_client.put(url, json={}, headers=world.dso.auth("admin"))
+    assert r.status_code == 405, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert allow in r.headers.get("allow", ""), r.headers
+    assert ("cause" in r.json()) == url.startswith(("/api/v1/ingest", "/FaultSupervisionMnS"))
+
+
 # --- property: arbitrary JSON never breaks ingest ----------------------------------------------------------
 
 JSON = st.recursive(
@@ -306,7 +316,7 @@ BODIES = (JSON | mutated_notification() | st.lists(mutated_notification(), min_s
                                            "stndDefinedFields": {"data": d}}}, mutated_notification() | JSON))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                    HealthCheck.too_slow])
 @given(body=BODIES)
 def test_fuzzed_ingest_never_5xx_and_refusals_change_nothing(app_client: TestClient, world: World,

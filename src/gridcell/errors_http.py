@@ -23,9 +23,11 @@ _CAUSES = {400: "INVALID_MSG_FORMAT", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404
 
 
 def error_response(path: str, status: int, title: str, detail: str,
-                   errors: list[dict[str, Any]] | None = None) -> JSONResponse:
+                   errors: list[dict[str, Any]] | None = None,
+                   extra_headers: dict[str, str] | None = None) -> JSONResponse:
     errors = errors or []
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    headers.update(extra_headers or {})
     if path.startswith(TMF_PREFIXES):
         body: dict[str, Any] = {"code": str(status), "reason": title, "message": detail, "status": str(status),
                                 "@type": "Error"}
@@ -75,4 +77,6 @@ def install(app: FastAPI) -> None:
             limit = request.app.state.settings.max_body_bytes
             return error_response(request.url.path, 413, "Payload too large",
                                   f"the body exceeds the limit of {limit} bytes")
-        return error_response(request.url.path, exc.status_code, str(exc.detail), str(exc.detail))
+        # Keep the exception's headers: a 405 must carry `Allow` (RFC 9110 §15.5.6).
+        return error_response(request.url.path, exc.status_code, str(exc.detail), str(exc.detail),
+                              extra_headers=dict(exc.headers or {}))

@@ -140,3 +140,13 @@ def alarm_list(session: Session, caller: Caller, *, include_cleared: bool = Fals
 def _category(impact: str, details: dict[str, Any]) -> str:
     return {"outage": "network_outage", "power": "power_supply", "degradation": "degradation"}.get(
         impact, "information")
+
+
+def statuses_for_sites(session: Session, site_pks: list[int]) -> dict[tuple[int, str], str]:
+    """Current status of each stored site × PLMN pair of these sites (pairs never evaluated are ok)."""
+    out: dict[tuple[int, str], str] = {}
+    pks = sorted(set(site_pks))
+    for i in range(0, len(pks), 500):
+        for r in session.scalars(select(SiteStatus).where(SiteStatus.site_pk.in_(pks[i:i + 500]))):
+            out[(r.site_pk, r.plmn)] = r.status
+    return out

@@ -7,6 +7,7 @@ of reasons or the expected end changes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gridcell.core import events
 from gridcell.core.clock import isoformat, utcnow
 from gridcell.exposure import subscriptions
 from gridcell.exposure.models import SiteStatus
@@ -32,6 +34,38 @@ _CATEGORY = {"down": "network_outage", "maintenance": "planned_maintenance", "at
              "degraded": "degradation"}
 
 
+STATUS_CHANGED = "exposure.status_changed"
+
+
+@dataclass(frozen=True)
+class StatusChanged:
+    """Emitted inside the transaction that changed site × PLMN statuses (after the outbox rows are queued)."""
+
+    changes: tuple[subscriptions.StatusChange, ...]
+    at: datetime
+
+
+# Evidence from outside the MNO's own notifications (e.g. DSO probe change detection). A provider answers,
+# for the pairs being evaluated, the pairs it has evidence on: {(site pk, PLMN): [reason dicts]}. Each reason
+# has at least "category" ("degradation"), "source", "since"; it makes an otherwise ok pair `degraded`.
+EvidenceProvider = Callable[[Session, set[tuple[int, str]], datetime], dict[tuple[int, str], list[dict[str, Any]]]]
+_evidence_providers: list[EvidenceProvider] = []
+
+
+def register_evidence_provider(provider: EvidenceProvider) -> None:
+    """Capabilities above exposure (telemetry) plug their evidence in here; exposure never imports them."""
+    if provider not in _evidence_providers:
+        _evidence_providers.append(provider)
+
+
+def _evidence(session: Session, pairs: set[tuple[int, str]], now: datetime) -> dict[tuple[int, str], list[Any]]:
+    out: dict[tuple[int, str], list[dict[str, Any]]] = {}
+    for provider in _evidence_providers:
+        for pair, reasons in provider(session, pairs, now).items():
+            out.setdefault(pair, []).extend(reasons)
+    return out
+
+
 @dataclass(frozen=True)
 class Evaluation:
     status: str
@@ -41,7 +75,7 @@ class Evaluation:
 
     def key(self) -> tuple[Any, ...]:
         return (self.status, self.expected_end,
-                tuple(sorted((r["category"], r["ranSiteId"]) for r in self.reasons)))
+                tuple(sorted((r["category"], r.get("ranSiteId") or "") for r in self.reasons)))
 
 
 def _effect(cond: ActiveCondition) -> str:
@@ -55,7 +89,7 @@ def time_to_dark(cond: ActiveCondition, cell: CellRef) -> datetime | None:
 
 
 def evaluate(cells: list[CellRef], conds: dict[int, list[ActiveCondition]], now: datetime,
-             previous: SiteStatus | None) -> Evaluation:
+             previous: SiteStatus | None, evidence: list[dict[str, Any]] | None = None) -> Evaluation:
     cell_state: dict[int, str] = {}
     groups: dict[tuple[str, str], dict[str, Any]] = {}
     for cell in cells:
@@ -81,11 +115,15 @@ def evaluate(cells: list[CellRef], conds: dict[int, list[ActiveCondition]], now:
         status = "down" if "down" in unavailable else "maintenance"
     elif any(s == "at_risk" for s in cell_state.values()):
         status = "at_risk"
-    elif any(s != "ok" for s in cell_state.values()):
+    elif any(s != "ok" for s in cell_state.values()) or evidence:
         status = "degraded"
     else:
         status = "ok"
     reasons = [_reason(g) for g in sorted(groups.values(), key=lambda g: (-RANK[g["effect"]], g["ranSiteId"]))]
+    reasons += [{"ranSiteId": None, "cells": [], "expectedEnd": None, "timeToDark": None, **e} for e in evidence or ()]
+    if status == "degraded" and not any(g["effect"] == "degraded" for g in groups.values()) and evidence:
+        groups[("evidence", "")] = {"effect": "degraded", "since": min(_ts(e.get("since"), now) for e in evidence),
+                                    "expectedEnd": None}
     driving = [g for g in groups.values() if g["effect"] == status] or list(groups.values())
     if previous is not None and previous.status == status:
         since = previous.since
@@ -96,6 +134,21 @@ def evaluate(cells: list[CellRef], conds: dict[int, list[ActiveCondition]], now:
     ends = [g["expectedEnd"] for g in driving]
     expected_end = max(ends) if ends and all(ends) and status != "ok" else None
     return Evaluation(status, since, expected_end, reasons)
+
+
+def _ts(value: Any, default: datetime) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return default
+
+
+def current(session: Session, pairs: set[tuple[int, str]]) -> dict[tuple[int, str], dict[str, Any]]:
+    """The stored status of these pairs (pairs never evaluated, or without agreement, are absent)."""
+    return {pair: {"status": row.status, "since": row.since, "expectedEnd": row.expected_end,
+                   "reasons": row.reasons, "mnoId": row.mno_id}
+            for pair, row in _existing(session, pairs).items()}
 
 
 def _reason(g: dict[str, Any]) -> dict[str, Any]:
@@ -149,6 +202,7 @@ def recompute(session: Session, pairs: set[tuple[int, str]], now: datetime | Non
     all_cells = {c.pk for cells in serving.values() for c in cells}
     conds = faults.active_conditions(session, all_cells, now)
     existing = _existing(session, pairs)
+    evidence = _evidence(session, pairs, now) if _evidence_providers else {}
     changes: list[subscriptions.StatusChange] = []
     for pair in sorted(pairs):
         site = sites.get(pair[0])
@@ -161,7 +215,7 @@ def recompute(session: Session, pairs: set[tuple[int, str]], now: datetime | Non
                 session.delete(previous)
             continue
         cells = [c for c in serving.get(pair, ()) if c.org_id == agreement.mno_id]
-        ev = evaluate(cells, conds, now, previous)
+        ev = evaluate(cells, conds, now, previous, evidence.get(pair))
         if previous is not None and _key_of(previous) == ev.key():
             continue
         first = previous is None
@@ -169,6 +223,8 @@ def recompute(session: Session, pairs: set[tuple[int, str]], now: datetime | Non
         if not (first and ev.status == "ok"):
             changes.append(change)
     subscriptions.enqueue_status_changes(session, changes, now)
+    if changes:
+        events.emit(session, STATUS_CHANGED, StatusChanged(tuple(changes), now))
     return len(changes)
 
 
@@ -190,7 +246,8 @@ def _existing(session: Session, pairs: set[tuple[int, str]]) -> dict[tuple[int, 
 
 
 def _key_of(row: SiteStatus) -> tuple[Any, ...]:
-    return (row.status, row.expected_end, tuple(sorted((r["category"], r["ranSiteId"]) for r in row.reasons)))
+    return (row.status, row.expected_end,
+            tuple(sorted((r["category"], r.get("ranSiteId") or "") for r in row.reasons)))
 
 
 def _store(session: Session, site: SiteRef, plmn: str, agreement: tenancy.AgreementView, ev: Evaluation,

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import and_, delete, insert, or_, select
 from sqlalchemy.orm import Session
 
 from gridcell.core import events
@@ -62,6 +62,11 @@ class _Batch:
     result: s.IngestResult = field(default_factory=lambda: s.IngestResult(accepted=0, duplicates=0, unmapped=0))
     changed_cells: set[int] = field(default_factory=set)
     dn_cache: dict[str, list[int]] = field(default_factory=dict)
+    # Cells of the conditions this batch read or changed, by (kind, key); the batch's view is the truth
+    # until `_write_cells` stores the ones in `rewrite` after the single flush at the end.
+    cells: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+    rewrite: set[tuple[str, str]] = field(default_factory=set)
+    created: set[tuple[str, str]] = field(default_factory=set)
 
 
 def classify_alarm(probable_cause: str | int, severity: str) -> str:
@@ -120,21 +125,25 @@ def ingest(session: Session, org_id: str, notifications: Sequence[Any]) -> s.Ing
         seen.update(session.scalars(select(ReceivedNotification.notification_id).where(
             ReceivedNotification.org_id == org_id, ReceivedNotification.notification_id.in_(chunk))))
     existing = _prefetch(session, org_id, notifications)
-    for n, nid in zip(notifications, ids, strict=True):
-        if nid in seen:
-            batch.result.duplicates += 1
-            continue
-        seen.add(nid)
-        session.add(ReceivedNotification(org_id=org_id, notification_id=nid, received_at=batch.now))
-        if isinstance(n, s.NotifyPlannedMaintenance):
-            _apply_maintenance(session, batch, existing, n, nid)
-        elif isinstance(n, s.NotifyThresholdCrossing):
-            _apply_threshold(session, batch, existing, n, nid)
-        elif isinstance(n, s.NotifyMoiAttributeValueChanges | s.NotifyMoiDeletion):
-            _apply_config(session, batch, existing, n, nid)
-        else:
-            _apply_alarm(session, batch, existing, n, nid)
+    # One flush for the whole batch: the queries in the loop read topology, or condition cells through
+    # the batch's own view (_cells_of), never rows this loop adds, so autoflush would only cost time.
+    with session.no_autoflush:
+        for n, nid in zip(notifications, ids, strict=True):
+            if nid in seen:
+                batch.result.duplicates += 1
+                continue
+            seen.add(nid)
+            session.add(ReceivedNotification(org_id=org_id, notification_id=nid, received_at=batch.now))
+            if isinstance(n, s.NotifyPlannedMaintenance):
+                _apply_maintenance(session, batch, existing, n, nid)
+            elif isinstance(n, s.NotifyThresholdCrossing):
+                _apply_threshold(session, batch, existing, n, nid)
+            elif isinstance(n, s.NotifyMoiAttributeValueChanges | s.NotifyMoiDeletion):
+                _apply_config(session, batch, existing, n, nid)
+            else:
+                _apply_alarm(session, batch, existing, n, nid)
     session.flush()
+    _write_cells(session, batch, existing)
     if batch.changed_cells:
         events.emit(session, CELLS_CHANGED, CellsChanged(org_id, frozenset(batch.changed_cells), batch.now))
     return batch.result
@@ -181,10 +190,10 @@ def _new_condition(session: Session, batch: _Batch, existing: dict[tuple[str, st
                    key: str, cells: list[int], **values: Any) -> Condition:
     cond = Condition(org_id=batch.org_id, kind=kind, key=key, mapped=bool(cells), **values)
     session.add(cond)
-    session.flush()
-    for cell_pk in cells:
-        session.add(ConditionCell(condition_pk=cond.pk, cell_pk=cell_pk))
     existing[(kind, key)] = cond
+    batch.cells[(kind, key)] = list(cells)
+    batch.rewrite.add((kind, key))
+    batch.created.add((kind, key))
     batch.result.accepted += 1
     if not cells:
         batch.result.unmapped += 1
@@ -192,15 +201,31 @@ def _new_condition(session: Session, batch: _Batch, existing: dict[tuple[str, st
     return cond
 
 
-def _cells_of(session: Session, cond: Condition) -> list[int]:
-    return list(session.scalars(select(ConditionCell.cell_pk).where(ConditionCell.condition_pk == cond.pk)))
+def _cells_of(session: Session, batch: _Batch, cond: Condition) -> list[int]:
+    k = (cond.kind, cond.key)
+    if k not in batch.cells:  # a condition stored before this batch, its cells unchanged so far
+        batch.cells[k] = list(session.scalars(select(ConditionCell.cell_pk)
+                                              .where(ConditionCell.condition_pk == cond.pk)))
+    return batch.cells[k]
+
+
+def _write_cells(session: Session, batch: _Batch, existing: dict[tuple[str, str], Condition]) -> None:
+    """Store the cells of conditions created or re-targeted by this batch (after the flush gave them keys)."""
+    rows: list[dict[str, int]] = []
+    for k in sorted(batch.rewrite):
+        cond = existing[k]
+        if k not in batch.created:
+            session.execute(delete(ConditionCell).where(ConditionCell.condition_pk == cond.pk))
+        rows.extend({"condition_pk": cond.pk, "cell_pk": cell_pk} for cell_pk in sorted(set(batch.cells[k])))
+    for chunk in _chunks(rows):
+        session.execute(insert(ConditionCell), list(chunk))
 
 
 def _touch(session: Session, batch: _Batch, cond: Condition) -> None:
     batch.result.accepted += 1
     if not cond.mapped:
         batch.result.unmapped += 1
-    batch.changed_cells.update(_cells_of(session, cond))
+    batch.changed_cells.update(_cells_of(session, batch, cond))
 
 
 def _etr(info: dict[str, Any] | None) -> datetime | None:
@@ -350,12 +375,11 @@ def _apply_maintenance(session: Session, batch: _Batch, existing: dict[tuple[str
     if at < cond.changed_at:
         batch.result.stale += 1
         return
-    old_cells = set(_cells_of(session, cond))
+    old_cells = set(_cells_of(session, batch, cond))
     batch.changed_cells.update(old_cells)
     if old_cells != cells:
-        session.execute(delete(ConditionCell).where(ConditionCell.condition_pk == cond.pk))
-        for cell_pk in sorted(cells):
-            session.add(ConditionCell(condition_pk=cond.pk, cell_pk=cell_pk))
+        batch.cells[("maintenance", n.maintenanceId)] = sorted(cells)
+        batch.rewrite.add(("maintenance", n.maintenanceId))
     cond.mapped = bool(cells)
     cond.starts_at, cond.ends_at, cond.impact = start, end, n.expectedImpact.value
     cond.cleared_at = at if n.cancelled else None

@@ -742,3 +742,135 @@ def list_cells(session: Session, org_id: str, *, plmn: str | None = None, limit:
         stmt = stmt.where(Cell.plmn == plmn)
     rows = session.execute(stmt.order_by(Cell.cell_id).limit(limit).offset(offset))
     return [_cell_out(cell, ran_site_id) for cell, ran_site_id in rows]
+
+
+# ---- USIMs and reported serving cells (used by telemetry and failover) -----------------------------
+
+
+@dataclass(frozen=True)
+class UsimRef:
+    pk: int
+    cpe_pk: int
+    cpe_id: str
+    site_pk: int
+    plmn: str
+    role: str
+    reported_cell_id: str | None
+
+
+def usim_refs(session: Session, org_id: str, cpe_pks: list[int] | None = None) -> list[UsimRef]:
+    """Every USIM of the organisation's CPEs (or of these CPEs), ordered by CPE and PLMN."""
+    stmt = (select(Usim.pk, Usim.cpe_pk, Cpe.cpe_id, Cpe.site_pk, Usim.plmn, Usim.role, Usim.reported_cell_id)
+            .join(Cpe, Cpe.pk == Usim.cpe_pk).where(Cpe.org_id == org_id))
+    rows: list[Any] = []
+    if cpe_pks is None:
+        rows = list(session.execute(stmt))
+    else:
+        for chunk in _chunks(set(cpe_pks)):
+            rows += list(session.execute(stmt.where(Usim.cpe_pk.in_(chunk))))
+    return sorted((UsimRef(*r) for r in rows), key=lambda u: (u.cpe_pk, u.plmn))
+
+
+def usim_refs_by_pk(session: Session, usim_pks: list[int]) -> dict[int, UsimRef]:
+    out: dict[int, UsimRef] = {}
+    for chunk in _chunks(set(usim_pks)):
+        for r in session.execute(
+                select(Usim.pk, Usim.cpe_pk, Cpe.cpe_id, Cpe.site_pk, Usim.plmn, Usim.role, Usim.reported_cell_id)
+                .join(Cpe, Cpe.pk == Usim.cpe_pk).where(Usim.pk.in_(chunk))):
+            out[r[0]] = UsimRef(*r)
+    return out
+
+
+def cell_pks_by_id(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """(PLMN, cell id) → cell pk, any MNO (the lowest pk when two MNOs name a cell alike)."""
+    out: dict[tuple[str, str], int] = {}
+    for chunk in _chunks({k[1] for k in keys}):
+        for pk, plmn, cell_id in session.execute(
+                select(Cell.pk, Cell.plmn, Cell.cell_id).where(Cell.cell_id.in_(chunk)).order_by(Cell.pk.desc())):
+            if (plmn, cell_id) in keys:
+                out[(plmn, cell_id)] = pk
+    return out
+
+
+def set_reported_cells(session: Session, reported: dict[int, str]) -> set[tuple[int, str]]:
+    """A CPE reported the cell serving a USIM: store it and relink the USIMs whose cell changed.
+    Returns the (site pk, PLMN) pairs whose serving links changed."""
+    changed: list[int] = []
+    for chunk in _chunks(sorted(reported)):
+        for usim in session.scalars(select(Usim).where(Usim.pk.in_(chunk))):
+            cell_id = reported[usim.pk]
+            if usim.reported_cell_id != cell_id:
+                usim.reported_cell_id = cell_id
+                changed.append(usim.pk)
+    if not changed:
+        return set()
+    session.flush()
+    rows: list[_UsimRow] = []
+    for chunk in _chunks(changed):
+        rows += _usim_rows(session, Usim.pk.in_(chunk))
+    _recompute_links(session, rows)
+    refs = usim_refs_by_pk(session, changed)
+    return {(u.site_pk, u.plmn) for u in refs.values()}
+
+
+def links_for_usims(session: Session, usim_pks: list[int]) -> dict[int, list[tuple[int, str]]]:
+    """USIM → [(cell pk, link source)]; every requested USIM is a key."""
+    out: dict[int, list[tuple[int, str]]] = {pk: [] for pk in usim_pks}
+    for chunk in _chunks(set(usim_pks)):
+        for usim_pk, cell_pk, source in session.execute(
+                select(ServingLink.usim_pk, ServingLink.cell_pk, ServingLink.source)
+                .where(ServingLink.usim_pk.in_(chunk)).order_by(ServingLink.cell_pk)):
+            out[usim_pk].append((cell_pk, source))
+    return out
+
+
+def usims_on_cells(session: Session, cell_pks: list[int]) -> dict[int, list[tuple[int, str]]]:
+    """Cell → [(USIM pk, link source)]; every requested cell is a key."""
+    out: dict[int, list[tuple[int, str]]] = {pk: [] for pk in cell_pks}
+    for chunk in _chunks(set(cell_pks)):
+        for usim_pk, cell_pk, source in session.execute(
+                select(ServingLink.usim_pk, ServingLink.cell_pk, ServingLink.source)
+                .where(ServingLink.cell_pk.in_(chunk)).order_by(ServingLink.usim_pk)):
+            out[cell_pk].append((usim_pk, source))
+    return out
+
+
+# ---- RAN sites and grid buses for energy outage coordination (gridcell.outages) ---------------------
+
+
+@dataclass(frozen=True)
+class RanSiteRef:
+    pk: int
+    org_id: str
+    site_id: str
+    name: str | None
+    lat: float
+    lon: float
+    autonomy_h: float | None  # given autonomyH, else capacity * DoD / load
+    grid_supply_point: str | None
+
+
+def _fetch_ran_sites(session: Session, *criteria: ColumnElement[bool]) -> list[RanSiteRef]:
+    stmt = (select(RanSite.pk, RanSite.org_id, RanSite.site_id, RanSite.name, RanSite.lat, RanSite.lon,
+                   RanSite.autonomy_h, RanSite.battery_capacity_wh, RanSite.load_w, RanSite.depth_of_discharge,
+                   RanSite.grid_supply_point).where(*criteria).order_by(RanSite.pk))
+    return [RanSiteRef(pk=r[0], org_id=r[1], site_id=r[2], name=r[3], lat=r[4], lon=r[5],
+                       autonomy_h=effective_autonomy_h(r[6], r[7], r[8], r[9]), grid_supply_point=r[10])
+            for r in session.execute(stmt)]
+
+
+def ran_sites_of_orgs(session: Session, org_ids: Iterable[str]) -> list[RanSiteRef]:
+    return _fetch_ran_sites(session, RanSite.org_id.in_(sorted(set(org_ids))))
+
+
+def ran_site_refs(session: Session, ran_site_pks: Iterable[int]) -> dict[int, RanSiteRef]:
+    out: dict[int, RanSiteRef] = {}
+    for chunk in _chunks(set(ran_site_pks)):
+        out.update((r.pk, r) for r in _fetch_ran_sites(session, RanSite.pk.in_(chunk)))
+    return out
+
+
+def site_grid_buses(session: Session, org_id: str) -> dict[int, str]:
+    """DSO site pk → the grid bus that supplies it, for the organisation's sites that name one."""
+    stmt = select(DsoSite.pk, DsoSite.grid_bus).where(DsoSite.org_id == org_id, DsoSite.grid_bus.is_not(None))
+    return {r[0]: r[1] for r in session.execute(stmt) if r[1] is not None}

@@ -1,0 +1,208 @@
+"""Failover advisor service: gathers status, planned work, power and own probes per multi-USIM CPE,
+decides with gridcell.failover.advisor, and sends commands (MQTT after commit + webhook outbox)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gridcell.core.clock import as_utc, isoformat, utcnow
+from gridcell.core.db import queue_after_commit
+from gridcell.core.errors import Forbidden, InvalidInput, NotFound
+from gridcell.core.ids import new_id
+from gridcell.exposure import status, subscriptions
+from gridcell.exposure.status import StatusChanged
+from gridcell.failover import advisor
+from gridcell.failover.models import FailoverCommand, FailoverState
+from gridcell.faults import service as faults
+from gridcell.telemetry import service as telemetry
+from gridcell.telemetry.service import ProbesIngested
+from gridcell.tenancy.service import Caller
+from gridcell.topology import service as topology
+
+CHANNEL = "failover"
+BUS_TOPIC = "failover.cpe_command"
+ACK_STATUSES = ("done", "failed", "rejected")
+
+
+@dataclass(frozen=True)
+class CpeCommandMessage:
+    """Queued after commit; the MQTT publisher sends it on the CPE's command topic."""
+
+    dso_id: str
+    cpe_id: str
+    command_id: str
+    payload: bytes
+
+
+def _ts(value: Any) -> datetime | None:
+    if isinstance(value, str):
+        return as_utc(datetime.fromisoformat(value.replace("Z", "+00:00")))
+    return None
+
+
+def evaluate(session: Session, dso_id: str, cpe_pks: list[int] | None = None,
+             now: datetime | None = None) -> list[FailoverCommand]:
+    """Decide for these CPEs of the DSO (all multi-USIM CPEs when None); returns the commands sent."""
+    now = now or utcnow()
+    usims = topology.usim_refs(session, dso_id, cpe_pks)
+    by_cpe: dict[int, list[topology.UsimRef]] = defaultdict(list)
+    for u in usims:
+        by_cpe[u.cpe_pk].append(u)
+    by_cpe = {k: v for k, v in by_cpe.items() if len({u.plmn for u in v}) >= 2}
+    if not by_cpe:
+        return []
+    all_usims = [u for us in by_cpe.values() for u in us]
+    current = status.current(session, {(u.site_pk, u.plmn) for u in all_usims})
+    links = topology.links_for_usims(session, [u.pk for u in all_usims])
+    cells = sorted({c for ls in links.values() for c, _ in ls})
+    upcoming = faults.upcoming_maintenance(session, cells, now, now + advisor.PREPARE_HORIZON)
+    own = telemetry.own_probe_state(session, [u.pk for u in all_usims])
+    states = {s.cpe_pk: s for s in session.scalars(select(FailoverState).where(
+        FailoverState.cpe_pk.in_(sorted(by_cpe))))}
+    commands: list[FailoverCommand] = []
+    for cpe_pk, us in sorted(by_cpe.items()):
+        primary = next((u.plmn for u in us if u.role == "primary"), us[0].plmn)
+        views: dict[str, advisor.PlmnView] = {}
+        for u in us:
+            st = current.get((u.site_pk, u.plmn), {})
+            ttd = [t for r in st.get("reasons", []) if (t := _ts(r.get("timeToDark")))]
+            ucells = [c for c, _ in links.get(u.pk, [])]
+            m_start = m_end = None
+            if ucells and all(c in upcoming for c in ucells):
+                m_start = max(min(w.starts_at for w in upcoming[c]) for c in ucells)
+                m_end = min(max(w.ends_at or w.starts_at for w in upcoming[c]) for c in ucells)
+            probe = own.get(u.pk, {})
+            views[u.plmn] = advisor.PlmnView(
+                plmn=u.plmn, status=st.get("status", "ok"), time_to_dark=min(ttd) if ttd else None,
+                maintenance_start=m_start, maintenance_end=m_end, latency_alarm=bool(probe.get("latencyAlarm")),
+                loss_alarm=bool(probe.get("lossAlarm")), tail_failures=int(probe.get("tailFailures", 0)))
+        row = states.get(cpe_pk)
+        if row is None:
+            row = FailoverState(cpe_pk=cpe_pk, org_id=dso_id, primary_plmn=primary, active_plmn=primary,
+                                confirmed_plmn=None, mode="stay", last_switch_at=None, primary_good_since=None,
+                                updated_at=now)
+            session.add(row)
+        row.primary_plmn = primary
+        if row.active_plmn not in views:
+            row.active_plmn = primary
+        state = advisor.State(primary, row.active_plmn, row.mode, row.last_switch_at, row.primary_good_since)
+        d = advisor.decide(state, views, now)
+        row.active_plmn, row.mode = d.state.active, d.state.mode
+        row.last_switch_at, row.primary_good_since = d.state.last_switch_at, d.state.primary_good_since
+        row.updated_at = now
+        if d.emit:
+            commands.append(_command(session, dso_id, cpe_pk, us[0].cpe_id, d, state.active, now))
+    return commands
+
+
+def _command(session: Session, dso_id: str, cpe_pk: int, cpe_id: str, d: advisor.Decision, before: str,
+             now: datetime) -> FailoverCommand:
+    cmd = FailoverCommand(id=new_id("fcmd"), org_id=dso_id, cpe_pk=cpe_pk, cpe_id=cpe_id, action=d.action,
+                          from_plmn=before, to_plmn=d.target, reason=d.reason, issued_at=now)
+    session.add(cmd)
+    body = command_out(cmd)
+    queue_after_commit(session, CpeCommandMessage(dso_id, cpe_id, cmd.id, orjson.dumps(body)))
+    for sub in subscriptions.channel_subscriptions(session, CHANNEL, [dso_id]):
+        subscriptions.enqueue(session, sub, "cpeCommand", _builder(sub.id, "cpeCommand", "command", body, now), now)
+    return cmd
+
+
+def _builder(sub_id: str, kind: str, key: str, body: dict[str, Any],
+             now: datetime) -> Callable[[int, str], dict[str, Any]]:
+    def build(seq: int, nid: str) -> dict[str, Any]:
+        return {"notificationId": nid, "notificationType": kind, "eventTime": isoformat(now),
+                "subscriptionId": sub_id, "sequenceNo": seq, key: body}
+
+    return build
+
+
+def command_out(c: FailoverCommand) -> dict[str, Any]:
+    return {"commandId": c.id, "cpeId": c.cpe_id, "action": c.action, "fromPlmn": c.from_plmn, "toPlmn": c.to_plmn,
+            "reason": c.reason, "issuedAt": isoformat(c.issued_at), "ackedAt": isoformat(c.acked_at),
+            "ackStatus": c.ack_status}
+
+
+def on_status_changed(session: Session, event: StatusChanged) -> None:
+    by_org: dict[str, set[int]] = defaultdict(set)
+    for ch in event.changes:
+        by_org[ch.site.org_id].add(ch.site.pk)
+    for org, site_pks in by_org.items():
+        cpes = sorted({u.cpe_pk for u in topology.usim_refs(session, org) if u.site_pk in site_pks})
+        evaluate(session, org, cpes, event.at)
+
+
+def on_probes_ingested(session: Session, event: ProbesIngested) -> None:
+    evaluate(session, event.dso_id, sorted(event.cpe_pks), event.at)
+
+
+def tick(session: Session, now: datetime | None = None) -> int:
+    """Time-driven: CPEs near planned work, and CPEs not in their nominal state (switch-back timers)."""
+    now = now or utcnow()
+    cells = faults.cells_with_window_edges(session, now - timedelta(seconds=1), now + advisor.PREPARE_HORIZON)
+    pairs = topology.pairs_for_cells(session, sorted(cells)) if cells else set()
+    sites = topology.site_refs(session, sorted({p[0] for p in pairs}))
+    by_org: dict[str, set[int]] = defaultdict(set)
+    for s in sites.values():
+        by_org[s.org_id].add(s.pk)
+    targets: dict[str, set[int]] = defaultdict(set)
+    for org, site_pks in by_org.items():
+        targets[org].update(u.cpe_pk for u in topology.usim_refs(session, org) if u.site_pk in site_pks)
+    for row in session.scalars(select(FailoverState).where(FailoverState.mode != "stay")):
+        targets[row.org_id].add(row.cpe_pk)
+    n = 0
+    for org, cpes in sorted(targets.items()):
+        n += len(evaluate(session, org, sorted(cpes), now))
+    return n
+
+
+def acknowledge(session: Session, dso_id: str, command_id: str, ack_status: str, detail: str | None = None,
+                cpe_id: str | None = None, now: datetime | None = None) -> FailoverCommand:
+    if ack_status not in ACK_STATUSES:
+        raise InvalidInput(f"status must be one of {', '.join(ACK_STATUSES)}")
+    cmd = session.get(FailoverCommand, command_id)
+    if cmd is None or cmd.org_id != dso_id or (cpe_id is not None and cmd.cpe_id != cpe_id):
+        raise NotFound(f"command {command_id} not found")
+    if cmd.acked_at is None:
+        cmd.acked_at, cmd.ack_status, cmd.ack_detail = now or utcnow(), ack_status, (detail or "")[:500] or None
+        state = session.get(FailoverState, cmd.cpe_pk)
+        if state is not None and ack_status == "done" and cmd.action in ("switch", "switch_back"):
+            state.confirmed_plmn = cmd.to_plmn
+    return cmd
+
+
+def list_commands(session: Session, caller: Caller, *, cpe_id: str | None = None,
+                  limit: int = 500) -> list[dict[str, Any]]:
+    _dso(caller)
+    q = select(FailoverCommand).where(FailoverCommand.org_id == caller.org_id)
+    if cpe_id is not None:
+        q = q.where(FailoverCommand.cpe_id == cpe_id)
+    return [command_out(c) for c in session.scalars(q.order_by(FailoverCommand.issued_at.desc()).limit(limit))]
+
+
+def list_states(session: Session, caller: Caller) -> list[dict[str, Any]]:
+    _dso(caller)
+    rows = list(session.scalars(select(FailoverState).where(FailoverState.org_id == caller.org_id)))
+    names = {u.cpe_pk: u.cpe_id for u in topology.usim_refs(session, caller.org_id)}
+    return [{"cpeId": names.get(r.cpe_pk), "primaryPlmn": r.primary_plmn, "activePlmn": r.active_plmn,
+             "confirmedPlmn": r.confirmed_plmn, "mode": r.mode, "lastSwitchAt": isoformat(r.last_switch_at),
+             "updatedAt": isoformat(r.updated_at)} for r in rows]
+
+
+def unacked(session: Session, since: datetime) -> list[CpeCommandMessage]:
+    rows = session.scalars(select(FailoverCommand).where(FailoverCommand.acked_at.is_(None),
+                                                         FailoverCommand.issued_at >= since)
+                           .order_by(FailoverCommand.issued_at))
+    return [CpeCommandMessage(c.org_id, c.cpe_id, c.id, orjson.dumps(command_out(c))) for c in rows]
+
+
+def _dso(caller: Caller) -> None:
+    if caller.org_kind != "dso":
+        raise Forbidden("failover commands are for DSO organisations")

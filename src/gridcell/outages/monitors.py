@@ -1,0 +1,236 @@
+"""DsoThresholdMonitor (TS 28.318 / TS 28.623 ThresholdMonitor): metrics over the DSO sites in its target area,
+from the exposure status engine, RAN site power and (when the capability exists) telemetry; a crossing of a
+threshold (with hysteresis) raises notifyThresholdCrossing to the DSO's ProvMnS subscribers.
+
+Metrics (names for `performanceMetrics`):
+- `SiteStatus.DownRatio`, `SiteStatus.AtRiskRatio`: share of the area's site × PLMN pairs down / at risk;
+- `SiteStatus.NotOkCount`: pairs not ok; `Sites.AllPlmnsDownCount`: sites with every PLMN down;
+- `RanSites.OnBatteryCount`, `RanSites.DarkCount`: RAN sites of the DSO's MNOs in the area;
+- `Telemetry.Availability`: mean availability of the area's sites, when `gridcell.telemetry` offers
+  `area_availability(session, site_pks)`; skipped otherwise.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from shapely.geometry import Point
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gridcell.core.clock import utcnow
+from gridcell.core.errors import NotFound
+from gridcell.exposure import service as exposure
+from gridcell.outages import moi, notify
+from gridcell.outages.models import ThresholdMonitor
+from gridcell.outages.power import ran_site_power
+from gridcell.tenancy import service as tenancy
+from gridcell.tenancy.service import Caller
+from gridcell.topology import service as topology
+
+METRICS = ("SiteStatus.DownRatio", "SiteStatus.AtRiskRatio", "SiteStatus.NotOkCount", "Sites.AllPlmnsDownCount",
+           "RanSites.OnBatteryCount", "RanSites.DarkCount", "Telemetry.Availability")
+
+
+def render(row: ThresholdMonitor) -> dict[str, Any]:
+    attrs = dict(row.attributes)
+    attrs["operationalState"] = "ENABLED" if attrs.get("administrativeState") == "UNLOCKED" else "DISABLED"
+    out: dict[str, Any] = {"id": row.moi_id, "objectClass": moi.TM_CLASS,
+                           "objectInstance": notify.dn(row.dso_id, moi.TM_CLASS, row.moi_id), "attributes": attrs}
+    if row.target is not None:
+        out["targetThresholdLocation"] = row.target
+    return out
+
+
+def _row(session: Session, dso_id: str, moi_id: str) -> ThresholdMonitor | None:
+    return session.scalars(select(ThresholdMonitor).where(ThresholdMonitor.dso_id == dso_id,
+                                                          ThresholdMonitor.moi_id == moi_id)).first()
+
+
+def get_monitor(session: Session, caller: Caller, dso_id: str, moi_id: str) -> dict[str, Any]:
+    from gridcell.outages.service import access
+
+    access(session, caller, dso_id, write=False)
+    row = _row(session, dso_id, moi_id)
+    if row is None:
+        raise NotFound(f"DsoThresholdMonitor={moi_id} not found")
+    return render(row)
+
+
+def put_monitor(session: Session, caller: Caller, dso_id: str, moi_id: str, body: Any) -> tuple[dict[str, Any], bool]:
+    from gridcell.outages.service import access
+
+    access(session, caller, dso_id, write=True)
+    moi.check_moi_id(moi_id)
+    flat = moi.flatten(body, moi_id, moi.TM_CLASS)
+    return _write(session, dso_id, moi_id, _row(session, dso_id, moi_id), flat)
+
+
+def patch_monitor(session: Session, caller: Caller, dso_id: str, moi_id: str, patch: Any,
+                  content_type: str) -> dict[str, Any]:
+    from gridcell.outages.service import access, apply_patch
+
+    access(session, caller, dso_id, write=True)
+    row = _row(session, dso_id, moi_id)
+    if row is None:
+        raise NotFound(f"DsoThresholdMonitor={moi_id} not found")
+    current = render(row)
+    current["attributes"].pop("operationalState", None)
+    flat = moi.flatten(apply_patch(current, patch, content_type), moi_id, moi.TM_CLASS)
+    return _write(session, dso_id, moi_id, row, flat)[0]
+
+
+def _write(session: Session, dso_id: str, moi_id: str, row: ThresholdMonitor | None,
+           flat: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    attrs, target = moi.validate_monitor(flat)
+    now = utcnow()
+    created = row is None
+    old = None if row is None else render(row)
+    if row is None:
+        row = ThresholdMonitor(dso_id=dso_id, moi_id=moi_id, state={}, created_at=now)
+        session.add(row)
+    row.attributes, row.target, row.updated_at = attrs, target, now
+    row.state = {}  # a changed definition starts from "below every threshold" again
+    session.flush()
+    new = render(row)
+    target_href = notify.href(dso_id, moi.TM_CLASS, moi_id)
+    if created:
+        notify.send(session, [dso_id], "notifyMOICreation", target_href,
+                    lambda _o: {"sourceIndicator": "RESOURCE_OPERATION",
+                                "attributeList": {k: v for k, v in new.items() if k not in ("id", "objectClass")}})
+    elif old != new:
+        changed = sorted(k for k in set(old or {}) | set(new) if (old or {}).get(k) != new.get(k))
+        notify.send(session, [dso_id], "notifyMOIAttributeValueChanges", target_href,
+                    lambda _o: {"sourceIndicator": "RESOURCE_OPERATION", "attributeListValueChanges": [
+                        {k: new.get(k) for k in changed}, {k: (old or {}).get(k) for k in changed}]})
+    evaluate(session, row)
+    return new, created
+
+
+def delete_monitor(session: Session, caller: Caller, dso_id: str, moi_id: str) -> None:
+    from gridcell.outages.service import access
+
+    access(session, caller, dso_id, write=True)
+    row = _row(session, dso_id, moi_id)
+    if row is None:
+        raise NotFound(f"DsoThresholdMonitor={moi_id} not found")
+    last = render(row)
+    session.delete(row)
+    session.flush()
+    notify.send(session, [dso_id], "notifyMOIDeletion", notify.href(dso_id, moi.TM_CLASS, moi_id),
+                lambda _o: {"sourceIndicator": "RESOURCE_OPERATION",
+                            "attributeList": {k: v for k, v in last.items() if k not in ("id", "objectClass")}})
+
+
+# ---- evaluation ---------------------------------------------------------------------------------------------
+
+
+def _area_sites(session: Session, dso_id: str, target: list[Any] | None) -> list[topology.SiteRef]:
+    sites = topology.sites_of_org(session, dso_id)
+    if target is None:
+        return sites
+    area = moi.area_of(target)
+    keep: set[int] = set()
+    if area.geometry is not None:
+        keep |= {s.pk for s in sites if area.geometry.intersects(Point(s.lon, s.lat))}
+    if area.cell_ids or area.tais:
+        mnos = sorted({a.mno_id for a in tenancy.agreements_for(session, dso_id) if a.dso_id == dso_id})
+        cells = []
+        for mno in mnos:
+            cells += topology.cells_by_ids(session, mno, area.cell_ids) if area.cell_ids else []
+            for plmn, tac in area.tais:
+                ids = [c.cell_id for c in topology.list_cells(session, mno, plmn=plmn, limit=1_000_000)
+                       if c.tac == tac]
+                cells += topology.cells_by_ids(session, mno, ids)
+        keep |= {p[0] for p in topology.pairs_for_cells(session, [c.pk for c in cells])}
+    return [s for s in sites if s.pk in keep]
+
+
+def metrics(session: Session, dso_id: str, target: list[Any] | None, wanted: set[str]) -> dict[str, float]:
+    sites = _area_sites(session, dso_id, target)
+    pks = [s.pk for s in sites]
+    out: dict[str, float] = {}
+    if wanted & {"SiteStatus.DownRatio", "SiteStatus.AtRiskRatio", "SiteStatus.NotOkCount",
+                 "Sites.AllPlmnsDownCount"}:
+        plmns = topology.site_plmns(session, pks)
+        status = exposure.statuses_for_sites(session, pks)
+        pairs = [(pk, p) for pk in pks for p in sorted(plmns.get(pk, ()))]
+        values = [status.get(pair, "ok") for pair in pairs]
+        n = len(values) or 1
+        out["SiteStatus.DownRatio"] = sum(v == "down" for v in values) / n
+        out["SiteStatus.AtRiskRatio"] = sum(v == "at_risk" for v in values) / n
+        out["SiteStatus.NotOkCount"] = float(sum(v != "ok" for v in values))
+        out["Sites.AllPlmnsDownCount"] = float(sum(
+            1 for pk in pks if plmns.get(pk) and all(status.get((pk, p)) == "down" for p in plmns[pk])))
+    if wanted & {"RanSites.OnBatteryCount", "RanSites.DarkCount"}:
+        mnos = sorted({a.mno_id for a in tenancy.agreements_for(session, dso_id) if a.dso_id == dso_id})
+        ran = topology.ran_sites_of_orgs(session, mnos) if mnos else []
+        if target is not None:
+            area = moi.area_of(target)
+            ran = [r for r in ran if area.geometry is not None and area.geometry.intersects(Point(r.lon, r.lat))]
+        power = ran_site_power(session, [r.pk for r in ran], utcnow())
+        out["RanSites.OnBatteryCount"] = float(sum(p.state == "battery" for p in power.values()))
+        out["RanSites.DarkCount"] = float(sum(p.state == "dark" for p in power.values()))
+    if "Telemetry.Availability" in wanted:
+        value = _telemetry_availability(session, pks)
+        if value is not None:
+            out["Telemetry.Availability"] = value
+    return out
+
+
+def _telemetry_availability(session: Session, site_pks: list[int]) -> float | None:
+    """Telemetry is another capability; use it when it is installed and offers the metric, else skip."""
+    try:
+        telemetry = importlib.import_module("gridcell.telemetry.service")
+    except ImportError:
+        return None
+    fn = getattr(telemetry, "area_availability", None)
+    if fn is None:
+        return None
+    value = fn(session, site_pks)
+    return None if value is None else float(value)
+
+
+def evaluate(session: Session, row: ThresholdMonitor) -> int:
+    """Compare the metrics with each threshold; notify crossings. Returns the notifications queued."""
+    if row.attributes.get("administrativeState") != "UNLOCKED":
+        return 0
+    infos = row.attributes.get("thresholdInfoList", [])
+    wanted = {m for info in infos for m in info["performanceMetrics"]}
+    values = metrics(session, row.dso_id, row.target, wanted)
+    state = dict(row.state)
+    sent = 0
+    now = utcnow()
+    for i, info in enumerate(infos):
+        thr, hyst = float(info["thresholdValue"]), float(info.get("hysteresis", 0) or 0)
+        for metric in info["performanceMetrics"]:
+            if metric not in values:
+                continue
+            value = values[metric]
+            key = f"{i}|{metric}"
+            side = state.get(key, "below")
+            crossed: str | None = None
+            if side == "below" and value > thr + hyst:
+                side, crossed = "above", "UP"
+            elif side == "above" and value < thr - hyst:
+                side, crossed = "below", "DOWN"
+            state[key] = side
+            if crossed is None or info["thresholdDirection"] not in (crossed, "UP_AND_DOWN"):
+                continue
+            body = {"observedPerfMetricName": metric, "observedPerfMetricValue": value,
+                    "observedPerfMetricDirection": crossed, "thresholdValue": info["thresholdValue"],
+                    "hysteresis": info.get("hysteresis", 0),
+                    "additionalText": f"{metric} crossed {info['thresholdValue']} going {crossed}"}
+            if "monitorGranularityPeriod" in row.attributes:
+                body["monitorGranularityPeriod"] = row.attributes["monitorGranularityPeriod"]
+            sent += notify.send(session, [row.dso_id], "notifyThresholdCrossing",
+                                notify.href(row.dso_id, moi.TM_CLASS, row.moi_id), lambda _o, b=body: b, now)
+    if state != row.state:
+        row.state = state
+    return sent
+
+
+def evaluate_dso(session: Session, dso_id: str) -> int:
+    return sum(evaluate(session, row) for row in session.scalars(
+        select(ThresholdMonitor).where(ThresholdMonitor.dso_id == dso_id).order_by(ThresholdMonitor.pk)))

@@ -1,0 +1,1 @@
+"""Probe telemetry: ingest, rollups, change detection, availability, outside-in cell health."""

@@ -1,0 +1,569 @@
+"""Probe telemetry: ingest (HTTP bulk and MQTT share it), change detection, evidence, availability.
+
+Bulk upload semantics: all or nothing. Every malformed line (syntax, types, unknown PLMN of a known CPE,
+timestamp more than FUTURE_TOLERANCE ahead) is reported with its line number and nothing is stored.
+Well-formed lines about CPEs this DSO does not have are skipped and reported (`unknownCpes`); results
+older than the raw retention window are skipped and counted (`expired`); results already stored
+(same USIM, same timestamp) are duplicates and skipped (`duplicates`). Late results inside the window
+are stored and merged into the rollups; they do not feed change detection (it runs in time order).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from gridcell.core import events
+from gridcell.core.clock import isoformat, utcnow
+from gridcell.core.errors import Forbidden, InvalidInput
+from gridcell.exposure import status
+from gridcell.telemetry import detect, store
+from gridcell.telemetry.models import ProbeDetector, ProbeHourly, ProbeResult
+from gridcell.telemetry.parse import Columns
+from gridcell.tenancy import service as tenancy
+from gridcell.tenancy.service import Caller
+from gridcell.topology import service as topology
+
+RAW_RETENTION = timedelta(days=7)
+HOURLY_RETENTION = timedelta(days=400)
+FUTURE_TOLERANCE = timedelta(minutes=5)
+FAILING_TAIL = 3  # consecutive failed probes that mean "unreachable" (mwan3's default)
+PROBES_INGESTED = "telemetry.probes_ingested"
+
+
+@dataclass(frozen=True)
+class ProbesIngested:
+    """Emitted in the ingest transaction: CPEs whose own-probe state (alarms, reachability) changed."""
+
+    dso_id: str
+    cpe_pks: frozenset[int]
+    at: datetime
+
+
+@dataclass
+class IngestResult:
+    received: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    expired: int = 0
+    late: int = 0
+    unknown_cpes: dict[str, dict[str, int]] = field(default_factory=dict)
+    unknown_cells: int = 0
+    alarms_raised: int = 0
+    alarms_cleared: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"received": self.received, "accepted": self.accepted, "duplicates": self.duplicates,
+                "expired": self.expired, "late": self.late,
+                "unknownCpes": [{"cpeId": k, **v} for k, v in sorted(self.unknown_cpes.items())],
+                "unknownCells": self.unknown_cells, "alarmsRaised": self.alarms_raised,
+                "alarmsCleared": self.alarms_cleared}
+
+
+def _ms(dt: datetime) -> int:
+    return int(dt.timestamp() * 1000)
+
+
+def _dt(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def require_dso(caller: Caller, role: str = "viewer") -> None:
+    caller.require(role, "dso")
+
+
+# ---- ingest --------------------------------------------------------------------------------------------
+
+
+def ingest(session: Session, dso_id: str, cols: Columns, now: datetime | None = None) -> IngestResult:
+    now = now or utcnow()
+    result = IngestResult(received=len(cols))
+    if len(cols) == 0:
+        return result
+    usims = topology.usim_refs(session, dso_id)
+    by_cpe: dict[str, dict[str, topology.UsimRef]] = defaultdict(dict)
+    for u in usims:
+        by_cpe[u.cpe_id][u.plmn] = u
+    n_cpe, n_plmn = len(cols.cpe_values), len(cols.plmn_values)
+    table = np.full((max(n_cpe, 1), max(n_plmn, 1)), -1, dtype=np.int64)
+    known_cpe = np.zeros(max(n_cpe, 1), dtype=np.bool_)
+    for ci, cpe_id in enumerate(cols.cpe_values):
+        plmns = by_cpe.get(cpe_id)
+        if plmns is None:
+            continue
+        known_cpe[ci] = True
+        for pi, plmn in enumerate(cols.plmn_values):
+            if plmn in plmns:
+                table[ci, pi] = plmns[plmn].pk
+    usim = table[cols.cpe_codes, cols.plmn_codes]
+    known = known_cpe[cols.cpe_codes]
+    errors: list[dict[str, Any]] = []
+    no_usim = known & (usim < 0)
+    for i in np.flatnonzero(no_usim)[:1000].tolist():
+        errors.append({"line": int(cols.line[i]), "msg": f"CPE {cols.cpe_values[cols.cpe_codes[i]]} has no USIM for "
+                                                          f"PLMN {cols.plmn_values[cols.plmn_codes[i]]}"})
+    limit_ms = _ms(now + FUTURE_TOLERANCE)
+    for i in np.flatnonzero(cols.ts_ms > limit_ms)[:1000].tolist():
+        errors.append({"line": int(cols.line[i]), "msg": f"timestamp {isoformat(_dt(int(cols.ts_ms[i])))} is in the "
+                                                          f"future (more than {FUTURE_TOLERANCE} ahead)"})
+    if errors:
+        errors.sort(key=lambda e: e["line"])
+        raise InvalidInput(f"{len(errors)} line(s) are invalid; nothing was stored",
+                           errors=[{"loc": f"line {e['line']}", **e} for e in errors])
+    if not known.all():
+        unknown_idx = np.flatnonzero(~known)
+        codes, first, counts = np.unique(cols.cpe_codes[unknown_idx], return_index=True, return_counts=True)
+        for c, f, n in zip(codes.tolist(), first.tolist(), counts.tolist(), strict=True):
+            result.unknown_cpes[cols.cpe_values[c]] = {"results": n, "firstLine": int(cols.line[unknown_idx[f]])}
+    expired = cols.ts_ms < _ms(now - RAW_RETENTION)
+    result.expired = int((known & expired).sum())
+    keep = np.flatnonzero(known & ~expired)
+    if len(keep) == 0:
+        return result
+
+    uk, ts = usim[keep], cols.ts_ms[keep]
+    order = np.lexsort((ts, uk))
+    keep, uk, ts = keep[order], uk[order], ts[order]
+    dup = np.r_[False, (uk[1:] == uk[:-1]) & (ts[1:] == ts[:-1])]
+    result.duplicates += int(dup.sum())
+    keep, uk, ts = keep[~dup], uk[~dup], ts[~dup]
+    ok, rtt = cols.ok[keep], cols.rtt_ms[keep]
+    cell = _cell_pks(session, cols, keep, result)
+    inserted = store.insert_raw(session, uk, ts, ok, rtt, cell, cols.rsrp[keep], cols.sinr[keep])
+    result.duplicates += len(uk) - inserted
+    result.accepted = inserted
+    if inserted == len(uk):
+        store.add_rollups(session, uk, ts, ok, rtt)
+    else:
+        store.recompute_rollups(session, {(a, b) for a, b in zip(uk.tolist(), (ts // store.HOUR_MS).tolist(),
+                                                                    strict=True)})
+    refs = {x.pk: x for x in usims}
+    changed_pairs, changed_cpes = _detect(session, uk, ts, ok, rtt, refs, result)
+    changed_pairs |= _report_cells(session, uk, ts, cell, cols, keep, refs)
+    if changed_pairs:
+        status.recompute(session, changed_pairs, now)
+    touched_cells = {int(c) for c in np.unique(cell[cell >= 0]).tolist()}
+    links = topology.links_for_usims(session, sorted(set(uk.tolist())))
+    touched_cells.update(c for ls in links.values() for c, _ in ls)
+    from gridcell.telemetry import cellhealth
+
+    cellhealth.check(session, sorted(touched_cells), now)
+    if changed_cpes:
+        events.emit(session, PROBES_INGESTED, ProbesIngested(dso_id, frozenset(changed_cpes), now))
+    return result
+
+
+def _cell_pks(session: Session, cols: Columns, keep: np.ndarray[Any, Any], result: IngestResult) -> Any:
+    cc = cols.cell_codes[keep]
+    out = np.full(len(keep), -1, dtype=np.int64)
+    has = cc >= 0
+    if not has.any():
+        return out
+    pc = cols.plmn_codes[keep]
+    combo = pc * (len(cols.cell_values) + 1) + cc
+    uniq, inv = np.unique(combo[has], return_inverse=True)
+    keys = {(cols.plmn_values[k // (len(cols.cell_values) + 1)], cols.cell_values[k % (len(cols.cell_values) + 1)])
+            for k in uniq.tolist()}
+    found = topology.cell_pks_by_id(session, keys)
+    mapped = np.array([found.get((cols.plmn_values[k // (len(cols.cell_values) + 1)],
+                                  cols.cell_values[k % (len(cols.cell_values) + 1)]), -1) for k in uniq.tolist()],
+                      dtype=np.int64)
+    out[has] = mapped[inv]
+    result.unknown_cells = int(((out < 0) & has).sum())
+    return out
+
+
+def _load_detectors(session: Session, usim_pks: list[int]) -> dict[int, ProbeDetector]:
+    out: dict[int, ProbeDetector] = {}
+    for i in range(0, len(usim_pks), 500):
+        for d in session.scalars(select(ProbeDetector).where(ProbeDetector.usim_pk.in_(usim_pks[i:i + 500]))):
+            out[d.usim_pk] = d
+    return out
+
+
+_DET_COLS = ("usim_pk", "site_pk", "plmn", "n_rtt", "mean_rtt", "var_rtt", "s_rtt", "n_loss", "p_loss", "s_loss",
+             "latency_alarm_since", "loss_alarm_since", "last_ts_ms", "tail_failures")
+
+
+def _detector_rows(session: Session, usim_pks: list[int]) -> dict[int, dict[str, Any]]:
+    """Detector state as plain dicts (Core), so a batch of thousands is written back with one executemany."""
+    table = ProbeDetector.__table__
+    out: dict[int, dict[str, Any]] = {}
+    for i in range(0, len(usim_pks), 500):
+        for r in session.execute(select(*(table.c[c] for c in _DET_COLS))
+                                 .where(table.c.usim_pk.in_(usim_pks[i:i + 500]))):
+            out[r[0]] = dict(zip(_DET_COLS, r, strict=True))
+    return out
+
+
+def _detect(session: Session, u: Any, ts: Any, ok: Any, rtt: Any, refs: dict[int, topology.UsimRef],
+            result: IngestResult) -> tuple[set[tuple[int, str]], set[int]]:
+    """Run change detection on the in-order part of the batch; returns changed pairs and CPEs."""
+    uniq = sorted(set(u.tolist()))
+    dets = _detector_rows(session, uniq)
+    new_pks = [pk for pk in uniq if pk not in dets]
+    for pk in new_pks:
+        ref = refs[pk]
+        dets[pk] = {"usim_pk": pk, "site_pk": ref.site_pk, "plmn": ref.plmn, "n_rtt": 0, "mean_rtt": 0.0,
+                    "var_rtt": 0.0, "s_rtt": 0.0, "n_loss": 0, "p_loss": 0.0, "s_loss": 0.0,
+                    "latency_alarm_since": None, "loss_alarm_since": None, "last_ts_ms": 0, "tail_failures": 0}
+    seg = np.searchsorted(np.array(uniq, dtype=np.int64), u)
+    rows = [dets[pk] for pk in uniq]
+    last = np.array([d["last_ts_ms"] for d in rows], dtype=np.int64)
+    in_order = ts > last[seg]
+    result.late = int((~in_order).sum())
+    seg, ts_o, ok_o, rtt_o = seg[in_order], ts[in_order], ok[in_order], rtt[in_order]
+
+    def col(name: str, dtype: Any = np.float64) -> Any:
+        return np.array([d[name] for d in rows], dtype=dtype)
+
+    st = detect.State(col("n_rtt", np.int64), col("mean_rtt"), col("var_rtt"), col("s_rtt"), col("n_loss", np.int64),
+                      col("p_loss"), col("s_loss"),
+                      np.array([d["latency_alarm_since"] is not None for d in rows], dtype=np.bool_),
+                      np.array([d["loss_alarm_since"] is not None for d in rows], dtype=np.bool_))
+    out = detect.run(st, seg, ok_o, rtt_o)
+    tails = detect.tail_failures(seg, ok_o, col("tail_failures", np.int64))
+    last_ts = np.full(len(uniq), -1, dtype=np.int64)
+    if len(seg):
+        np.maximum.at(last_ts, seg, ts_o)
+    pairs: set[tuple[int, str]] = set()
+    cpes: set[int] = set()
+    s = out.state
+    values = {"n_rtt": s.n_rtt.tolist(), "mean_rtt": s.mean_rtt.tolist(), "var_rtt": s.var_rtt.tolist(),
+              "s_rtt": s.s_rtt.tolist(), "n_loss": s.n_loss.tolist(), "p_loss": s.p_loss.tolist(),
+              "s_loss": s.s_loss.tolist(), "tail_failures": tails.tolist()}
+    lat_alarm, loss_alarm = s.lat_alarm.tolist(), s.loss_alarm.tolist()
+    lat_first, loss_first = out.lat_alarm_first.tolist(), out.loss_alarm_first.tolist()
+    last_list = last_ts.tolist()
+    for i, d in enumerate(rows):
+        was = (d["latency_alarm_since"] is not None, d["loss_alarm_since"] is not None,
+               d["tail_failures"] >= FAILING_TAIL)
+        for k, v in values.items():
+            d[k] = v[i]
+        for flag, first, key in ((lat_alarm[i], lat_first[i], "latency_alarm_since"),
+                                 (loss_alarm[i], loss_first[i], "loss_alarm_since")):
+            if flag and d[key] is None:
+                d[key] = _dt(int(ts_o[first])) if first >= 0 else _dt(last_list[i])
+            elif not flag:
+                d[key] = None
+        if last_list[i] > d["last_ts_ms"]:
+            d["last_ts_ms"] = last_list[i]
+        now_state = (d["latency_alarm_since"] is not None, d["loss_alarm_since"] is not None,
+                     d["tail_failures"] >= FAILING_TAIL)
+        if now_state != was:
+            ref = refs[d["usim_pk"]]
+            pairs.add((ref.site_pk, ref.plmn))
+            cpes.add(ref.cpe_pk)
+            result.alarms_raised += sum(1 for a, b in zip(was, now_state, strict=True) if b and not a)
+            result.alarms_cleared += sum(1 for a, b in zip(was, now_state, strict=True) if a and not b)
+    table = ProbeDetector.__table__
+    new_set = set(new_pks)
+    if new_pks:
+        session.execute(insert(table), [dets[pk] for pk in new_pks])
+    old = [{**d, "k": d["usim_pk"]} for d in rows if d["usim_pk"] not in new_set]
+    if old:
+        session.execute(update(table).where(table.c.usim_pk == bindparam("k"))
+                        .values({c: bindparam(c) for c in _DET_COLS if c not in ("usim_pk", "site_pk", "plmn")}),
+                        old)
+    return pairs, cpes
+
+
+def _report_cells(session: Session, u: Any, ts: Any, cell: Any, cols: Columns, keep: Any,
+                  refs: dict[int, topology.UsimRef]) -> set[tuple[int, str]]:
+    """The newest reported serving cell per USIM in the batch updates topology when it differs."""
+    has = cols.cell_codes[keep] >= 0
+    if not has.any():
+        return set()
+    idx = np.flatnonzero(has)
+    latest: dict[int, str] = {}
+    for i in idx.tolist():  # rows are sorted by (usim, ts): the last one per USIM wins
+        latest[int(u[i])] = cols.cell_values[int(cols.cell_codes[keep[i]])]
+    changed = {pk: c for pk, c in latest.items() if refs[pk].reported_cell_id != c}
+    return topology.set_reported_cells(session, changed) if changed else set()
+
+
+# ---- evidence for the status engine --------------------------------------------------------------------
+
+
+def degradation_evidence(session: Session, pairs: set[tuple[int, str]],
+                         now: datetime) -> dict[tuple[int, str], list[dict[str, Any]]]:
+    """Registered with gridcell.exposure.status: DSO-probe change detection as `degraded` evidence."""
+    site_pks = sorted({p[0] for p in pairs})
+    out: dict[tuple[int, str], list[dict[str, Any]]] = {}
+    for i in range(0, len(site_pks), 500):
+        rows = session.scalars(select(ProbeDetector).where(
+            ProbeDetector.site_pk.in_(site_pks[i:i + 500]),
+            (ProbeDetector.latency_alarm_since.is_not(None)) | (ProbeDetector.loss_alarm_since.is_not(None))
+            | (ProbeDetector.tail_failures >= FAILING_TAIL)))
+        for d in rows:
+            pair = (d.site_pk, d.plmn)
+            if pair not in pairs:
+                continue
+            evs = []
+            if d.latency_alarm_since is not None:
+                evs.append({"kind": "probe", "metric": "latency", "since": isoformat(d.latency_alarm_since),
+                            "baselineMs": round(d.mean_rtt, 1)})
+            if d.loss_alarm_since is not None:
+                evs.append({"kind": "probe", "metric": "loss", "since": isoformat(d.loss_alarm_since),
+                            "baselineLoss": round(d.p_loss, 4)})
+            if d.tail_failures >= FAILING_TAIL:
+                evs.append({"kind": "probe", "metric": "reachability", "consecutiveFailures": d.tail_failures,
+                            "since": isoformat(_dt(d.last_ts_ms))})
+            since = min(str(e["since"]) for e in evs)
+            reasons = out.setdefault(pair, [])
+            if reasons:
+                reasons[0]["events"].extend(evs)
+                reasons[0]["since"] = min(reasons[0]["since"], since)
+            else:
+                reasons.append({"category": "degradation", "source": "dso_probes", "since": since, "events": evs})
+    return out
+
+
+def own_probe_state(session: Session, usim_pks: list[int]) -> dict[int, dict[str, Any]]:
+    """For the failover advisor: per USIM, alarms and consecutive failures from its own probes."""
+    return {pk: {"latencyAlarm": d.latency_alarm_since is not None, "lossAlarm": d.loss_alarm_since is not None,
+                 "tailFailures": d.tail_failures, "lastTs": _dt(d.last_ts_ms) if d.last_ts_ms else None}
+            for pk, d in _load_detectors(session, sorted(set(usim_pks))).items()}
+
+
+# ---- the interface for incident attribution ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProbeEvidence:
+    cpe_pk: int
+    site_pk: int
+    plmn: str
+    probes: int
+    failures: int
+    first_failure: datetime | None
+    last_success: datetime | None
+    p50_rtt_ms: float | None
+    serving_cell_pk: int | None
+
+
+def _window_rows(session: Session, usim_pks: list[int], t0: datetime, t1: datetime) -> list[Any]:
+    rows: list[Any] = []
+    a, b = _ms(t0), _ms(t1)
+    for i in range(0, len(usim_pks), 500):
+        rows += list(session.execute(
+            select(ProbeResult.usim_pk, ProbeResult.ts_ms, ProbeResult.ok, ProbeResult.rtt_ms, ProbeResult.cell_pk)
+            .where(ProbeResult.usim_pk.in_(usim_pks[i:i + 500]), ProbeResult.ts_ms >= a, ProbeResult.ts_ms <= b)
+            .order_by(ProbeResult.usim_pk, ProbeResult.ts_ms)))
+    return rows
+
+
+def _stats(rows: list[Any]) -> dict[int, dict[str, Any]]:
+    out: dict[int, dict[str, Any]] = {}
+    for usim_pk, ts, ok, rtt, cell in rows:
+        s = out.setdefault(usim_pk, {"probes": 0, "failures": 0, "first_failure": None, "last_success": None,
+                                     "rtts": [], "cell": None, "last_ok": None, "tail": 0})
+        s["probes"] += 1
+        s["tail"] = 0 if ok else s["tail"] + 1
+        if ok:
+            s["last_success"] = ts
+            if rtt is not None:
+                s["rtts"].append(rtt)
+        else:
+            s["failures"] += 1
+            if s["first_failure"] is None:
+                s["first_failure"] = ts
+        if cell is not None:
+            s["cell"] = cell
+        s["last_ok"] = bool(ok)
+    return out
+
+
+def probe_evidence(session: Session, dso_id: str, site_pks: list[int], t0: datetime,
+                   t1: datetime) -> list[ProbeEvidence]:
+    """Per USIM of the DSO's CPEs at these sites: what its probes saw in [t0, t1]."""
+    wanted = set(site_pks)
+    usims = [u for u in topology.usim_refs(session, dso_id) if u.site_pk in wanted]
+    stats = _stats(_window_rows(session, [u.pk for u in usims], t0, t1))
+    links = topology.links_for_usims(session, [u.pk for u in usims])
+    out = []
+    for u in usims:
+        s = stats.get(u.pk)
+        cell = s["cell"] if s and s["cell"] is not None else (links[u.pk][0][0] if len(links[u.pk]) == 1 else None)
+        out.append(ProbeEvidence(
+            cpe_pk=u.cpe_pk, site_pk=u.site_pk, plmn=u.plmn, probes=s["probes"] if s else 0,
+            failures=s["failures"] if s else 0,
+            first_failure=_dt(s["first_failure"]) if s and s["first_failure"] is not None else None,
+            last_success=_dt(s["last_success"]) if s and s["last_success"] is not None else None,
+            p50_rtt_ms=float(np.median(s["rtts"])) if s and s["rtts"] else None, serving_cell_pk=cell))
+    return out
+
+
+def usims_through_cells(session: Session, cell_pks: list[int], t0: datetime,
+                        t1: datetime) -> dict[int, set[int]]:
+    """Cell → USIMs attributed to it: a reported link (or the USIM's only link), or probes naming the cell."""
+    on_cells = topology.usims_on_cells(session, cell_pks)
+    all_usims = sorted({u for links in on_cells.values() for u, _ in links})
+    links = topology.links_for_usims(session, all_usims)
+    out: dict[int, set[int]] = {c: set() for c in cell_pks}
+    for cell, ls in on_cells.items():
+        for usim_pk, source in ls:
+            if source == "reported" or len(links[usim_pk]) == 1:
+                out[cell].add(usim_pk)
+    a, b = _ms(t0), _ms(t1)
+    for i in range(0, len(cell_pks), 500):
+        for cell_pk, usim_pk in session.execute(
+                select(ProbeResult.cell_pk, ProbeResult.usim_pk).distinct()
+                .where(ProbeResult.cell_pk.in_(cell_pks[i:i + 500]), ProbeResult.ts_ms >= a, ProbeResult.ts_ms <= b)):
+            if cell_pk is not None:
+                out[cell_pk].add(usim_pk)
+    return out
+
+
+def failing(s: dict[str, Any] | None) -> bool:
+    """A USIM fails in a window when its newest FAILING_TAIL probes (or more) all failed."""
+    return bool(s and s["tail"] >= FAILING_TAIL)
+
+
+def cell_peer_evidence(session: Session, cell_pks: list[int], t0: datetime,
+                       t1: datetime) -> dict[int, tuple[int, int]]:
+    """Cell → (CPEs probing through it, CPEs failing) in [t0, t1] (see `failing`)."""
+    through = usims_through_cells(session, cell_pks, t0, t1)
+    all_usims = sorted({u for us in through.values() for u in us})
+    stats = _stats(_window_rows(session, all_usims, t0, t1))
+    refs = topology.usim_refs_by_pk(session, all_usims)
+    out: dict[int, tuple[int, int]] = {}
+    for cell, usims in through.items():
+        probing = {refs[u].cpe_pk for u in usims if u in stats and u in refs}
+        fail = {refs[u].cpe_pk for u in usims if failing(stats.get(u)) and u in refs}
+        out[cell] = (len(probing), len(fail))
+    return out
+
+
+# ---- availability, SLA and the better primary ------------------------------------------------------------
+
+
+def _raw_window(session: Session, usim_pks: list[int], t0: datetime) -> dict[int, tuple[int, int]]:
+    out: dict[int, tuple[int, int]] = {}
+    for i in range(0, len(usim_pks), 500):
+        for pk, n, f in session.execute(
+                select(ProbeResult.usim_pk, func.count(), func.sum(1 - ProbeResult.ok))
+                .where(ProbeResult.usim_pk.in_(usim_pks[i:i + 500]), ProbeResult.ts_ms >= _ms(t0))
+                .group_by(ProbeResult.usim_pk)):
+            out[pk] = (int(n), int(f or 0))
+    return out
+
+
+def _hourly(session: Session, usim_pks: list[int], from_hour: int) -> dict[int, dict[str, Any]]:
+    out: dict[int, dict[str, Any]] = {}
+    for i in range(0, len(usim_pks), 500):
+        for r in session.scalars(select(ProbeHourly).where(ProbeHourly.usim_pk.in_(usim_pks[i:i + 500]),
+                                                           ProbeHourly.hour >= from_hour)):
+            a = out.setdefault(r.usim_pk, {"probes": 0, "failures": 0, "hist": np.zeros(store.NB, dtype=np.int64),
+                                           "rtt_sum": 0.0, "rtt_count": 0})
+            a["probes"] += r.probes
+            a["failures"] += r.failures
+            a["hist"] += np.array(r.hist, dtype=np.int64)
+            a["rtt_sum"] += r.rtt_sum
+            a["rtt_count"] += r.rtt_count
+    return out
+
+
+def availability(session: Session, caller: Caller, *, site_ids: list[str] | None = None,
+                 now: datetime | None = None) -> list[dict[str, Any]]:
+    """Per site × PLMN: availability (share of successful probes) over 1 h, 24 h (raw) and 30 d (rollups),
+    loss, latency percentiles (24 h, from the rollup histograms), the agreement's SLA target."""
+    require_dso(caller)
+    return availability_for(session, caller.org_id, site_ids=site_ids, now=now)
+
+
+def availability_for(session: Session, dso_id: str, *, site_ids: list[str] | None = None,
+                     now: datetime | None = None) -> list[dict[str, Any]]:
+    now = now or utcnow()
+    sites = {s.pk: s for s in topology.sites_of_org(session, dso_id)}
+    if site_ids is not None:
+        wanted = set(site_ids)
+        sites = {pk: s for pk, s in sites.items() if s.site_id in wanted}
+    usims = [u for u in topology.usim_refs(session, dso_id) if u.site_pk in sites]
+    pks = [u.pk for u in usims]
+    h1, h24 = _raw_window(session, pks, now - timedelta(hours=1)), _raw_window(session, pks, now - timedelta(hours=24))
+    now_hour = _ms(now) // store.HOUR_MS
+    d30 = _hourly(session, pks, now_hour - 24 * 30 + 1)
+    d1 = _hourly(session, pks, now_hour - 23)
+    agreements = [a for a in tenancy.agreements_for(session, dso_id) if a.dso_id == dso_id]
+    by_pair: dict[tuple[int, str], list[topology.UsimRef]] = defaultdict(list)
+    for u in usims:
+        by_pair[(u.site_pk, u.plmn)].append(u)
+    out = []
+    for (site_pk, plmn), us in sorted(by_pair.items(), key=lambda kv: (sites[kv[0][0]].site_id, kv[0][1])):
+        site = sites[site_pk]
+        agreement = next((a for a in agreements if a.covers(site.site_id, plmn)), None)
+
+        def ratio(d: dict[int, tuple[int, int]], us: list[topology.UsimRef] = us) -> tuple[float | None, int]:
+            n = sum(d.get(u.pk, (0, 0))[0] for u in us)
+            f = sum(d.get(u.pk, (0, 0))[1] for u in us)
+            return (None if n == 0 else (n - f) / n), n
+
+        a1, _ = ratio(h1)
+        a24, n24 = ratio(h24)
+        p30 = sum(d30.get(u.pk, {}).get("probes", 0) for u in us)
+        f30 = sum(d30.get(u.pk, {}).get("failures", 0) for u in us)
+        a30 = None if p30 == 0 else (p30 - f30) / p30
+        hist = sum((d1[u.pk]["hist"] for u in us if u.pk in d1), np.zeros(store.NB, dtype=np.int64))
+        sla = agreement.sla_target if agreement else None
+        out.append({
+            "siteId": site.site_id, "plmn": plmn, "mnoId": agreement.mno_id if agreement else None,
+            "role": "primary" if any(u.role == "primary" for u in us) else "alternate",
+            "availability1h": a1, "availability24h": a24, "availability30d": a30,
+            "loss24h": None if a24 is None else 1 - a24, "probes24h": n24, "probes30d": p30,
+            "p50RttMs24h": store.percentile_from_hist(hist, 0.5), "p95RttMs24h": store.percentile_from_hist(hist, 0.95),
+            "p99RttMs24h": store.percentile_from_hist(hist, 0.99),
+            "slaTarget": sla, "meetsSla": None if sla is None or a30 is None else a30 >= sla,
+        })
+    return out
+
+
+MIN_PROBES_FOR_ADVICE = 100
+MARGIN = 0.0005  # availability difference worth a change of primary
+
+
+def recommendations(session: Session, caller: Caller, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Per site with two PLMNs or more: the PLMN with the better 30-day record (availability, then p95 latency)."""
+    require_dso(caller)
+    rows = availability_for(session, caller.org_id, now=now)
+    by_site: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        by_site[r["siteId"]].append(r)
+    out = []
+    for site_id, items in sorted(by_site.items()):
+        if len(items) < 2:
+            continue
+        scored = [r for r in items if r["probes30d"] >= MIN_PROBES_FOR_ADVICE and r["availability30d"] is not None]
+        current = next((r["plmn"] for r in items if r["role"] == "primary"), None)
+        if len(scored) < 2:
+            out.append({"siteId": site_id, "currentPrimary": current, "recommendedPrimary": current,
+                        "change": False, "reason": "not enough probe history (30 d) on every PLMN"})
+            continue
+        best = sorted(scored, key=lambda r: (-r["availability30d"], r["p95RttMs24h"] or float("inf")))[0]
+        cur = next((r for r in scored if r["plmn"] == current), None)
+        change = cur is not None and best["plmn"] != current and \
+            best["availability30d"] - cur["availability30d"] >= MARGIN
+        rec = best["plmn"] if change or cur is None else current
+        out.append({"siteId": site_id, "currentPrimary": current, "recommendedPrimary": rec, "change": change,
+                    "reason": "30-day availability " + ", ".join(
+                        f"{r['plmn']}: {r['availability30d']:.5f}" for r in scored),
+                    "evidence": [{k: r[k] for k in ("plmn", "availability30d", "probes30d", "p95RttMs24h")}
+                                 for r in scored]})
+    return out
+
+
+def caller_may_ingest(caller: Caller) -> None:
+    if caller.org_kind != "dso":
+        raise Forbidden("probe telemetry is uploaded by DSO organisations")
+    caller.require("operator")
+
+
+def prune(session: Session, now: datetime | None = None) -> tuple[int, int]:
+    now = now or utcnow()
+    return store.prune(session, _ms(now - RAW_RETENTION), (_ms(now - HOURLY_RETENTION)) // store.HOUR_MS)
