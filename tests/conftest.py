@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import os
 import threading
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,7 +15,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
 from gridcell.config import Settings
 from gridcell.core.db import Base, Database
@@ -48,6 +50,30 @@ def fresh_database(url: str) -> Database:
     upgrade(db)
     tenancy.token_cache.clear()
     return db
+
+
+@contextmanager
+def private_database(url: str) -> Iterator[str]:
+    """On PostgreSQL, a database of this test's own: the shared one is reset by whichever suite runs next to
+    us, and an app started there picks up our subscriptions' backlog. SQLite files are private already."""
+    if url.startswith("sqlite"):
+        yield url
+        return
+    import psycopg
+
+    name = f"gridcell_t{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    try:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.Error:  # no CREATEDB privilege: share the configured database
+        yield url
+        return
+    try:
+        yield make_url(url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

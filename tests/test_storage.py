@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
 import threading
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -16,7 +13,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from fastapi.testclient import TestClient
-from sqlalchemy import inspect, make_url, select, text
+from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
 import gridcell.models  # noqa: F401  (registers every table)
@@ -26,31 +23,17 @@ from gridcell.exposure.models import OutboxRow
 from gridcell.faults.models import ReceivedNotification
 from gridcell.migrations import config, upgrade
 from gridcell.tenancy.models import Organisation
-from tests.conftest import PLMN_A, Receiver, World, alarm, build_world, cell_dn, fresh_database, make_settings
-
-
-@contextmanager
-def private_database(url: str) -> Iterator[str]:
-    """On PostgreSQL, a database of this test's own: the shared one is reset by whichever suite runs next to
-    us, and an app started there picks up our subscriptions' backlog. SQLite files are private already."""
-    if url.startswith("sqlite"):
-        yield url
-        return
-    import psycopg
-
-    name = f"gridcell_t{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    admin = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    try:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.Error:  # no CREATEDB privilege: share the configured database
-        yield url
-        return
-    try:
-        yield make_url(url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+from tests.conftest import (
+    PLMN_A,
+    Receiver,
+    World,
+    alarm,
+    build_world,
+    cell_dn,
+    fresh_database,
+    make_settings,
+    private_database,
+)
 
 
 @pytest.fixture
@@ -147,13 +130,9 @@ THREADS, PER_THREAD = 4, 50
 
 
 def test_concurrent_ingest_loses_nothing_and_sequences_have_no_gaps(client: TestClient, store: Database,
-                                                                     receiver: Receiver,
-                                                                     request: pytest.FixtureRequest) -> None:
-    if not store.is_sqlite:
-        # status.recompute reads conditions and site_status before any lock; under READ COMMITTED two
-        # concurrent ingests on the same site evaluate stale state and the last commit wins (a site can stay
-        # "down" with every alarm cleared). Remove once recompute locks the pairs' site_status rows first.
-        request.applymarker(pytest.mark.xfail(reason="lost update in status.recompute on PostgreSQL"))
+                                                                     receiver: Receiver) -> None:
+    # On PostgreSQL this caught a lost update (two ingests evaluating the same site from stale views);
+    # status.recompute now serialises per DSO.
     world: World = build_world(client, store)
     subs = [client.post("/api/v1/subscriptions", json=body, headers=world.dso.auth()).json()
             for body in ({"callbackUri": receiver.url}, {"plmns": [PLMN_A]}, {"siteIds": ["D1-S0", "D1-S2"]})]

@@ -51,22 +51,18 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _TooLarge
+                    raise errors_http.BodyTooLarge
             return message
 
         try:
             await self.app(scope, limited, send)
-        except _TooLarge:
+        except errors_http.BodyTooLarge:
             await self._too_large(scope, receive, send)
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         resp = errors_http.error_response(scope["path"], 413, "Payload too large",
                                           f"the body exceeds the limit of {self.max_bytes} bytes")
         await resp(scope, receive, send)
-
-
-class _TooLarge(Exception):
-    pass
 
 
 def create_app(settings: Settings | None = None, db: Database | None = None, bus: Bus | None = None,

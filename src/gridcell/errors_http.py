@@ -42,13 +42,13 @@ def error_response(path: str, status: int, title: str, detail: str,
     return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
 
 
-def _body_too_large(exc: BaseException) -> bool:
-    """FastAPI turns any error raised while reading the body into a 400; the body limit's own means 413.
+class BodyTooLarge(Exception):
+    """Raised by the body-limit middleware while a route reads a chunked body (no Content-Length)."""
 
-    (A chunked body carries no Content-Length, so BodyLimit only notices while the route reads it.)
-    """
-    cause = exc.__cause__
-    return cause is not None and type(cause).__module__ == "gridcell.app" and type(cause).__name__ == "_TooLarge"
+
+def _body_too_large(exc: BaseException) -> bool:
+    """FastAPI turns any error raised while reading the body into a 400; the body limit's own means 413."""
+    return isinstance(exc.__cause__, BodyTooLarge)
 
 
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:

@@ -18,8 +18,16 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gridcell.app import create_app
-from tests.conftest import PLMN_A, Receiver, alarm, build_world, cell_dn, fresh_database, make_settings
-from tests.test_storage import private_database
+from tests.conftest import (
+    PLMN_A,
+    Receiver,
+    alarm,
+    build_world,
+    cell_dn,
+    fresh_database,
+    make_settings,
+    private_database,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 GRIDCELL = str(Path(sys.executable).with_name("gridcell"))

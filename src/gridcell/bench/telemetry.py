@@ -156,7 +156,8 @@ def command_latency(samples: int = 200) -> list[dict[str, Any]]:
     prefix = f"gcbench-{uuid.uuid4().hex[:8]}"
     os.environ["GRIDCELL_MQTT_PREFIX"] = prefix
     got: queue.Queue[tuple[float, str]] = queue.Queue()
-    sub = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"bench-{uuid.uuid4().hex[:6]}")
+    sub = paho.Client(paho.CallbackAPIVersion.VERSION2,  # type: ignore[attr-defined]
+                       client_id=f"bench-{uuid.uuid4().hex[:6]}")
     subscribed: queue.Queue[int] = queue.Queue()
     sub.on_message = lambda c, u, m: got.put((time.monotonic(), m.topic.split("/")[3]))
     sub.on_subscribe = lambda c, u, mid, rc, p: subscribed.put(mid)

@@ -7,12 +7,13 @@ of reasons or the expected end changes.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from gridcell.core import events
@@ -196,8 +197,9 @@ def recompute(session: Session, pairs: set[tuple[int, str]], now: datetime | Non
     if not pairs:
         return 0
     now = now or utcnow()
-    serving = topology.serving_cells_for_pairs(session, pairs)
     sites = topology.site_refs(session, sorted({p[0] for p in pairs}))
+    _serialise_per_dso(session, {s.org_id for s in sites.values()})
+    serving = topology.serving_cells_for_pairs(session, pairs)
     agreements = _agreements_by_dso(session, {s.org_id for s in sites.values()})
     all_cells = {c.pk for cells in serving.values() for c in cells}
     conds = faults.active_conditions(session, all_cells, now)
@@ -226,6 +228,19 @@ def recompute(session: Session, pairs: set[tuple[int, str]], now: datetime | Non
     if changes:
         events.emit(session, STATUS_CHANGED, StatusChanged(tuple(changes), now))
     return len(changes)
+
+
+def _serialise_per_dso(session: Session, dso_ids: set[str]) -> None:
+    """One recompute per DSO at a time, so two concurrent ingests never both evaluate from a stale view.
+
+    SQLite already has a single writer. On PostgreSQL a transaction-scoped advisory lock per DSO, taken
+    in a fixed order, makes the read-evaluate-write of a status atomic without locking other DSOs out.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for dso in sorted(dso_ids):
+        key = int.from_bytes(hashlib.sha256(dso.encode()).digest()[:8], "big", signed=True)
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
 
 def _agreements_by_dso(session: Session, dso_ids: set[str]) -> dict[str, list[tenancy.AgreementView]]:

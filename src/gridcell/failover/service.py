@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from gridcell.core.clock import as_utc, isoformat, utcnow
@@ -30,6 +30,7 @@ from gridcell.topology import service as topology
 CHANNEL = "failover"
 BUS_TOPIC = "failover.cpe_command"
 ACK_STATUSES = ("done", "failed", "rejected")
+REEVALUATE = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -155,8 +156,13 @@ def tick(session: Session, now: datetime | None = None) -> int:
     targets: dict[str, set[int]] = defaultdict(set)
     for org, site_pks in by_org.items():
         targets[org].update(u.cpe_pk for u in topology.usim_refs(session, org) if u.site_pk in site_pks)
-    for row in session.scalars(select(FailoverState).where(FailoverState.mode != "stay")):
-        targets[row.org_id].add(row.cpe_pk)
+    # Timer-driven transitions only: a due switch back / end of prepare, and a periodic look at every
+    # CPE away from its nominal state (hold-down expiry); everything else is driven by events.
+    for org_id, cpe_pk in session.execute(select(FailoverState.org_id, FailoverState.cpe_pk).where(
+            FailoverState.mode != "stay",
+            or_(FailoverState.updated_at <= now - REEVALUATE,
+                FailoverState.primary_good_since <= now - advisor.HOLD_BACK))):
+        targets[org_id].add(cpe_pk)
     n = 0
     for org, cpes in sorted(targets.items()):
         n += len(evaluate(session, org, sorted(cpes), now))

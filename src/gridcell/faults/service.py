@@ -475,3 +475,23 @@ def remap_unmapped(session: Session, org_id: str) -> set[int]:
                 session.add(ConditionCell(condition_pk=cond.pk, cell_pk=cell_pk))
             changed.update(cells)
     return changed
+
+
+def conditions_in_window(session: Session, cell_pks: Iterable[int], t0: datetime,
+                         t1: datetime) -> dict[int, list[tuple[ActiveCondition, datetime | None]]]:
+    """Conditions on these cells that were in force at some time in [t0, t1] (cleared ones included), with
+    their clearing time: what incident attribution correlates with."""
+    out: dict[int, list[tuple[ActiveCondition, datetime | None]]] = {}
+    for chunk in _chunks(sorted(set(cell_pks))):
+        rows = session.execute(
+            select(ConditionCell.cell_pk, Condition)
+            .join(Condition, Condition.pk == ConditionCell.condition_pk)
+            .where(ConditionCell.cell_pk.in_(chunk), Condition.impact != "none", Condition.starts_at <= t1,
+                   or_(Condition.cleared_at.is_(None), Condition.cleared_at >= t0),
+                   or_(Condition.kind != "maintenance", Condition.ends_at.is_(None), Condition.ends_at >= t0))
+        ).all()
+        for cell_pk, c in rows:
+            out.setdefault(cell_pk, []).append((ActiveCondition(
+                c.pk, c.org_id, c.kind, c.key, c.impact, c.object_instance, c.starts_at, c.ends_at, c.details),
+                c.cleared_at))
+    return out

@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from gridcell.core import events
@@ -144,16 +144,18 @@ def ingest(session: Session, dso_id: str, cols: Columns, now: datetime | None = 
         store.recompute_rollups(session, {(a, b) for a, b in zip(uk.tolist(), (ts // store.HOUR_MS).tolist(),
                                                                     strict=True)})
     refs = {x.pk: x for x in usims}
-    changed_pairs, changed_cpes = _detect(session, uk, ts, ok, rtt, refs, result)
+    changed_pairs, changed_cpes, hot = _detect(session, uk, ts, ok, rtt, refs, result)
     changed_pairs |= _report_cells(session, uk, ts, cell, cols, keep, refs)
     if changed_pairs:
         status.recompute(session, changed_pairs, now)
-    touched_cells = {int(c) for c in np.unique(cell[cell >= 0]).tolist()}
-    links = topology.links_for_usims(session, sorted(set(uk.tolist())))
-    touched_cells.update(c for ls in links.values() for c, _ in ls)
-    from gridcell.telemetry import cellhealth
+    if hot:  # cell health: only cells where some USIM is failing or degraded, or just recovered
+        hot_rows = np.isin(uk, np.array(sorted(hot), dtype=np.int64)) & (cell >= 0)
+        touched_cells = {int(c) for c in np.unique(cell[hot_rows]).tolist()}
+        links = topology.links_for_usims(session, sorted(hot))
+        touched_cells.update(c for ls in links.values() for c, _ in ls)
+        from gridcell.telemetry import cellhealth
 
-    cellhealth.check(session, sorted(touched_cells), now)
+        cellhealth.check(session, sorted(touched_cells), now)
     if changed_cpes:
         events.emit(session, PROBES_INGESTED, ProbesIngested(dso_id, frozenset(changed_cpes), now))
     return result
@@ -193,7 +195,7 @@ _DET_COLS = ("usim_pk", "site_pk", "plmn", "n_rtt", "mean_rtt", "var_rtt", "s_rt
 
 def _detector_rows(session: Session, usim_pks: list[int]) -> dict[int, dict[str, Any]]:
     """Detector state as plain dicts (Core), so a batch of thousands is written back with one executemany."""
-    table = ProbeDetector.__table__
+    table = cast(Table, ProbeDetector.__table__)
     out: dict[int, dict[str, Any]] = {}
     for i in range(0, len(usim_pks), 500):
         for r in session.execute(select(*(table.c[c] for c in _DET_COLS))
@@ -203,10 +205,12 @@ def _detector_rows(session: Session, usim_pks: list[int]) -> dict[int, dict[str,
 
 
 def _detect(session: Session, u: Any, ts: Any, ok: Any, rtt: Any, refs: dict[int, topology.UsimRef],
-            result: IngestResult) -> tuple[set[tuple[int, str]], set[int]]:
-    """Run change detection on the in-order part of the batch; returns changed pairs and CPEs."""
+            result: IngestResult) -> tuple[set[tuple[int, str]], set[int], set[int]]:
+    """Run change detection on the in-order part of the batch; returns changed pairs and CPEs, and the
+    USIMs worth a cell-health look (failing or degraded now, or just changed)."""
     uniq = sorted(set(u.tolist()))
     dets = _detector_rows(session, uniq)
+    hot: set[int] = set()
     new_pks = [pk for pk in uniq if pk not in dets]
     for pk in new_pks:
         ref = refs[pk]
@@ -256,13 +260,15 @@ def _detect(session: Session, u: Any, ts: Any, ok: Any, rtt: Any, refs: dict[int
             d["last_ts_ms"] = last_list[i]
         now_state = (d["latency_alarm_since"] is not None, d["loss_alarm_since"] is not None,
                      d["tail_failures"] >= FAILING_TAIL)
+        if any(now_state) or any(was):
+            hot.add(d["usim_pk"])
         if now_state != was:
             ref = refs[d["usim_pk"]]
             pairs.add((ref.site_pk, ref.plmn))
             cpes.add(ref.cpe_pk)
             result.alarms_raised += sum(1 for a, b in zip(was, now_state, strict=True) if b and not a)
             result.alarms_cleared += sum(1 for a, b in zip(was, now_state, strict=True) if a and not b)
-    table = ProbeDetector.__table__
+    table = cast(Table, ProbeDetector.__table__)
     new_set = set(new_pks)
     if new_pks:
         session.execute(insert(table), [dets[pk] for pk in new_pks])
@@ -271,7 +277,7 @@ def _detect(session: Session, u: Any, ts: Any, ok: Any, rtt: Any, refs: dict[int
         session.execute(update(table).where(table.c.usim_pk == bindparam("k"))
                         .values({c: bindparam(c) for c in _DET_COLS if c not in ("usim_pk", "site_pk", "plmn")}),
                         old)
-    return pairs, cpes
+    return pairs, cpes, hot
 
 
 def _report_cells(session: Session, u: Any, ts: Any, cell: Any, cols: Columns, keep: Any,

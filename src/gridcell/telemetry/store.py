@@ -8,11 +8,11 @@ batch in numpy; if so, the touched (USIM, hour) rollups are recomputed from the 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import and_, bindparam, delete, insert, select, update
+from sqlalchemy import Table, and_, bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from gridcell.telemetry.models import ProbeHourly, ProbeResult
@@ -94,7 +94,7 @@ def _existing(session: Session, keys: set[tuple[int, int]]) -> dict[tuple[int, i
     for u, h in keys:
         by_usim.setdefault(u, []).append(h)
     out: dict[tuple[int, int], dict[str, Any]] = {}
-    table = ProbeHourly.__table__
+    table = cast(Table, ProbeHourly.__table__)
     usims = sorted(by_usim)
     lo, hi = min(h for _, h in keys), max(h for _, h in keys)
     for i in range(0, len(usims), 500):
@@ -124,7 +124,7 @@ def add_rollups(session: Session, usim: npt.NDArray[np.int64], ts: npt.NDArray[n
             changed.append({"ku": u, "kh": h, "probes": row["probes"] + p, "failures": row["failures"] + f,
                             "rtt_count": row["rtt_count"] + rc, "rtt_sum": row["rtt_sum"] + rs,
                             "hist": [a + b for a, b in zip(row["hist"], hist, strict=True)]})
-    table = ProbeHourly.__table__
+    table = cast(Table, ProbeHourly.__table__)
     for i in range(0, len(new_rows), 2000):
         session.execute(insert(table), new_rows[i:i + 2000])
     if changed:
