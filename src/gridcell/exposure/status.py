@@ -244,10 +244,7 @@ def _serialise_per_dso(session: Session, dso_ids: set[str]) -> None:
 
 
 def _agreements_by_dso(session: Session, dso_ids: set[str]) -> dict[str, list[tenancy.AgreementView]]:
-    out: dict[str, list[tenancy.AgreementView]] = {}
-    for dso in dso_ids:
-        out[dso] = [a for a in tenancy.agreements_for(session, dso) if a.dso_id == dso]
-    return out
+    return tenancy.agreements_of_dsos(session, dso_ids)
 
 
 def _existing(session: Session, pairs: set[tuple[int, str]]) -> dict[tuple[int, str], SiteStatus]:

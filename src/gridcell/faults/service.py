@@ -125,6 +125,7 @@ def ingest(session: Session, org_id: str, notifications: Sequence[Any]) -> s.Ing
         seen.update(session.scalars(select(ReceivedNotification.notification_id).where(
             ReceivedNotification.org_id == org_id, ReceivedNotification.notification_id.in_(chunk))))
     existing = _prefetch(session, org_id, notifications)
+    batch.dn_cache = topology.cells_for_dns(session, org_id, _dns_to_map(notifications, existing))
     # One flush for the whole batch: the queries in the loop read topology, or condition cells through
     # the batch's own view (_cells_of), never rows this loop adds, so autoflush would only cost time.
     with session.no_autoflush:
@@ -147,6 +148,17 @@ def ingest(session: Session, org_id: str, notifications: Sequence[Any]) -> s.Ing
     if batch.changed_cells:
         events.emit(session, CELLS_CHANGED, CellsChanged(org_id, frozenset(batch.changed_cells), batch.now))
     return batch.result
+
+
+def _dns_to_map(notifications: Sequence[Any], existing: dict[tuple[str, str], Condition]) -> list[str]:
+    """DNs this batch may need mapped to cells: resolved in one go instead of a query per notification."""
+    dns: list[str] = []
+    for n in notifications:
+        if isinstance(n, s.NotifyPlannedMaintenance):
+            dns.extend(n.objectInstances)
+        elif _key(n) not in existing:
+            dns.append(dn_of(n))
+    return dns
 
 
 def _chunks(items: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:

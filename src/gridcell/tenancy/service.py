@@ -171,6 +171,17 @@ def agreements_for(session: Session, org_id: str) -> list[AgreementView]:
     return [_agreement_view(a) for a in rows]
 
 
+def agreements_of_dsos(session: Session, dso_ids: Iterable[str]) -> dict[str, list[AgreementView]]:
+    """Agreements per DSO for many DSOs in one query (status recompute touches many at once)."""
+    ids = sorted(set(dso_ids))
+    out: dict[str, list[AgreementView]] = {d: [] for d in ids}
+    for i in range(0, len(ids), 500):
+        for a in session.scalars(select(Agreement).where(Agreement.dso_id.in_(ids[i:i + 500]))
+                                 .order_by(Agreement.created_at)):
+            out[a.dso_id].append(_agreement_view(a))
+    return out
+
+
 def all_agreements(session: Session) -> list[AgreementView]:
     return [_agreement_view(a) for a in session.scalars(select(Agreement)).all()]
 

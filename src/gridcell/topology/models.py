@@ -54,7 +54,7 @@ class Usim(Base):
 
 class RanSite(Base):
     __tablename__ = "ran_sites"
-    __table_args__ = (UniqueConstraint("org_id", "site_id"),)
+    __table_args__ = (UniqueConstraint("org_id", "site_id"), Index("ix_ran_sites_org_dn", "org_id", "dn"))
 
     pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
@@ -62,7 +62,7 @@ class RanSite(Base):
     name: Mapped[str | None] = mapped_column(String(200))
     lat: Mapped[float] = mapped_column(Float)
     lon: Mapped[float] = mapped_column(Float)
-    dn: Mapped[str | None] = mapped_column(String(400), index=True)
+    dn: Mapped[str | None] = mapped_column(String(400))
     battery_capacity_wh: Mapped[float | None] = mapped_column(Float)
     load_w: Mapped[float | None] = mapped_column(Float)
     depth_of_discharge: Mapped[float | None] = mapped_column(Float)
@@ -72,7 +72,7 @@ class RanSite(Base):
 
 class Cell(Base):
     __tablename__ = "cells"
-    __table_args__ = (UniqueConstraint("org_id", "cell_id"),)
+    __table_args__ = (UniqueConstraint("org_id", "cell_id"), Index("ix_cells_org_dn", "org_id", "dn"))
 
     pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)
@@ -84,7 +84,7 @@ class Cell(Base):
     azimuth: Mapped[float | None] = mapped_column(Float)
     range_m: Mapped[float | None] = mapped_column(Float)
     coverage: Mapped[dict[str, Any] | None]  # GeoJSON polygon; derived from azimuth + range when absent
-    dn: Mapped[str | None] = mapped_column(String(400), index=True)
+    dn: Mapped[str | None] = mapped_column(String(400))
     # Administrative state from configuration notifications: a LOCKED cell serves nobody.
     admin_locked: Mapped[bool] = mapped_column(default=False)
 

@@ -148,6 +148,60 @@ def cells_for_dn(session: Session, mno_org_id: str, dn: str) -> list[CellRef]:
     return ran_site_cells(session, site_pks) if site_pks else []
 
 
+def cells_for_dns(session: Session, mno_org_id: str, dns: Iterable[str]) -> dict[str, list[int]]:
+    """`cells_for_dn` for a whole batch in a handful of set-based queries (ingest's hot path)."""
+    wanted = {dn: dn.strip() for dn in dict.fromkeys(dns)}
+    out: dict[str, list[int]] = {dn: [] for dn in wanted}
+    prefixes = {dn: _dn_prefixes(d) for dn, d in wanted.items() if d}
+    all_prefixes = sorted({p for ps in prefixes.values() for p in ps})
+    cell_by_dn: dict[str, list[int]] = defaultdict(list)
+    site_by_dn: dict[str, list[int]] = defaultdict(list)
+    for chunk in _chunks(all_prefixes):
+        for dn_, pk in session.execute(select(Cell.dn, Cell.pk).where(Cell.org_id == mno_org_id, Cell.dn.in_(chunk))):
+            cell_by_dn[dn_].append(pk)
+        for dn_, pk in session.execute(select(RanSite.dn, RanSite.pk).where(RanSite.org_id == mno_org_id,
+                                                                           RanSite.dn.in_(chunk))):
+            site_by_dn[dn_].append(pk)
+    pending_sites: dict[str, list[int]] = {}
+    pending_values: dict[str, str] = {}
+    for dn, ps in prefixes.items():
+        cells = sorted({pk for p in ps for pk in cell_by_dn.get(p, ())})
+        if cells:
+            out[dn] = cells
+            continue
+        sites = sorted({pk for p in ps for pk in site_by_dn.get(p, ())})
+        if sites:
+            pending_sites[dn] = sites
+            continue
+        value = wanted[dn].rsplit("=", 1)[-1].strip()
+        if value:
+            pending_values[dn] = value
+    if pending_values:
+        values = sorted(set(pending_values.values()))
+        cell_by_id: dict[str, list[int]] = defaultdict(list)
+        site_by_id: dict[str, list[int]] = defaultdict(list)
+        for chunk in _chunks(values):
+            for cid, pk in session.execute(select(Cell.cell_id, Cell.pk).where(Cell.org_id == mno_org_id,
+                                                                              Cell.cell_id.in_(chunk))):
+                cell_by_id[cid].append(pk)
+            for sid, pk in session.execute(select(RanSite.site_id, RanSite.pk).where(RanSite.org_id == mno_org_id,
+                                                                                    RanSite.site_id.in_(chunk))):
+                site_by_id[sid].append(pk)
+        for dn, value in pending_values.items():
+            if cell_by_id.get(value):
+                out[dn] = sorted(cell_by_id[value])
+            elif site_by_id.get(value):
+                pending_sites[dn] = sorted(site_by_id[value])
+    if pending_sites:
+        site_cells: dict[int, list[int]] = defaultdict(list)
+        for chunk in _chunks(sorted({pk for v in pending_sites.values() for pk in v})):
+            for site_pk, pk in session.execute(select(Cell.ran_site_pk, Cell.pk).where(Cell.ran_site_pk.in_(chunk))):
+                site_cells[site_pk].append(pk)
+        for dn, sites in pending_sites.items():
+            out[dn] = sorted(pk for site in sites for pk in site_cells.get(site, ()))
+    return out
+
+
 def cells_by_ids(session: Session, mno_org_id: str, cell_ids: list[str]) -> list[CellRef]:
     out: list[CellRef] = []
     for chunk in _chunks(dict.fromkeys(cell_ids)):
@@ -758,16 +812,21 @@ class UsimRef:
     reported_cell_id: str | None
 
 
-def usim_refs(session: Session, org_id: str, cpe_pks: list[int] | None = None) -> list[UsimRef]:
-    """Every USIM of the organisation's CPEs (or of these CPEs), ordered by CPE and PLMN."""
+def usim_refs(session: Session, org_id: str, cpe_pks: list[int] | None = None,
+              site_pks: list[int] | None = None) -> list[UsimRef]:
+    """Every USIM of the organisation's CPEs (or of these CPEs, or of the CPEs at these sites), ordered by CPE
+    and PLMN."""
     stmt = (select(Usim.pk, Usim.cpe_pk, Cpe.cpe_id, Cpe.site_pk, Usim.plmn, Usim.role, Usim.reported_cell_id)
             .join(Cpe, Cpe.pk == Usim.cpe_pk).where(Cpe.org_id == org_id))
     rows: list[Any] = []
-    if cpe_pks is None:
+    if cpe_pks is None and site_pks is None:
         rows = list(session.execute(stmt))
-    else:
+    elif cpe_pks is not None:
         for chunk in _chunks(set(cpe_pks)):
             rows += list(session.execute(stmt.where(Usim.cpe_pk.in_(chunk))))
+    else:
+        for chunk in _chunks(set(site_pks or ())):
+            rows += list(session.execute(stmt.where(Cpe.site_pk.in_(chunk))))
     return sorted((UsimRef(*r) for r in rows), key=lambda u: (u.cpe_pk, u.plmn))
 
 

@@ -136,7 +136,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('org_id', 'site_id', name=op.f('uq_ran_sites_org_id'))
     )
     with op.batch_alter_table('ran_sites', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_ran_sites_dn'), ['dn'], unique=False)
+        batch_op.create_index('ix_ran_sites_org_dn', ['org_id', 'dn'], unique=False)
         batch_op.create_index(batch_op.f('ix_ran_sites_org_id'), ['org_id'], unique=False)
 
     op.create_table('subscriptions',
@@ -179,7 +179,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('org_id', 'cell_id', name=op.f('uq_cells_org_id'))
     )
     with op.batch_alter_table('cells', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_cells_dn'), ['dn'], unique=False)
+        batch_op.create_index('ix_cells_org_dn', ['org_id', 'dn'], unique=False)
         batch_op.create_index(batch_op.f('ix_cells_org_id'), ['org_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_cells_ran_site_pk'), ['ran_site_pk'], unique=False)
 
@@ -302,7 +302,7 @@ def downgrade() -> None:
     with op.batch_alter_table('cells', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_cells_ran_site_pk'))
         batch_op.drop_index(batch_op.f('ix_cells_org_id'))
-        batch_op.drop_index(batch_op.f('ix_cells_dn'))
+        batch_op.drop_index('ix_cells_org_dn')
 
     op.drop_table('cells')
     with op.batch_alter_table('subscriptions', schema=None) as batch_op:
@@ -312,7 +312,7 @@ def downgrade() -> None:
     op.drop_table('subscriptions')
     with op.batch_alter_table('ran_sites', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_ran_sites_org_id'))
-        batch_op.drop_index(batch_op.f('ix_ran_sites_dn'))
+        batch_op.drop_index('ix_ran_sites_org_dn')
 
     op.drop_table('ran_sites')
     with op.batch_alter_table('fault_conditions', schema=None) as batch_op:
