@@ -148,6 +148,45 @@ def outage_plan(suffix: str, body: Any = None) -> Builder:
 
 
 
+# ---- incidents (TMF621) and problems (TMF656) -------------------------------------------------------------------
+TT, SP = "/tmf-api/troubleTicket/v4", "/tmf-api/serviceProblemManagement/v4"
+
+
+def _ticket_body(ctx: Ctx) -> dict[str, Any]:
+    return {"description": "CPE unreachable", "severity": "Major", "ticketType": "incident",
+            "relatedParty": [{"id": ctx.world.mno.id, "role": "addressee", "@referredType": "Organization"}]}
+
+
+def _ticket(ctx: Ctx) -> str:
+    body = {**_ticket_body(ctx), "relatedEntity": [{"id": SITE, "role": "affectedSite", "@referredType": "DsoSite"}]}
+    r = ctx.client.post(f"{TT}/troubleTicket", json=body, headers=ctx.world.dso.auth())
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+def _problem_body(ctx: Ctx, who: str) -> dict[str, Any]:
+    origin = ctx.world.dso2 if who == "other_dso" else ctx.world.dso
+    return {"category": "availability", "priority": 5, "description": "declining", "reason": "trend",
+            "originatorParty": {"id": origin.id, "@referredType": "Organization"},
+            "responsibleParty": {"id": ctx.world.mno.id, "@referredType": "Organization"}}
+
+
+def _problem(ctx: Ctx) -> str:
+    r = ctx.client.post(f"{SP}/serviceProblem", json=_problem_body(ctx, "own"), headers=ctx.world.dso.auth())
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
+
+
+def _hub(base: str) -> Builder:
+    def build(ctx: Ctx, who: str) -> Request:
+        if who != "own":
+            return f"{base}/hub/sub_unknown", None
+        r = ctx.client.post(f"{base}/hub", json={"callback": "http://127.0.0.1:9/hook"}, headers=ctx.world.dso.auth())
+        assert r.status_code == 201, r.text
+        return f"{base}/hub/{r.json()['id']}", None
+    return build
+
+
 @dataclass
 class Row:
     method: str
@@ -240,6 +279,35 @@ ROUTES: list[Row] = [
       fixed("/api/v1/failover/commands/fcmd_unknown/ack", {"status": "done"})),
     R("POST", "/api/v1/failover/subscriptions", "dso", "operator", 201, 201, 403,
       fixed("/api/v1/failover/subscriptions", {"callbackUri": "http://127.0.0.1:9/hook"})),
+    # Incidents (TMF621): a DSO reports to an MNO; each side sees its own tickets; MNOs create none. Here the
+    # "other MNO" (world.mno) is the addressee: it reads the ticket, but the description and deletion are the DSO's.
+    R("GET", f"{TT}/troubleTicket", "dso", "viewer", 200, 200, 200),
+    R("POST", f"{TT}/troubleTicket", "dso", "operator", 201, 201, 403,
+      lambda ctx, who: (f"{TT}/troubleTicket", _ticket_body(ctx))),
+    R("GET", f"{TT}/troubleTicket/{{ticket_id}}", "dso", "viewer", 200, 404, 200,
+      lambda ctx, who: (f"{TT}/troubleTicket/{_ticket(ctx)}", None)),
+    R("PATCH", f"{TT}/troubleTicket/{{ticket_id}}", "dso", "operator", 200, 404, 403,
+      lambda ctx, who: (f"{TT}/troubleTicket/{_ticket(ctx)}", {"description": "still down"})),
+    R("DELETE", f"{TT}/troubleTicket/{{ticket_id}}", "dso", "operator", 204, 404, 403,
+      lambda ctx, who: (f"{TT}/troubleTicket/{_ticket(ctx)}", None)),
+    R("POST", f"{TT}/hub", "dso", "operator", 201, 201, 201, fixed(f"{TT}/hub", {"callback": "http://127.0.0.1:9/h"})),
+    R("DELETE", f"{TT}/hub/{{hub_id}}", "dso", "operator", 204, 404, 404, _hub(TT)),
+    R("GET", "/api/v1/incidents", "dso", "viewer", 200, 200, 200),
+    # Problems (TMF656): the same sides; proposals are the DSO's until it sends them.
+    R("GET", f"{SP}/serviceProblem", "dso", "viewer", 200, 200, 200),
+    R("POST", f"{SP}/serviceProblem", "dso", "operator", 201, 201, 403,
+      lambda ctx, who: (f"{SP}/serviceProblem", _problem_body(ctx, who))),
+    R("GET", f"{SP}/serviceProblem/{{problem_id}}", "dso", "viewer", 200, 404, 200,
+      lambda ctx, who: (f"{SP}/serviceProblem/{_problem(ctx)}", None)),
+    R("PATCH", f"{SP}/serviceProblem/{{problem_id}}", "dso", "operator", 200, 404, 200,
+      lambda ctx, who: (f"{SP}/serviceProblem/{_problem(ctx)}", {"description": "worse"})),
+    R("DELETE", f"{SP}/serviceProblem/{{problem_id}}", "dso", "operator", 204, 404, 403,
+      lambda ctx, who: (f"{SP}/serviceProblem/{_problem(ctx)}", None)),
+    R("POST", f"{SP}/hub", "dso", "operator", 201, 201, 201, fixed(f"{SP}/hub", {"callback": "http://127.0.0.1:9/h"})),
+    R("DELETE", f"{SP}/hub/{{hub_id}}", "dso", "operator", 204, 404, 404, _hub(SP)),
+    R("GET", "/api/v1/problems", "dso", "viewer", 200, 200, 200),
+    R("POST", "/api/v1/problems/proposals/{proposal_id}/send", "dso", "operator", 404, 404, 403,
+      fixed("/api/v1/problems/proposals/unknown/send")),
 ]
 
 
@@ -274,6 +342,13 @@ def _problem_errors(row: Row, r: Any, status: int) -> list[str]:
     """Problems with the error format of response r (empty when it is right)."""
     errs: list[str] = []
     ctype = r.headers.get("content-type", "")
+    if row.path.startswith("/tmf-api"):  # TM Forum `Error`: {code, reason, message, status}
+        body = r.json()
+        if not ctype.startswith("application/json") or body.get("code") != str(status) or not body.get("reason"):
+            errs.append(f"TMF Error expected, got {ctype!r} {body}")
+        if status == 401 and "bearer" not in r.headers.get("www-authenticate", "").lower():
+            errs.append("401 without WWW-Authenticate: Bearer")
+        return errs
     if not ctype.startswith("application/problem+json"):
         errs.append(f"content-type {ctype!r}")
     try:

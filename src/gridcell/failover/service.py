@@ -52,8 +52,13 @@ def _ts(value: Any) -> datetime | None:
 def evaluate(session: Session, dso_id: str, cpe_pks: list[int] | None = None,
              now: datetime | None = None) -> list[FailoverCommand]:
     """Decide for these CPEs of the DSO (all multi-USIM CPEs when None); returns the commands sent."""
-    now = now or utcnow()
     usims = topology.usim_refs(session, dso_id, cpe_pks)
+    return _evaluate_usims(session, usims, {u.site_pk: dso_id for u in usims}, now or utcnow())
+
+
+def _evaluate_usims(session: Session, usims: list[topology.UsimRef], org_of_site: dict[int, str],
+                    now: datetime) -> list[FailoverCommand]:
+    """Set-based over every CPE of these USIMs, whatever their DSO: one query per input, not per DSO."""
     by_cpe: dict[int, list[topology.UsimRef]] = defaultdict(list)
     for u in usims:
         by_cpe[u.cpe_pk].append(u)
@@ -85,6 +90,7 @@ def evaluate(session: Session, dso_id: str, cpe_pks: list[int] | None = None,
                 plmn=u.plmn, status=st.get("status", "ok"), time_to_dark=min(ttd) if ttd else None,
                 maintenance_start=m_start, maintenance_end=m_end, latency_alarm=bool(probe.get("latencyAlarm")),
                 loss_alarm=bool(probe.get("lossAlarm")), tail_failures=int(probe.get("tailFailures", 0)))
+        dso_id = org_of_site[us[0].site_pk]
         row = states.get(cpe_pk)
         if row is None:
             row = FailoverState(cpe_pk=cpe_pk, org_id=dso_id, primary_plmn=primary, active_plmn=primary,
@@ -132,12 +138,9 @@ def command_out(c: FailoverCommand) -> dict[str, Any]:
 
 
 def on_status_changed(session: Session, event: StatusChanged) -> None:
-    by_org: dict[str, set[int]] = defaultdict(set)
-    for ch in event.changes:
-        by_org[ch.site.org_id].add(ch.site.pk)
-    for org, site_pks in by_org.items():
-        cpes = sorted({u.cpe_pk for u in topology.usim_refs(session, org) if u.site_pk in site_pks})
-        evaluate(session, org, cpes, event.at)
+    org_of_site = {ch.site.pk: ch.site.org_id for ch in event.changes}
+    usims = [u for u in topology.usim_refs_at_sites(session, sorted(org_of_site)) if u.site_pk in org_of_site]
+    _evaluate_usims(session, usims, org_of_site, event.at)
 
 
 def on_probes_ingested(session: Session, event: ProbesIngested) -> None:

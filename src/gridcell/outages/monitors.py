@@ -13,6 +13,7 @@ Metrics (names for `performanceMetrics`):
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from typing import Any
 
 from shapely.geometry import Point
@@ -232,5 +233,13 @@ def evaluate(session: Session, row: ThresholdMonitor) -> int:
 
 
 def evaluate_dso(session: Session, dso_id: str) -> int:
+    return evaluate_dsos(session, [dso_id])
+
+
+def evaluate_dsos(session: Session, dso_ids: Iterable[str]) -> int:
+    """Every monitor of these DSOs, found in one query (ingest calls this for each batch)."""
+    ids = sorted(set(dso_ids))
+    if not ids:
+        return 0
     return sum(evaluate(session, row) for row in session.scalars(
-        select(ThresholdMonitor).where(ThresholdMonitor.dso_id == dso_id).order_by(ThresholdMonitor.pk)))
+        select(ThresholdMonitor).where(ThresholdMonitor.dso_id.in_(ids)).order_by(ThresholdMonitor.pk)))

@@ -468,8 +468,7 @@ def on_cells_changed(session: Session, event: CellsChanged) -> None:
     recompute_open(session, dsos, None, ran_pks)
     from gridcell.outages import monitors
 
-    for dso in sorted(dsos):
-        monitors.evaluate_dso(session, dso)
+    monitors.evaluate_dsos(session, dsos)
 
 
 def on_topology_imported(session: Session, event: TopologyImported) -> None:
@@ -481,8 +480,7 @@ def on_topology_imported(session: Session, event: TopologyImported) -> None:
     recompute_open(session, dsos)
     from gridcell.outages import monitors
 
-    for dso in sorted(dsos):
-        monitors.evaluate_dso(session, dso)
+    monitors.evaluate_dsos(session, dsos)
 
 
 def list_outages(session: Session, caller: Caller, *, open_only: bool = False) -> list[dict[str, Any]]:

@@ -390,7 +390,7 @@ def probe_evidence(session: Session, dso_id: str, site_pks: list[int], t0: datet
                    t1: datetime) -> list[ProbeEvidence]:
     """Per USIM of the DSO's CPEs at these sites: what its probes saw in [t0, t1]."""
     wanted = set(site_pks)
-    usims = [u for u in topology.usim_refs(session, dso_id) if u.site_pk in wanted]
+    usims = [u for u in topology.usim_refs(session, dso_id, site_pks=sorted(wanted)) if u.site_pk in wanted]
     stats = _stats(_window_rows(session, [u.pk for u in usims], t0, t1))
     links = topology.links_for_usims(session, [u.pk for u in usims])
     out = []

@@ -157,11 +157,12 @@ def cells_for_dns(session: Session, mno_org_id: str, dns: Iterable[str]) -> dict
     cell_by_dn: dict[str, list[int]] = defaultdict(list)
     site_by_dn: dict[str, list[int]] = defaultdict(list)
     for chunk in _chunks(all_prefixes):
-        for dn_, pk in session.execute(select(Cell.dn, Cell.pk).where(Cell.org_id == mno_org_id, Cell.dn.in_(chunk))):
-            cell_by_dn[dn_].append(pk)
-        for dn_, pk in session.execute(select(RanSite.dn, RanSite.pk).where(RanSite.org_id == mno_org_id,
-                                                                           RanSite.dn.in_(chunk))):
-            site_by_dn[dn_].append(pk)
+        for cell_dn, pk in session.execute(select(Cell.dn, Cell.pk).where(Cell.org_id == mno_org_id,
+                                                                          Cell.dn.in_(chunk))):
+            cell_by_dn[cell_dn or ""].append(pk)
+        for site_dn, pk in session.execute(select(RanSite.dn, RanSite.pk).where(RanSite.org_id == mno_org_id,
+                                                                               RanSite.dn.in_(chunk))):
+            site_by_dn[site_dn or ""].append(pk)
     pending_sites: dict[str, list[int]] = {}
     pending_values: dict[str, str] = {}
     for dn, ps in prefixes.items():
@@ -194,11 +195,12 @@ def cells_for_dns(session: Session, mno_org_id: str, dns: Iterable[str]) -> dict
                 pending_sites[dn] = sorted(site_by_id[value])
     if pending_sites:
         site_cells: dict[int, list[int]] = defaultdict(list)
-        for chunk in _chunks(sorted({pk for v in pending_sites.values() for pk in v})):
-            for site_pk, pk in session.execute(select(Cell.ran_site_pk, Cell.pk).where(Cell.ran_site_pk.in_(chunk))):
+        for site_chunk in _chunks(sorted({pk for v in pending_sites.values() for pk in v})):
+            for site_pk, pk in session.execute(select(Cell.ran_site_pk, Cell.pk)
+                                               .where(Cell.ran_site_pk.in_(site_chunk))):
                 site_cells[site_pk].append(pk)
-        for dn, sites in pending_sites.items():
-            out[dn] = sorted(pk for site in sites for pk in site_cells.get(site, ()))
+        for dn, site_list in pending_sites.items():
+            out[dn] = sorted(pk for site in site_list for pk in site_cells.get(site, ()))
     return out
 
 
@@ -827,6 +829,16 @@ def usim_refs(session: Session, org_id: str, cpe_pks: list[int] | None = None,
     else:
         for chunk in _chunks(set(site_pks or ())):
             rows += list(session.execute(stmt.where(Cpe.site_pk.in_(chunk))))
+    return sorted((UsimRef(*r) for r in rows), key=lambda u: (u.cpe_pk, u.plmn))
+
+
+def usim_refs_at_sites(session: Session, site_pks: list[int]) -> list[UsimRef]:
+    """USIMs of the CPEs at these sites, whatever their organisation, in one query per 500 sites."""
+    rows: list[Any] = []
+    for chunk in _chunks(set(site_pks)):
+        rows += list(session.execute(
+            select(Usim.pk, Usim.cpe_pk, Cpe.cpe_id, Cpe.site_pk, Usim.plmn, Usim.role, Usim.reported_cell_id)
+            .join(Cpe, Cpe.pk == Usim.cpe_pk).where(Cpe.site_pk.in_(chunk))))
     return sorted((UsimRef(*r) for r in rows), key=lambda u: (u.cpe_pk, u.plmn))
 
 
