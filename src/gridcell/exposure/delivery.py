@@ -38,7 +38,6 @@ OUTBOX_PAGE = 200  # undelivered rows read at a time (start, restart, gap, retry
 @dataclass
 class _Item:
     seq: int
-    pk: int
     notification_id: str
     payload: bytes
     attempts: int
@@ -59,7 +58,7 @@ class _Worker:
 
     def offer(self, msg: OutboxMessage) -> None:
         self.callback, self.secret = msg.callback_uri, msg.secret
-        self.queue.append(_Item(msg.seq, msg.pk, msg.notification_id, msg.payload, 0, time.monotonic()))
+        self.queue.append(_Item(msg.seq, msg.notification_id, msg.payload, 0, time.monotonic()))
         self.wake.set()
 
     async def run(self) -> None:
@@ -99,12 +98,12 @@ class _Worker:
             if error is None:
                 self.queue.popleft()
                 self.next_seq = item.seq + 1
-                self.service.mark_delivered(item.pk)
+                self.service.mark_delivered(item.notification_id)
                 LATENCY.observe(time.monotonic() - item.created)
                 return
             item.attempts += 1
             delay = min(self.service.base_backoff * (2 ** (item.attempts - 1)), self.service.max_backoff)
-            await self.service.record_failure(item.pk, item.attempts, error, delay)
+            await self.service.record_failure(item.notification_id, item.attempts, error, delay)
             try:
                 await asyncio.wait_for(self.service.stop_event.wait(), timeout=delay)
             except TimeoutError:
@@ -123,7 +122,7 @@ class DeliveryService:
         self._limit = asyncio.Semaphore(concurrency)
         self._client: httpx.AsyncClient | None = None
         self._unsubscribe: Any = None
-        self._acks: list[int] = []
+        self._acks: list[str] = []
         self._ack_task: asyncio.Task[None] | None = None
         self._ack_wake = asyncio.Event()
 
@@ -178,7 +177,7 @@ class DeliveryService:
             return None
         worker.callback, worker.secret = sub.callback_uri, sub.secret
         now = time.monotonic()
-        return [_Item(r.seq, r.pk, r.notification_id, r.payload.encode(), r.attempts,
+        return [_Item(r.seq, r.notification_id, r.payload.encode(), r.attempts,
                       now - max(0.0, (utcnow() - as_utc(r.created_at)).total_seconds())) for r in rows]
 
     async def post(self, worker: _Worker, item: _Item) -> str | None:
@@ -197,8 +196,8 @@ class DeliveryService:
         DELIVERED.labels("rejected").inc()
         return f"HTTP {resp.status_code}"
 
-    def mark_delivered(self, pk: int) -> None:
-        self._acks.append(pk)
+    def mark_delivered(self, notification_id: str) -> None:
+        self._acks.append(notification_id)
         self._ack_wake.set()
 
     async def _ack_loop(self) -> None:
@@ -213,17 +212,17 @@ class DeliveryService:
             if self.stopping and not self._acks:
                 return
 
-    def _write_acks(self, pks: list[int]) -> None:
+    def _write_acks(self, ids: list[str]) -> None:
         now = utcnow()
         with self.db.write() as session:
-            for i in range(0, len(pks), 500):
-                session.execute(update(OutboxRow).where(OutboxRow.pk.in_(pks[i:i + 500]))
+            for i in range(0, len(ids), 500):
+                session.execute(update(OutboxRow).where(OutboxRow.notification_id.in_(ids[i:i + 500]))
                                 .values(delivered_at=now))
 
-    async def record_failure(self, pk: int, attempts: int, error: str, delay_s: float) -> None:
+    async def record_failure(self, notification_id: str, attempts: int, error: str, delay_s: float) -> None:
         def write() -> None:
             with self.db.write() as session:
-                session.execute(update(OutboxRow).where(OutboxRow.pk == pk).values(
+                session.execute(update(OutboxRow).where(OutboxRow.notification_id == notification_id).values(
                     attempts=attempts, last_error=error, next_attempt_at=utcnow() + timedelta(seconds=delay_s)))
 
         await asyncio.to_thread(write)

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import Table, bindparam, delete, insert, select, text
 from sqlalchemy.orm import Session
 
 from gridcell.core import events
-from gridcell.core.clock import isoformat, utcnow
+from gridcell.core.clock import as_utc, isoformat, utcnow
 from gridcell.exposure import subscriptions
 from gridcell.exposure.models import SiteStatus
 from gridcell.faults import service as faults
@@ -90,7 +90,7 @@ def time_to_dark(cond: ActiveCondition, cell: CellRef) -> datetime | None:
 
 
 def evaluate(cells: list[CellRef], conds: dict[int, list[ActiveCondition]], now: datetime,
-             previous: SiteStatus | None, evidence: list[dict[str, Any]] | None = None) -> Evaluation:
+             previous: Stored | None, evidence: list[dict[str, Any]] | None = None) -> Evaluation:
     cell_state: dict[int, str] = {}
     groups: dict[tuple[str, str], dict[str, Any]] = {}
     for cell in cells:
@@ -206,6 +206,9 @@ def recompute(session: Session, pairs: set[tuple[int, str]], now: datetime | Non
     existing = _existing(session, pairs)
     evidence = _evidence(session, pairs, now) if _evidence_providers else {}
     changes: list[subscriptions.StatusChange] = []
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    deletes: list[tuple[int, str]] = []
     for pair in sorted(pairs):
         site = sites.get(pair[0])
         if site is None:
@@ -214,16 +217,17 @@ def recompute(session: Session, pairs: set[tuple[int, str]], now: datetime | Non
         previous = existing.get(pair)
         if agreement is None:
             if previous is not None:
-                session.delete(previous)
+                deletes.append(pair)
             continue
         cells = [c for c in serving.get(pair, ()) if c.org_id == agreement.mno_id]
         ev = evaluate(cells, conds, now, previous, evidence.get(pair))
         if previous is not None and _key_of(previous) == ev.key():
             continue
         first = previous is None
-        change = _store(session, site, pair[1], agreement, ev, previous, now)
+        change = _store(inserts, updates, site, pair[1], agreement, ev, previous, now)
         if not (first and ev.status == "ok"):
             changes.append(change)
+    _write(session, inserts, updates, deletes)
     subscriptions.enqueue_status_changes(session, changes, now)
     if changes:
         events.emit(session, STATUS_CHANGED, StatusChanged(tuple(changes), now))
@@ -247,30 +251,60 @@ def _agreements_by_dso(session: Session, dso_ids: set[str]) -> dict[str, list[te
     return tenancy.agreements_of_dsos(session, dso_ids)
 
 
-def _existing(session: Session, pairs: set[tuple[int, str]]) -> dict[tuple[int, str], SiteStatus]:
+@dataclass(frozen=True)
+class Stored:
+    """A site_status row as read; plain data, so the hot path pays no ORM bookkeeping."""
+
+    status: str
+    since: datetime
+    expected_end: datetime | None
+    reasons: list[dict[str, Any]]
+    mno_id: str
+
+
+_T: Table = SiteStatus.__table__  # type: ignore[assignment]
+
+
+def _existing(session: Session, pairs: set[tuple[int, str]]) -> dict[tuple[int, str], Stored]:
     site_pks = sorted({p[0] for p in pairs})
-    out: dict[tuple[int, str], SiteStatus] = {}
+    out: dict[tuple[int, str], Stored] = {}
     for i in range(0, len(site_pks), 500):
-        for row in session.scalars(select(SiteStatus).where(SiteStatus.site_pk.in_(site_pks[i:i + 500]))):
-            if (row.site_pk, row.plmn) in pairs:
-                out[(row.site_pk, row.plmn)] = row
+        for row in session.execute(select(SiteStatus.site_pk, SiteStatus.plmn, SiteStatus.status, SiteStatus.since,
+                                          SiteStatus.expected_end, SiteStatus.reasons, SiteStatus.mno_id)
+                                   .where(SiteStatus.site_pk.in_(site_pks[i:i + 500]))):
+            if (row[0], row[1]) in pairs:
+                out[(row[0], row[1])] = Stored(row[2], as_utc(row[3]), None if row[4] is None else as_utc(row[4]),
+                                               row[5], row[6])
     return out
 
 
-def _key_of(row: SiteStatus) -> tuple[Any, ...]:
+def _write(session: Session, inserts: list[dict[str, Any]], updates: list[dict[str, Any]],
+           deletes: list[tuple[int, str]]) -> None:
+    if inserts:
+        session.execute(insert(_T), inserts)
+    if updates:
+        session.execute(_T.update().where(_T.c.site_pk == bindparam("k_site"), _T.c.plmn == bindparam("k_plmn"))
+                        .values({c: bindparam(c) for c in ("mno_id", "status", "since", "expected_end", "reasons",
+                                                          "updated_at")}), updates)
+    for site_pk, plmn in deletes:
+        session.execute(delete(_T).where(_T.c.site_pk == site_pk, _T.c.plmn == plmn))
+
+
+def _key_of(row: Stored) -> tuple[Any, ...]:
     return (row.status, row.expected_end,
             tuple(sorted((r["category"], r.get("ranSiteId") or "") for r in row.reasons)))
 
 
-def _store(session: Session, site: SiteRef, plmn: str, agreement: tenancy.AgreementView, ev: Evaluation,
-           previous: SiteStatus | None, now: datetime) -> subscriptions.StatusChange:
+def _store(inserts: list[dict[str, Any]], updates: list[dict[str, Any]], site: SiteRef, plmn: str,
+           agreement: tenancy.AgreementView, ev: Evaluation, previous: Stored | None,
+           now: datetime) -> subscriptions.StatusChange:
     before = previous.status if previous is not None else "ok"
+    values = {"mno_id": agreement.mno_id, "status": ev.status, "since": ev.since, "expected_end": ev.expected_end,
+              "reasons": ev.reasons, "updated_at": now}
     if previous is None:
-        previous = SiteStatus(site_pk=site.pk, plmn=plmn, org_id=site.org_id)
-        session.add(previous)
-    previous.mno_id = agreement.mno_id
-    previous.status, previous.since, previous.expected_end = ev.status, ev.since, ev.expected_end
-    previous.reasons, previous.updated_at = ev.reasons, now
+        inserts.append({"site_pk": site.pk, "plmn": plmn, "org_id": site.org_id, **values})
+    else:
+        updates.append({"k_site": site.pk, "k_plmn": plmn, **values})
     return subscriptions.StatusChange(site=site, plmn=plmn, mno_id=agreement.mno_id, level=agreement.level,
                                       status=ev.status, previous=before, since=ev.since,
                                       expected_end=ev.expected_end, reasons=redact(ev.reasons, agreement.level))

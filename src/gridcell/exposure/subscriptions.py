@@ -14,7 +14,7 @@ import orjson
 from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 from shapely.prepared import PreparedGeometry, prep
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from gridcell.core.clock import isoformat, utcnow
@@ -30,6 +30,7 @@ EVENT_KINDS = ("siteStatusChanged",)
 STATUSES = ("ok", "degraded", "at_risk", "maintenance", "down")
 RANK = {s: i for i, s in enumerate(STATUSES)}
 OUTBOX_TOPIC = "exposure.outbox"
+OUTBOX: Table = OutboxRow.__table__  # type: ignore[assignment]  # Core inserts: no per-row ORM bookkeeping
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,6 @@ class OutboxMessage:
 
     subscription_id: str
     seq: int
-    pk: int
     notification_id: str
     payload: bytes
     callback_uri: str | None
@@ -137,11 +137,10 @@ def enqueue(session: Session, sub: Subscription, kind: str, build: Callable[[int
     sub.last_seq += 1
     nid = new_uuid()
     body = orjson.dumps(build(sub.last_seq, nid))
-    row = OutboxRow(subscription_id=sub.id, seq=sub.last_seq, notification_id=nid, kind=kind,
-                    payload=body.decode(), created_at=now, attempts=0, next_attempt_at=now)
-    session.add(row)
-    session.flush()
-    queue_after_commit(session, OutboxMessage(sub.id, row.seq, row.pk, nid, body, sub.callback_uri, sub.secret))
+    session.execute(insert(OUTBOX), [{"subscription_id": sub.id, "seq": sub.last_seq, "notification_id": nid,
+                                         "kind": kind, "payload": body.decode(), "created_at": now, "attempts": 0,
+                                         "next_attempt_at": now}])
+    queue_after_commit(session, OutboxMessage(sub.id, sub.last_seq, nid, body, sub.callback_uri, sub.secret))
     return nid
 
 
@@ -239,14 +238,14 @@ def enqueue_status_changes(session: Session, changes: list[StatusChange], now: d
             pending.append((sub, sub.last_seq, nid, orjson.dumps(payload_of(change, sub, sub.last_seq, nid, now))))
     if not pending:
         return 0
-    # One multi-row INSERT … RETURNING for the batch; ORM objects per row cost more than the SQL.
-    pks = session.scalars(
-        insert(OutboxRow).returning(OutboxRow.pk, sort_by_parameter_order=True),
-        [{"subscription_id": sub.id, "seq": seq, "notification_id": nid, "kind": "siteStatusChanged",
-          "payload": body.decode(), "created_at": now, "attempts": 0, "next_attempt_at": now}
-         for sub, seq, nid, body in pending]).all()
-    for (sub, seq, nid, body), pk in zip(pending, pks, strict=True):
-        queue_after_commit(session, OutboxMessage(sub.id, seq, pk, nid, body, sub.callback_uri, sub.secret))
+    # One executemany for the batch (ORM objects per row cost more than the SQL). Rows are addressed by
+    # their notification id from here on, so no RETURNING is needed.
+    session.execute(insert(OUTBOX), [
+        {"subscription_id": sub.id, "seq": seq, "notification_id": nid, "kind": "siteStatusChanged",
+         "payload": body.decode(), "created_at": now, "attempts": 0, "next_attempt_at": now}
+        for sub, seq, nid, body in pending])
+    for sub, seq, nid, body in pending:
+        queue_after_commit(session, OutboxMessage(sub.id, seq, nid, body, sub.callback_uri, sub.secret))
     return len(pending)
 
 

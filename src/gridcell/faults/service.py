@@ -8,11 +8,12 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from sqlalchemy import and_, delete, insert, or_, select
+from sqlalchemy import Table, and_, delete, insert, or_, select
 from sqlalchemy.orm import Session
 
 from gridcell.core import events
 from gridcell.core.clock import as_utc, utcnow
+from gridcell.core.db import Base
 from gridcell.core.errors import InvalidInput
 from gridcell.faults import schemas as s
 from gridcell.faults.models import Condition, ConditionCell, ReceivedNotification
@@ -125,6 +126,7 @@ def ingest(session: Session, org_id: str, notifications: Sequence[Any]) -> s.Ing
         seen.update(session.scalars(select(ReceivedNotification.notification_id).where(
             ReceivedNotification.org_id == org_id, ReceivedNotification.notification_id.in_(chunk))))
     existing = _prefetch(session, org_id, notifications)
+    received: list[dict[str, Any]] = []
     batch.dn_cache = topology.cells_for_dns(session, org_id, _dns_to_map(notifications, existing))
     # One flush for the whole batch: the queries in the loop read topology, or condition cells through
     # the batch's own view (_cells_of), never rows this loop adds, so autoflush would only cost time.
@@ -134,7 +136,7 @@ def ingest(session: Session, org_id: str, notifications: Sequence[Any]) -> s.Ing
                 batch.result.duplicates += 1
                 continue
             seen.add(nid)
-            session.add(ReceivedNotification(org_id=org_id, notification_id=nid, received_at=batch.now))
+            received.append({"org_id": org_id, "notification_id": nid, "received_at": batch.now})
             if isinstance(n, s.NotifyPlannedMaintenance):
                 _apply_maintenance(session, batch, existing, n, nid)
             elif isinstance(n, s.NotifyThresholdCrossing):
@@ -144,6 +146,9 @@ def ingest(session: Session, org_id: str, notifications: Sequence[Any]) -> s.Ing
             else:
                 _apply_alarm(session, batch, existing, n, nid)
     session.flush()
+    if received:
+        session.execute(insert(_table(ReceivedNotification)), received)
+    _insert_created(session, batch, existing)
     _write_cells(session, batch, existing)
     if batch.changed_cells:
         events.emit(session, CELLS_CHANGED, CellsChanged(org_id, frozenset(batch.changed_cells), batch.now))
@@ -200,8 +205,8 @@ def _map_dn(session: Session, batch: _Batch, dn: str) -> list[int]:
 
 def _new_condition(session: Session, batch: _Batch, existing: dict[tuple[str, str], Condition], kind: str,
                    key: str, cells: list[int], **values: Any) -> Condition:
+    # Kept out of the session: new conditions go in one multi-row INSERT at the end of the batch.
     cond = Condition(org_id=batch.org_id, kind=kind, key=key, mapped=bool(cells), **values)
-    session.add(cond)
     existing[(kind, key)] = cond
     batch.cells[(kind, key)] = list(cells)
     batch.rewrite.add((kind, key))
@@ -221,6 +226,30 @@ def _cells_of(session: Session, batch: _Batch, cond: Condition) -> list[int]:
     return batch.cells[k]
 
 
+def _table(model: type[Base]) -> Table:
+    """The Core table: bulk writes on it skip the ORM's per-row bookkeeping."""
+    table: Table = model.__table__  # type: ignore[assignment]
+    return table
+
+
+_CONDITION_COLUMNS = ("org_id", "kind", "key", "impact", "object_instance", "starts_at", "ends_at", "changed_at",
+                      "cleared_at", "mapped", "details", "last_notification_id")
+
+
+def _insert_created(session: Session, batch: _Batch, existing: dict[tuple[str, str], Condition]) -> None:
+    """The batch's new conditions in one INSERT … RETURNING; their final state, whatever the batch did to them."""
+    created = [existing[k] for k in sorted(batch.created)]
+    if not created:
+        return
+    # RETURNING without parameter order (SQLite would fall back to a statement per row); (kind, key) is
+    # unique per sender, so it tells the rows apart.
+    t = _table(Condition)
+    rows = session.execute(insert(t).returning(t.c.pk, t.c.kind, t.c.key),
+                           [{c: getattr(cond, c) for c in _CONDITION_COLUMNS} for cond in created]).all()
+    for pk, kind, key in rows:
+        existing[(kind, key)].pk = pk
+
+
 def _write_cells(session: Session, batch: _Batch, existing: dict[tuple[str, str], Condition]) -> None:
     """Store the cells of conditions created or re-targeted by this batch (after the flush gave them keys)."""
     rows: list[dict[str, int]] = []
@@ -230,7 +259,7 @@ def _write_cells(session: Session, batch: _Batch, existing: dict[tuple[str, str]
             session.execute(delete(ConditionCell).where(ConditionCell.condition_pk == cond.pk))
         rows.extend({"condition_pk": cond.pk, "cell_pk": cell_pk} for cell_pk in sorted(set(batch.cells[k])))
     for chunk in _chunks(rows):
-        session.execute(insert(ConditionCell), list(chunk))
+        session.execute(insert(_table(ConditionCell)), list(chunk))
 
 
 def _touch(session: Session, batch: _Batch, cond: Condition) -> None:

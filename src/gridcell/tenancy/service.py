@@ -175,10 +175,13 @@ def agreements_of_dsos(session: Session, dso_ids: Iterable[str]) -> dict[str, li
     """Agreements per DSO for many DSOs in one query (status recompute touches many at once)."""
     ids = sorted(set(dso_ids))
     out: dict[str, list[AgreementView]] = {d: [] for d in ids}
+    cols = (Agreement.id, Agreement.dso_id, Agreement.mno_id, Agreement.plmns, Agreement.site_ids, Agreement.level,
+            Agreement.share_telemetry, Agreement.sla_target)
     for i in range(0, len(ids), 500):
-        for a in session.scalars(select(Agreement).where(Agreement.dso_id.in_(ids[i:i + 500]))
+        for r in session.execute(select(*cols).where(Agreement.dso_id.in_(ids[i:i + 500]))
                                  .order_by(Agreement.created_at)):
-            out[a.dso_id].append(_agreement_view(a))
+            out[r[1]].append(AgreementView(r[0], r[1], r[2], tuple(r[3]), None if r[4] is None else frozenset(r[4]),
+                                           r[5], r[6], r[7]))
     return out
 
 

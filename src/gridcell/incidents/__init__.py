@@ -1,0 +1,1 @@
+"""Incidents between DSO and MNO: TMF621 trouble tickets with automatic attribution."""

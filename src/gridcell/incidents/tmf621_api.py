@@ -1,0 +1,109 @@
+"""TMF621 Trouble Ticket v4 at /tmf-api/troubleTicket/v4/: tickets, hub. Errors are TMF `Error` bodies."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from gridcell.core.db import Database
+from gridcell.core.errors import InvalidInput
+from gridcell.deps import get_caller, get_db
+from gridcell.incidents import notify, service
+from gridcell.tenancy.service import Caller
+
+BASE = "/tmf-api/troubleTicket/v4"
+router = APIRouter(prefix=BASE, tags=["TMF621 Trouble Ticket v4"])
+_OBJ = {"type": "object", "additionalProperties": True}
+_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": _OBJ}}}}
+_PATCH = {"requestBody": {"required": True, "content": {"application/merge-patch+json": {"schema": _OBJ},
+                                                          "application/json": {"schema": _OBJ}}}}
+_FIELDS = Query(None, description="comma-separated first-level attributes to return")
+
+
+async def read_json(request: Request) -> Any:
+    raw = await request.body()
+    try:
+        return json.loads(raw) if raw else None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInput("the body is not valid JSON", errors=[{"loc": "", "msg": str(exc)[:200]}]) from exc
+
+
+async def in_write(request: Request, fn: Callable[[Any], Any]) -> Any:
+    db: Database = request.app.state.db
+
+    def run() -> Any:
+        with db.write() as session:
+            return fn(session)
+
+    return await run_in_threadpool(run)
+
+
+def filters_of(request: Request) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for k, v in request.query_params.multi_items():
+        out.setdefault(k, []).append(v)
+    return out
+
+
+@router.get("/troubleTicket", summary="List trouble tickets (fields, attribute filters, offset/limit)")
+def list_tickets(request: Request, fields: str | None = _FIELDS, offset: int | None = Query(None, ge=0),
+                 limit: int | None = Query(None, ge=0), caller: Caller = Depends(get_caller),
+                 db: Database = Depends(get_db)) -> JSONResponse:
+    with db.write() as session:  # cross-organisation reads are audited
+        items, total = service.list_tickets(session, caller, filters_of(request), fields, offset, limit)
+    return JSONResponse(items, headers={"X-Total-Count": str(total), "X-Result-Count": str(len(items))})
+
+
+@router.post("/troubleTicket", status_code=201, openapi_extra=_BODY,
+             summary="Create a trouble ticket (DSO; addressed to an MNO), attributed automatically")
+async def create_ticket(request: Request, caller: Caller = Depends(get_caller)) -> JSONResponse:
+    body = await read_json(request)
+    out = await in_write(request, lambda s: service.create_ticket(s, caller, body))
+    return JSONResponse(out, status_code=201, headers={"Location": out["href"]})
+
+
+@router.get("/troubleTicket/{ticket_id}", summary="Retrieve a trouble ticket")
+def get_ticket(ticket_id: str, fields: str | None = _FIELDS, caller: Caller = Depends(get_caller),
+               db: Database = Depends(get_db)) -> JSONResponse:
+    with db.write() as session:
+        return JSONResponse(service.get_ticket(session, caller, ticket_id, fields))
+
+
+@router.patch("/troubleTicket/{ticket_id}", openapi_extra=_PATCH,
+              summary="Update a trouble ticket (JSON merge patch; status follows the lifecycle)")
+async def patch_ticket(ticket_id: str, request: Request, caller: Caller = Depends(get_caller)) -> JSONResponse:
+    body = await read_json(request)
+    ctype = request.headers.get("content-type", "")
+    return JSONResponse(await in_write(request, lambda s: service.patch_ticket(s, caller, ticket_id, body, ctype)))
+
+
+@router.delete("/troubleTicket/{ticket_id}", status_code=204, response_class=Response,
+               summary="Delete a trouble ticket (the reporting DSO)")
+def delete_ticket(ticket_id: str, caller: Caller = Depends(get_caller), db: Database = Depends(get_db)) -> Response:
+    with db.write() as session:
+        service.delete_ticket(session, caller, ticket_id)
+    return Response(status_code=204)
+
+
+@router.post("/hub", status_code=201, openapi_extra=_BODY,
+             summary="Register a listener for trouble ticket events (query: eventType=A,B)")
+async def register_listener(request: Request, caller: Caller = Depends(get_caller)) -> JSONResponse:
+    caller.require("operator")
+    body = await read_json(request)
+    allow = request.app.state.settings.allow_private_webhooks
+    out = await in_write(request, lambda s: notify.register(s, caller.org_id, notify.CHANNEL, body,
+                                                            notify.EVENT_TYPES, allow_private=allow))
+    return JSONResponse(out, status_code=201, headers={"Location": f"{BASE}/hub/{out['id']}"})
+
+
+@router.delete("/hub/{hub_id}", status_code=204, response_class=Response, summary="Unregister a listener")
+def unregister_listener(hub_id: str, caller: Caller = Depends(get_caller), db: Database = Depends(get_db)) -> Response:
+    caller.require("operator")
+    with db.write() as session:
+        notify.unregister(session, caller.org_id, notify.CHANNEL, hub_id)
+    return Response(status_code=204)
