@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-from typing import Any
-
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from gridcell.core.db import Database
-from gridcell.core.errors import InvalidInput
 from gridcell.deps import get_caller, get_db
+from gridcell.http_body import in_write, read_json
 from gridcell.incidents import notify, service
 from gridcell.tenancy.service import Caller
 
@@ -25,22 +20,8 @@ _PATCH = {"requestBody": {"required": True, "content": {"application/merge-patch
 _FIELDS = Query(None, description="comma-separated first-level attributes to return")
 
 
-async def read_json(request: Request) -> Any:
-    raw = await request.body()
-    try:
-        return json.loads(raw) if raw else None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInput("the body is not valid JSON", errors=[{"loc": "", "msg": str(exc)[:200]}]) from exc
 
 
-async def in_write(request: Request, fn: Callable[[Any], Any]) -> Any:
-    db: Database = request.app.state.db
-
-    def run() -> Any:
-        with db.write() as session:
-            return fn(session)
-
-    return await run_in_threadpool(run)
 
 
 def filters_of(request: Request) -> dict[str, list[str]]:

@@ -3,20 +3,18 @@ plan API for each side."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from gridcell.core.clock import isoformat, utcnow
 from gridcell.core.db import Database
-from gridcell.core.errors import InvalidInput, NotFound
+from gridcell.core.errors import NotFound
 from gridcell.deps import get_caller, get_db
 from gridcell.exposure import subscriptions
+from gridcell.http_body import in_write, read_json
 from gridcell.outages import monitors, notify, service
 from gridcell.tenancy.service import Caller
 
@@ -34,22 +32,8 @@ _PATCH_BODY = {"requestBody": {"required": True, "content": {
     "application/3gpp-json-patch+json": {"schema": {"type": "array", "items": _OBJ}}}}}
 
 
-async def _json(request: Request) -> Any:
-    raw = await request.body()
-    try:
-        return json.loads(raw) if raw else None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInput("the body is not valid JSON", errors=[{"loc": "", "msg": str(exc)[:200]}]) from exc
 
 
-async def _write(request: Request, fn: Callable[[Any], Any]) -> Any:
-    db: Database = request.app.state.db
-
-    def run() -> Any:
-        with db.write() as session:
-            return fn(session)
-
-    return await run_in_threadpool(run)
 
 
 # ---- OutageAndRecoveryInfo ----------------------------------------------------------------------------------
@@ -59,8 +43,8 @@ async def _write(request: Request, fn: Callable[[Any], Any]) -> Any:
              responses={200: {"description": "Replaced"}, 201: {"description": "Created"}})
 async def put_outage(dso_id: str, moi_id: str, request: Request,
                      caller: Caller = Depends(get_caller)) -> JSONResponse:
-    body = await _json(request)
-    result, created = await _write(request, lambda s: service.put_outage(s, caller, dso_id, moi_id, body))
+    body = await read_json(request)
+    result, created = await in_write(request, lambda s: service.put_outage(s, caller, dso_id, moi_id, body))
     return JSONResponse(result, status_code=201 if created else 200)
 
 
@@ -75,9 +59,9 @@ def get_outage(dso_id: str, moi_id: str, caller: Caller = Depends(get_caller),
                openapi_extra=_PATCH_BODY)
 async def patch_outage(dso_id: str, moi_id: str, request: Request,
                        caller: Caller = Depends(get_caller)) -> JSONResponse:
-    body = await _json(request)
+    body = await read_json(request)
     ctype = request.headers.get("content-type", "")
-    result = await _write(request, lambda s: service.patch_outage(s, caller, dso_id, moi_id, body, ctype))
+    result = await in_write(request, lambda s: service.patch_outage(s, caller, dso_id, moi_id, body, ctype))
     return JSONResponse(result)
 
 
@@ -96,8 +80,8 @@ def delete_outage(dso_id: str, moi_id: str, caller: Caller = Depends(get_caller)
              responses={200: {"description": "Replaced"}, 201: {"description": "Created"}})
 async def put_monitor(dso_id: str, moi_id: str, request: Request,
                       caller: Caller = Depends(get_caller)) -> JSONResponse:
-    body = await _json(request)
-    result, created = await _write(request, lambda s: monitors.put_monitor(s, caller, dso_id, moi_id, body))
+    body = await read_json(request)
+    result, created = await in_write(request, lambda s: monitors.put_monitor(s, caller, dso_id, moi_id, body))
     return JSONResponse(result, status_code=201 if created else 200)
 
 
@@ -111,9 +95,9 @@ def get_monitor(dso_id: str, moi_id: str, caller: Caller = Depends(get_caller),
 @provmns.patch(TM, summary="Patch a DsoThresholdMonitor (DSO)", openapi_extra=_PATCH_BODY)
 async def patch_monitor(dso_id: str, moi_id: str, request: Request,
                         caller: Caller = Depends(get_caller)) -> JSONResponse:
-    body = await _json(request)
+    body = await read_json(request)
     ctype = request.headers.get("content-type", "")
-    return JSONResponse(await _write(request, lambda s: monitors.patch_monitor(s, caller, dso_id, moi_id, body,
+    return JSONResponse(await in_write(request, lambda s: monitors.patch_monitor(s, caller, dso_id, moi_id, body,
                                                                                 ctype)))
 
 
@@ -133,7 +117,7 @@ def delete_monitor(dso_id: str, moi_id: str, caller: Caller = Depends(get_caller
 async def create_subscription(request: Request, response: Response,
                               caller: Caller = Depends(get_caller)) -> dict[str, Any]:
     caller.require("operator")
-    body = await _json(request)
+    body = await read_json(request)
     allow = request.app.state.settings.allow_private_webhooks
 
     def make(session: Any) -> dict[str, Any]:
@@ -141,7 +125,7 @@ async def create_subscription(request: Request, response: Response,
         session.flush()
         return notify.subscription_out(sub, with_secret=True)
 
-    out: dict[str, Any] = await _write(request, make)
+    out: dict[str, Any] = await in_write(request, make)
     response.headers["Location"] = f"/ProvMnS/v1900/subscriptions/{out['id']}"
     return out
 

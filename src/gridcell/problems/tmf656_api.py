@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
-from typing import Any
-
 from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from gridcell.core.db import Database
-from gridcell.core.errors import InvalidInput
 from gridcell.deps import get_caller, get_db
+from gridcell.http_body import in_write, read_json
 from gridcell.problems import notify, service
 from gridcell.tenancy.service import Caller
 
@@ -25,22 +20,8 @@ _PATCH = {"requestBody": {"required": True, "content": {"application/merge-patch
 _FIELDS = Query(None, description="comma-separated first-level attributes to return")
 
 
-async def _json(request: Request) -> Any:
-    raw = await request.body()
-    try:
-        return json.loads(raw) if raw else None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInput("the body is not valid JSON", errors=[{"loc": "", "msg": str(exc)[:200]}]) from exc
 
 
-async def _write(request: Request, fn: Callable[[Any], Any]) -> Any:
-    db: Database = request.app.state.db
-
-    def run() -> Any:
-        with db.write() as session:
-            return fn(session)
-
-    return await run_in_threadpool(run)
 
 
 @router.get("/serviceProblem", summary="List service problems (fields, attribute filters, offset/limit)")
@@ -57,8 +38,8 @@ def list_problems(request: Request, fields: str | None = _FIELDS, offset: int | 
 
 @router.post("/serviceProblem", status_code=201, openapi_extra=_BODY, summary="Raise a service problem (DSO)")
 async def create_problem(request: Request, caller: Caller = Depends(get_caller)) -> JSONResponse:
-    body = await _json(request)
-    out = await _write(request, lambda s: service.create_problem(s, caller, body))
+    body = await read_json(request)
+    out = await in_write(request, lambda s: service.create_problem(s, caller, body))
     return JSONResponse(out, status_code=201, headers={"Location": out["href"]})
 
 
@@ -72,9 +53,9 @@ def get_problem(problem_id: str, fields: str | None = _FIELDS, caller: Caller = 
 @router.patch("/serviceProblem/{problem_id}", openapi_extra=_PATCH,
               summary="Update a service problem (JSON merge patch; status follows the lifecycle)")
 async def patch_problem(problem_id: str, request: Request, caller: Caller = Depends(get_caller)) -> JSONResponse:
-    body = await _json(request)
+    body = await read_json(request)
     ctype = request.headers.get("content-type", "")
-    return JSONResponse(await _write(request, lambda s: service.patch_problem(s, caller, problem_id, body, ctype)))
+    return JSONResponse(await in_write(request, lambda s: service.patch_problem(s, caller, problem_id, body, ctype)))
 
 
 @router.delete("/serviceProblem/{problem_id}", status_code=204, response_class=Response,
@@ -88,9 +69,9 @@ def delete_problem(problem_id: str, caller: Caller = Depends(get_caller), db: Da
 @router.post("/hub", status_code=201, openapi_extra=_BODY, summary="Register a listener for service problem events")
 async def register_listener(request: Request, caller: Caller = Depends(get_caller)) -> JSONResponse:
     caller.require("operator")
-    body = await _json(request)
+    body = await read_json(request)
     allow = request.app.state.settings.allow_private_webhooks
-    out = await _write(request, lambda s: notify.register(s, caller.org_id, body, allow_private=allow))
+    out = await in_write(request, lambda s: notify.register(s, caller.org_id, body, allow_private=allow))
     return JSONResponse(out, status_code=201, headers={"Location": f"{BASE}/hub/{out['id']}"})
 
 
