@@ -6,13 +6,12 @@ Metrics (names for `performanceMetrics`):
 - `SiteStatus.DownRatio`, `SiteStatus.AtRiskRatio`: share of the area's site × PLMN pairs down / at risk;
 - `SiteStatus.NotOkCount`: pairs not ok; `Sites.AllPlmnsDownCount`: sites with every PLMN down;
 - `RanSites.OnBatteryCount`, `RanSites.DarkCount`: RAN sites of the DSO's MNOs in the area;
-- `Telemetry.Availability`: mean availability of the area's sites, when `gridcell.telemetry` offers
-  `area_availability(session, site_pks)`; skipped otherwise.
+- `Telemetry.Availability`: share of successful DSO probes over the last hour at the area's sites;
+  skipped while the area has no probes.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -26,6 +25,7 @@ from gridcell.exposure import service as exposure
 from gridcell.outages import moi, notify
 from gridcell.outages.models import ThresholdMonitor
 from gridcell.outages.power import ran_site_power
+from gridcell.telemetry import service as telemetry
 from gridcell.tenancy import service as tenancy
 from gridcell.tenancy.service import Caller
 from gridcell.topology import service as topology
@@ -181,16 +181,8 @@ def metrics(session: Session, dso_id: str, target: list[Any] | None, wanted: set
 
 
 def _telemetry_availability(session: Session, site_pks: list[int]) -> float | None:
-    """Telemetry is another capability; use it when it is installed and offers the metric, else skip."""
-    try:
-        telemetry = importlib.import_module("gridcell.telemetry.service")
-    except ImportError:
-        return None
-    fn = getattr(telemetry, "area_availability", None)
-    if fn is None:
-        return None
-    value = fn(session, site_pks)
-    return None if value is None else float(value)
+    """The DSO's own probes over the last hour; None (metric skipped) while the area has no probes."""
+    return telemetry.area_availability(session, site_pks)
 
 
 def evaluate(session: Session, row: ThresholdMonitor) -> int:

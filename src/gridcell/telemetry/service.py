@@ -484,6 +484,16 @@ def availability(session: Session, caller: Caller, *, site_ids: list[str] | None
     return availability_for(session, caller.org_id, site_ids=site_ids, now=now)
 
 
+def area_availability(session: Session, site_pks: list[int], now: datetime | None = None) -> float | None:
+    """Share of successful probes over the last hour across every USIM at these sites (None: no probes)."""
+    now = now or utcnow()
+    usims = topology.usim_refs_at_sites(session, site_pks)
+    window = _raw_window(session, [u.pk for u in usims], now - timedelta(hours=1))
+    n = sum(v[0] for v in window.values())
+    f = sum(v[1] for v in window.values())
+    return None if n == 0 else (n - f) / n
+
+
 def availability_for(session: Session, dso_id: str, *, site_ids: list[str] | None = None,
                      now: datetime | None = None) -> list[dict[str, Any]]:
     now = now or utcnow()
