@@ -1,16 +1,25 @@
-"""FastAPI app factory: routers, error handlers, body limit, delivery workers, the time ticker."""
+"""FastAPI app factory: routers, error handlers, body limit, delivery workers, the time ticker.
+
+Embedded (default): SQLite or PostgreSQL with the in-process bus; this process runs every job.
+Cluster (`GRIDCELL_CLUSTER=true` or a nats:// `GRIDCELL_BUS_URL`): PostgreSQL, the NATS JetStream bus,
+leases in PostgreSQL so each subscription is delivered by one process at a time and each background job
+runs once across the cluster (see gridcell.core.leases and docs/cluster.md).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gridcell import __version__, errors_http, plugins
@@ -18,9 +27,12 @@ from gridcell.config import Settings, get_settings
 from gridcell.core.bus import Bus, InProcessBus
 from gridcell.core.clock import utcnow
 from gridcell.core.db import Database
+from gridcell.core.leases import DbLeases, LeaseKeeper, Leases, LocalLeases, node_id, singleton
+from gridcell.core.nats_bus import NatsBus
 from gridcell.exposure import status
 from gridcell.exposure.delivery import DeliveryService
 from gridcell.exposure.models import OutboxRow
+from gridcell.exposure.subscriptions import OUTBOX_TOPIC
 from gridcell.migrations import upgrade
 from gridcell.wiring import wire
 
@@ -69,20 +81,34 @@ def create_app(settings: Settings | None = None, db: Database | None = None, bus
                *, run_workers: bool = True, migrate: bool = True) -> FastAPI:
     settings = settings or get_settings()
     db = db or Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
-    bus = bus or InProcessBus()
+    node = settings.node_id or node_id()
+    clustered = settings.clustered
+    if clustered and db.is_sqlite:
+        raise ValueError("cluster mode needs PostgreSQL: set GRIDCELL_DATABASE_URL=postgresql+psycopg://…")
+    owns_bus = bus is None
+    if bus is None:
+        bus = (NatsBus(settings.nats_url, prefix=settings.bus_prefix, node=node, delivery_topics={OUTBOX_TOPIC},
+                       replicas=settings.bus_replicas) if clustered else InProcessBus())
+    leases: Leases = DbLeases(db, node, settings.lease_ttl_s) if clustered else LocalLeases(node)
     wire(db, bus)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if migrate:
-            await asyncio.to_thread(upgrade, db)
+            await asyncio.to_thread(_migrate, db)
+        if isinstance(bus, NatsBus) and owns_bus:
+            await asyncio.to_thread(bus.start)
+        keeper = LeaseKeeper(leases)
         delivery = DeliveryService(db, bus, timeout_s=settings.webhook_timeout_s,
                                    max_backoff_s=settings.webhook_max_backoff_s,
-                                   concurrency=settings.webhook_concurrency)
+                                   concurrency=settings.webhook_concurrency, leases=leases)
         tasks: list[asyncio.Task[None]] = []
         if run_workers:
+            keeper.start()
             await delivery.start()
-            tasks.append(asyncio.create_task(_ticker(db, settings.tick_interval_s, app)))
+            lookback = 2 * settings.lease_ttl_s if clustered else 0.0
+            tasks.append(asyncio.create_task(singleton(
+                app, "exposure.status_tick", lambda: _ticker(db, settings.tick_interval_s, app, lookback))))
             for module in plugins.modules("handlers"):
                 if hasattr(module, "start"):
                     tasks.extend(await module.start(app))
@@ -95,13 +121,18 @@ def create_app(settings: Settings | None = None, db: Database | None = None, bus
             app.state.stopping = True
             for t in tasks:
                 t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             if run_workers:
-                await delivery.stop()
+                await delivery.stop(grace_s=settings.shutdown_grace_s)
+                await keeper.stop()
+            if isinstance(bus, NatsBus) and owns_bus:
+                await asyncio.to_thread(bus.close)
 
     app = FastAPI(title="gridcell", version=__version__, lifespan=lifespan,
                   description="Operations exchange between energy utilities (DSOs) and mobile network operators "
                               "(MNOs): exposure, reporting and energy outage coordination.")
     app.state.db, app.state.bus, app.state.settings = db, bus, settings
+    app.state.leases, app.state.node_id, app.state.clustered = leases, node, clustered
     app.state.ready, app.state.stopping = False, False
     errors_http.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
@@ -111,13 +142,25 @@ def create_app(settings: Settings | None = None, db: Database | None = None, bus
         for root_router in getattr(module, "root_routers", ()):
             app.include_router(root_router)
 
-    @app.get("/healthz", tags=["ops"], summary="200 once the store is migrated and workers run")
+    @app.get("/healthz", tags=["ops"], summary="Liveness: 200 once started, until shutdown begins")
     def healthz() -> Response:
         if not app.state.ready:
-            return Response('{"status":"starting"}', status_code=503, media_type="application/json")
-        with db.read() as session:
-            session.execute(select(1))
+            state = "stopping" if app.state.stopping else "starting"
+            return Response(f'{{"status":"{state}"}}', status_code=503, media_type="application/json")
         return Response('{"status":"ok"}', media_type="application/json")
+
+    @app.get("/readyz", tags=["ops"], summary="Readiness: database, bus and leases, with component detail")
+    async def readyz() -> Response:
+        components = {"database": await asyncio.to_thread(_check_db, db), "bus": await _check_bus(bus),
+                      "leases": leases.snapshot()}
+        delivery: DeliveryService | None = getattr(app.state, "delivery", None)
+        if delivery is not None:
+            components["delivery"] = {"ok": True, "workers": len(delivery.workers),
+                                      "subscriptions_owned": len(delivery.owned()) if clustered else None}
+        ok = app.state.ready and all(c.get("ok") for c in components.values())
+        body = {"status": "ready" if ok else ("stopping" if app.state.stopping else "not ready"), "node": node,
+                "mode": "cluster" if clustered else "embedded", "components": components}
+        return Response(orjson.dumps(body), status_code=200 if ok else 503, media_type="application/json")
 
     @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", response_class=Response)
     def metrics() -> Response:
@@ -129,9 +172,43 @@ def create_app(settings: Settings | None = None, db: Database | None = None, bus
     return app
 
 
-async def _ticker(db: Database, interval_s: float, app: FastAPI) -> None:
-    """Moves status with time (maintenance windows opening and closing)."""
-    last = utcnow()
+def _migrate(db: Database) -> None:
+    """Upgrade to heads; on PostgreSQL under an advisory lock, so processes starting together take turns."""
+    if db.is_sqlite:
+        upgrade(db)
+        return
+    with db.engine.connect() as conn:
+        conn.execute(text("SELECT pg_advisory_lock(7243917)"))
+        try:
+            upgrade(db)
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(7243917)"))
+            conn.commit()
+
+
+def _check_db(db: Database) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        with db.read() as session:
+            session.execute(select(1))
+    except Exception as exc:
+        return {"ok": False, "backend": "sqlite" if db.is_sqlite else "postgresql",
+                "error": f"{type(exc).__name__}: {exc}"[:300]}
+    return {"ok": True, "backend": "sqlite" if db.is_sqlite else "postgresql",
+            "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+
+
+async def _check_bus(bus: Bus) -> dict[str, Any]:
+    if isinstance(bus, NatsBus):
+        return await bus.check()
+    health = getattr(bus, "health", None)
+    return health() if callable(health) else {"ok": True, "kind": type(bus).__name__}
+
+
+async def _ticker(db: Database, interval_s: float, app: FastAPI, lookback_s: float = 0.0) -> None:
+    """Moves status with time (maintenance windows opening and closing). On a takeover in a cluster it looks
+    back over the time the previous holder may have missed (a recompute changes nothing twice)."""
+    last = utcnow() - timedelta(seconds=lookback_s)
     while True:
         await asyncio.sleep(interval_s)
         now = utcnow()

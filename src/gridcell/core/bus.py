@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 Listener = Callable[[Any], None]
+# dataclass field metadata: the field stays in this process (secrets, large bodies); a networked bus leaves it
+# out and the receiving process sees None (e.g. an outbox wake-up without the payload: the outbox has it).
+LOCAL_ONLY = {"bus": "local"}
 
 
 @dataclass(frozen=True)
@@ -26,7 +29,13 @@ class Message:
 class Bus(Protocol):
     def publish(self, topic: str, payload: Any) -> None: ...
 
-    def subscribe(self, topic: str, listener: Listener) -> Callable[[], None]: ...
+    def subscribe(self, topic: str, listener: Listener) -> Callable[[], None]:
+        """Fan-out: every subscriber in every process sees every message published on the topic."""
+
+    def subscribe_group(self, topic: str, group: str, listener: Listener) -> Callable[[], None]:
+        """Work queue: each message is handled by one member of `group` across the cluster."""
+
+    def health(self) -> dict[str, Any]: ...
 
 
 class InProcessBus:
@@ -34,6 +43,7 @@ class InProcessBus:
 
     def __init__(self) -> None:
         self._listeners: dict[str, list[Listener]] = defaultdict(list)
+        self._groups: dict[tuple[str, str], list[Listener]] = {}
         self._lock = threading.Lock()
 
     def publish(self, topic: str, payload: Any) -> None:
@@ -52,6 +62,36 @@ class InProcessBus:
                     self._listeners[topic].remove(listener)
 
         return unsubscribe
+
+    def subscribe_group(self, topic: str, group: str, listener: Listener) -> Callable[[], None]:
+        """Each message goes to one member of the group (round robin among this process's members)."""
+        key = (topic, group)
+        with self._lock:
+            members = self._groups.get(key)
+            first = members is None
+            if members is None:
+                members = self._groups[key] = []
+            members.append(listener)
+        if first:
+            turn = iter(range(1 << 62))
+
+            def dispatch(message: Any) -> None:
+                with self._lock:
+                    current = list(self._groups.get(key, ()))
+                if current:
+                    current[next(turn) % len(current)](message)
+
+            self.subscribe(topic, dispatch)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if listener in self._groups.get(key, []):
+                    self._groups[key].remove(listener)
+
+        return unsubscribe
+
+    def health(self) -> dict[str, Any]:
+        return {"ok": True, "kind": "in-process"}
 
 
 def on_loop(loop: asyncio.AbstractEventLoop, listener: Listener) -> Listener:

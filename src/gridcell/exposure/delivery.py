@@ -3,6 +3,13 @@
 Each subscription has one worker task. The happy path needs no database read: the after-commit
 message carries the payload. The outbox stays the source of truth: a worker that sees a gap in
 sequence numbers, restarts, or retries reads from it.
+
+In a cluster (distributed `leases`), one process at a time delivers a given subscription: its worker
+holds the lease `delivery:<subscription id>` and checks it before every POST. A worker that cannot get
+the lease stands by until the holder's lease would expire; when the holder dies, the lease expires,
+a standby takes it and resumes from the first undelivered outbox row. Wake-ups from other processes
+carry no payload (the bus message is only a hint). A row delivered by a process that died before it
+recorded the delivery is delivered again, with the same notificationId and sequence number.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from sqlalchemy import update
 from gridcell.core.bus import Bus, Message, on_loop
 from gridcell.core.clock import as_utc, utcnow
 from gridcell.core.db import Database
+from gridcell.core.leases import Leases
 from gridcell.core.security import sign
 from gridcell.exposure import subscriptions
 from gridcell.exposure.models import OutboxRow, Subscription
@@ -55,14 +63,50 @@ class _Worker:
         self.callback: str | None = None
         self.secret = ""
         self.task: asyncio.Task[None] | None = None
+        self.lease = f"delivery:{sub_id}"
+        self.owned = False
 
     def offer(self, msg: OutboxMessage) -> None:
-        self.callback, self.secret = msg.callback_uri, msg.secret
+        assert msg.payload is not None
+        if self.service.leases is not None and not self.owned:
+            self.wake.set()  # another process delivers, or this one will claim it and read the outbox
+            return
+        self.callback, self.secret = msg.callback_uri, msg.secret or ""
         self.queue.append(_Item(msg.seq, msg.notification_id, msg.payload, 0, time.monotonic()))
         self.wake.set()
 
+    def hint(self) -> None:
+        """Rows were committed elsewhere: read the outbox after the current position."""
+        self.more = True
+        self.wake.set()
+
+    def _own(self) -> bool:
+        leases = self.service.leases
+        return leases is None or leases.valid(self.lease)
+
     async def run(self) -> None:
-        while not self.service.stopping:
+        try:
+            await self._run()
+        finally:
+            if self.owned and self.service.leases is not None and not self.service.stopping:
+                await self.service.release(self)
+
+    async def _run(self) -> None:
+        svc = self.service
+        while not svc.stopping:
+            if not self._own():
+                self.queue.clear()
+                self.next_seq, self.more, self.owned = None, False, False
+                claimed = await svc.claim(self)
+                if claimed is None:  # deleted, or no webhook
+                    return
+                if claimed > 0:  # another process delivers: stand by until its lease would expire
+                    try:
+                        await asyncio.wait_for(svc.stop_event.wait(), timeout=claimed)
+                    except TimeoutError:
+                        pass
+                    continue
+                self.owned = True
             while self.queue and self.next_seq is not None and self.queue[0].seq < self.next_seq:
                 self.queue.popleft()  # delivered already (read from the outbox, then offered again)
             if self.queue and self.queue[0].seq == self.next_seq:
@@ -71,12 +115,13 @@ class _Worker:
             if self.next_seq is not None and not self.queue and not self.more:
                 self.wake.clear()
                 try:  # caught up: sleep until the next commit for this subscription
-                    await asyncio.wait_for(self.wake.wait(), timeout=30)
+                    await asyncio.wait_for(self.wake.wait(), timeout=svc.idle_s)
                 except TimeoutError:
-                    pass
+                    if svc.leases is not None:  # idle in a cluster: let any process take it next time
+                        return
                 continue
             # Position unknown (start, restart) or a gap in sequence numbers: the outbox decides.
-            items = await self.service.load_undelivered(self, self.next_seq or 0)
+            items = await svc.load_undelivered(self, self.next_seq or 0)
             if items is None:  # subscription deleted
                 return
             self.more = len(items) >= OUTBOX_PAGE
@@ -85,15 +130,18 @@ class _Worker:
                 self.next_seq = None
                 self.wake.clear()
                 try:
-                    await asyncio.wait_for(self.wake.wait(), timeout=30)
+                    await asyncio.wait_for(self.wake.wait(), timeout=svc.idle_s)
                 except TimeoutError:
-                    pass
+                    if svc.leases is not None:
+                        return
                 continue
             self.queue.extendleft(reversed(items))
             self.next_seq = items[0].seq
 
     async def _deliver(self, item: _Item) -> None:
         while not self.service.stopping:
+            if not self._own():  # the lease ran out (e.g. the database was unreachable): stop here
+                return
             error = await self.service.post(self, item)
             if error is None:
                 self.queue.popleft()
@@ -112,8 +160,14 @@ class _Worker:
 
 class DeliveryService:
     def __init__(self, db: Database, bus: Bus, *, timeout_s: float = 5.0, base_backoff_s: float = 0.5,
-                 max_backoff_s: float = 300.0, concurrency: int = 64) -> None:
+                 max_backoff_s: float = 300.0, concurrency: int = 64, leases: Leases | None = None,
+                 idle_s: float = 30.0) -> None:
         self.db, self.bus = db, bus
+        # Distributed leases: one process per subscription at a time (None: this process delivers everything).
+        self.leases = leases if leases is not None and leases.distributed else None
+        self.idle_s = idle_s
+        self._no_webhook: set[str] = set()
+        self._scan_task: asyncio.Task[None] | None = None
         self.timeout_s = timeout_s
         self.base_backoff, self.max_backoff = base_backoff_s, max_backoff_s
         self.workers: dict[str, _Worker] = {}
@@ -131,14 +185,33 @@ class DeliveryService:
         self._client = httpx.AsyncClient(timeout=self.timeout_s, limits=httpx.Limits(max_connections=256))
         self._unsubscribe = self.bus.subscribe(OUTBOX_TOPIC, on_loop(loop, self._on_message))
         self._ack_task = asyncio.create_task(self._ack_loop())
-        with self.db.read() as session:
-            backlog = [s.id for s in subscriptions.subscriptions_with_backlog(session)]
-        for sub_id in backlog:
+        await self._scan_backlog()
+        if self.leases is not None:  # subscriptions whose delivering process died get a new one
+            self._scan_task = asyncio.create_task(self._scan_loop(), name="delivery-backlog-scan")
+
+    async def _scan_backlog(self) -> None:
+        def backlog() -> list[str]:
+            with self.db.read() as session:
+                return [s.id for s in subscriptions.subscriptions_with_backlog(session)]
+
+        for sub_id in await asyncio.to_thread(backlog):
             self._worker(sub_id)
 
+    async def _scan_loop(self) -> None:
+        assert self.leases is not None
+        while not self.stopping:
+            await asyncio.sleep(self.leases.renew_interval * 2)
+            try:
+                await self._scan_backlog()
+            except Exception:
+                log.exception("outbox backlog scan failed")
+
     async def stop(self, grace_s: float = 5.0) -> None:
+        """Finish the POSTs in flight, record them, then hand the subscriptions over (release the leases)."""
         self.stopping = True
         self.stop_event.set()
+        if self._scan_task is not None:
+            self._scan_task.cancel()
         for w in self.workers.values():
             w.wake.set()
         tasks = [w.task for w in self.workers.values() if w.task]
@@ -149,13 +222,57 @@ class DeliveryService:
         self._ack_wake.set()
         if self._ack_task:
             await self._ack_task
+        if self.leases is not None:
+            owned = [w.lease for w in self.workers.values() if w.owned]
+            try:
+                await asyncio.to_thread(self.leases.release, owned)
+            except Exception:
+                log.exception("releasing delivery leases failed; they expire after their ttl")
         if self._client:
             await self._client.aclose()
 
     def _on_message(self, message: Message) -> None:
         msg = message.payload
-        if isinstance(msg, OutboxMessage) and msg.callback_uri:
+        if not isinstance(msg, OutboxMessage) or self.stopping:
+            return
+        if msg.payload is None:  # committed by another process: a wake-up, the outbox has the row
+            if msg.subscription_id not in self._no_webhook:
+                self._worker(msg.subscription_id).hint()
+        elif msg.callback_uri:
             self._worker(msg.subscription_id).offer(msg)
+
+    def owned(self) -> list[str]:
+        return sorted(w.sub_id for w in self.workers.values() if w.owned and w.task and not w.task.done())
+
+    async def claim(self, worker: _Worker) -> float | None:
+        """Take the subscription's lease: 0 = ours, > 0 = seconds to stand by, None = nothing to deliver."""
+        assert self.leases is not None
+        leases = self.leases
+
+        def take() -> float | None:
+            with self.db.read() as session:
+                sub = session.get(Subscription, worker.sub_id)
+                if sub is None or sub.callback_uri is None:
+                    return None
+            held, remaining = leases.acquire(worker.lease)
+            return 0.0 if held else min(max(remaining, 0.0) + 0.05, leases.renew_interval * 3)
+
+        try:
+            result = await asyncio.to_thread(take)
+        except Exception:
+            log.exception("claiming subscription %s failed", worker.sub_id)
+            return leases.renew_interval
+        if result is None:
+            self._no_webhook.add(worker.sub_id)
+        return result
+
+    async def release(self, worker: _Worker) -> None:
+        assert self.leases is not None
+        worker.owned = False
+        try:
+            await asyncio.to_thread(self.leases.release, [worker.lease])
+        except Exception:
+            log.exception("releasing %s failed; it expires after its ttl", worker.lease)
 
     def _worker(self, sub_id: str) -> _Worker:
         w = self.workers.get(sub_id)

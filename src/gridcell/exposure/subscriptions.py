@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlparse
@@ -17,6 +17,7 @@ from shapely.prepared import PreparedGeometry, prep
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
+from gridcell.core.bus import LOCAL_ONLY
 from gridcell.core.clock import isoformat, utcnow
 from gridcell.core.db import queue_after_commit
 from gridcell.core.errors import InvalidInput, NotFound
@@ -48,14 +49,17 @@ class StatusChange:
 
 @dataclass(frozen=True)
 class OutboxMessage:
-    """Published after commit so delivery workers and SSE streams wake without polling."""
+    """Published after commit so delivery workers and SSE streams wake without polling.
+
+    Another process (networked bus) receives only the first three fields: a wake-up, the outbox has the rest.
+    """
 
     subscription_id: str
     seq: int
     notification_id: str
-    payload: bytes
-    callback_uri: str | None
-    secret: str
+    payload: bytes | None = field(metadata=LOCAL_ONLY)
+    callback_uri: str | None = field(metadata=LOCAL_ONLY)
+    secret: str | None = field(metadata=LOCAL_ONLY)
 
 
 def validate_callback(uri: str, *, allow_private: bool) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 
 from gridcell.core import events
 from gridcell.core.clock import utcnow
+from gridcell.core.leases import singleton
 from gridcell.exposure.status import STATUS_CHANGED
 from gridcell.failover import service
 from gridcell.failover.mqtt import CommandChannel
@@ -33,12 +34,12 @@ async def start(app: Any) -> list[asyncio.Task[None]]:
                 bus.publish(service.BUS_TOPIC, m)
 
     db.on_commit(publish)
-    tasks = [asyncio.create_task(_ticker(app))]
+    tasks = [asyncio.create_task(singleton(app, "failover.tick", lambda: _ticker(app)))]
     settings = MqttSettings()
     if settings.enabled:
         channel = CommandChannel(db, bus, settings)
         app.state.failover_channel = channel
-        tasks.append(asyncio.create_task(channel.run()))
+        tasks.append(asyncio.create_task(singleton(app, "failover.mqtt_commands", channel.run)))
     return tasks
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from gridcell.core import events
 from gridcell.core.db import Database
+from gridcell.core.leases import singleton
 from gridcell.faults.service import CELLS_CHANGED, CellsChanged
 from gridcell.incidents import service
 from gridcell.telemetry.service import PROBES_INGESTED, ProbesIngested
@@ -46,7 +47,7 @@ def sweep(db: Database) -> int:
 
 
 async def start(app: Any) -> list[asyncio.Task[None]]:
-    return [asyncio.create_task(_sweep_loop(app.state.db))]
+    return [asyncio.create_task(singleton(app, "incidents.sweep", lambda: _sweep_loop(app.state.db)))]
 
 
 async def _sweep_loop(db: Database) -> None:

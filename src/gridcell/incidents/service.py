@@ -9,6 +9,7 @@ or override the automatic attribution with a note. Both add notes.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ import shapely
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from gridcell.core import events
 from gridcell.core.clock import isoformat, utcnow
 from gridcell.core.errors import Forbidden, InvalidInput, NotFound
 from gridcell.core.geo import parse_geojson_geometry
@@ -415,9 +417,23 @@ def all_open_tickets(session: Session) -> list[Ticket]:
     return list(session.scalars(select(Ticket).where(Ticket.status.in_(OPEN)).order_by(Ticket.pk)))
 
 
+TICKET_CHANGED = "incidents.ticket_changed"
+
+
+@dataclass(frozen=True)
+class TicketChanged:
+    """Emitted in the transaction that created, changed or deleted a ticket (e.g. to wake dashboards)."""
+
+    ticket_id: str
+    dso_id: str
+    mno_id: str
+    event_type: str
+
+
 def _send(session: Session, t: Ticket, event_type: str, now: datetime, description: str) -> None:
     notify.send(session, notify.CHANNEL, [t.dso_id, t.mno_id], event_type, "troubleTicket",
                 lambda org: view(session, t, org), now, description)
+    events.emit(session, TICKET_CHANGED, TicketChanged(t.id, t.dso_id, t.mno_id, event_type))
 
 
 # ---- native views -------------------------------------------------------------------------------------------

@@ -426,3 +426,28 @@ def place_ran_sites(session: Session, dso_id: str, grid_name: str, mno_id: str, 
     session.flush()
     link_ran_sites(session, grid.pk, [mno_id])
     return len(ran_sites)
+
+
+def grid_lines(session: Session, dso_id: str) -> list[dict[str, Any]]:
+    """The DSO's grid lines as drawn on a map: `{"grid", "line", "name", "buses", "coordinates": [[lon, lat], ...],
+    "inService"}` (the line's own WGS84 geometry when the model has one, else straight between its buses)."""
+    out: list[dict[str, Any]] = []
+    for g in grids_of(session, dso_id):
+        net = _CACHE.get(session, g.pk)
+        coords = _bus_coords(net)
+        has_geo = "geo" in net.line.columns
+        for idx, row in net.line.iterrows():
+            line: list[list[float]] = []
+            geo = row.get("geo") if has_geo else None
+            if isinstance(geo, str) and geo:
+                pts = json.loads(geo).get("coordinates") or []
+                line = [[float(p[0]), float(p[1])] for p in pts if isinstance(p, list) and len(p) >= 2]
+            if len(line) < 2:
+                a, b = coords.get(int(row["from_bus"])), coords.get(int(row["to_bus"]))
+                if a is None or b is None:
+                    continue
+                line = [[a[0], a[1]], [b[0], b[1]]]
+            out.append({"grid": g.name, "line": int(idx), "name": str(row.get("name") or "") or None,
+                        "buses": [f"{g.name}/{int(row['from_bus'])}", f"{g.name}/{int(row['to_bus'])}"],
+                        "coordinates": line, "inService": bool(row.get("in_service", True))})
+    return out

@@ -535,3 +535,10 @@ def import_records(session: Session, dso_id: str, records: list[tuple[str, dict[
         created += int(was_created)
         updated += int(not was_created)
     return {"created": created, "updated": updated}
+
+
+def grid_map(session: Session, caller: Caller) -> list[dict[str, Any]]:
+    """The caller DSO's own grid lines for a map (an MNO has no grid: empty)."""
+    if caller.org_kind != "dso":
+        return []
+    return grid.grid_lines(session, caller.org_id)

@@ -8,11 +8,13 @@ An MNO sees its own RAN sites (time to dark, generators needed by when), the out
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
+from gridcell.core import events
 from gridcell.outages import notify
 from gridcell.outages.models import OutageInfo
 from gridcell.tenancy import service as tenancy
@@ -97,6 +99,18 @@ def view(session: Session, caller: Caller, row: OutageInfo) -> dict[str, Any]:
     return out
 
 
+PLAN_CHANGED = "outages.plan_changed"
+
+
+@dataclass(frozen=True)
+class OutagePlanChanged:
+    """Emitted in the transaction that changed a plan (e.g. to wake dashboards)."""
+
+    dso_id: str
+    moi_id: str
+    mno_ids: tuple[str, ...]
+
+
 def notify_plan(session: Session, row: OutageInfo, mno_ids: list[str], now: datetime) -> int:
     """notifyOutagePlanChanged to the DSO and to the MNOs whose sites are (or were) in the plan."""
     target = notify.href(row.dso_id, "OutageAndRecoveryInfo", row.moi_id)
@@ -109,4 +123,5 @@ def notify_plan(session: Session, row: OutageInfo, mno_ids: list[str], now: date
                              "planVersion": row.plan_version, "plan": view_for(session, org_id, kind, row)}
         return cache[org_id]
 
+    events.emit(session, PLAN_CHANGED, OutagePlanChanged(row.dso_id, row.moi_id, tuple(mno_ids)))
     return notify.send(session, [row.dso_id, *mno_ids], "notifyOutagePlanChanged", target, body, now)

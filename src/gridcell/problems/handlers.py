@@ -7,6 +7,7 @@ import logging
 from typing import Any
 
 from gridcell.core.db import Database
+from gridcell.core.leases import singleton
 from gridcell.problems import trend
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ def run_trends(db: Database) -> list[str]:
 
 
 async def start(app: Any) -> list[asyncio.Task[None]]:
-    return [asyncio.create_task(_loop(app.state.db))]
+    return [asyncio.create_task(singleton(app, "problems.trend", lambda: _loop(app.state.db)))]
 
 
 async def _loop(db: Database) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from typing import Any
 
+from gridcell.core.leases import singleton
 from gridcell.exposure import status
 from gridcell.telemetry import service
 from gridcell.telemetry.mqtt import MqttSettings, ProbeListener
@@ -19,12 +20,12 @@ def register() -> None:
 
 
 async def start(app: Any) -> list[asyncio.Task[None]]:
-    tasks = [asyncio.create_task(_prune_loop(app))]
+    tasks = [asyncio.create_task(singleton(app, "telemetry.retention", lambda: _prune_loop(app)))]
     settings = MqttSettings()
     if settings.enabled:
         listener = ProbeListener(app.state.db, settings)
         app.state.probe_listener = listener
-        tasks.append(asyncio.create_task(listener.run()))
+        tasks.append(asyncio.create_task(singleton(app, "telemetry.mqtt_probes", listener.run)))
     return tasks
 
 

@@ -136,6 +136,16 @@ def authenticate(session: Session, token: str) -> Caller | None:
     return caller
 
 
+def caller_for_client(session: Session, client_id: str) -> Caller | None:
+    """The caller an API client acts as, or None when it is unknown or revoked (re-checks a login session)."""
+    row = session.execute(
+        select(ApiClient.id, ApiClient.org_id, ApiClient.role, Organisation.kind)
+        .join(Organisation, Organisation.id == ApiClient.org_id)
+        .where(ApiClient.id == client_id, ApiClient.revoked.is_(False))
+    ).first()
+    return None if row is None else Caller(client_id=row[0], org_id=row[1], role=row[2], org_kind=row[3])
+
+
 def create_agreement(session: Session, dso_id: str, mno_id: str, plmns: Iterable[str], level: str, *,
                      share_telemetry: bool = False, site_ids: Iterable[str] | None = None,
                      sla_target: float = 0.999) -> str:

@@ -1,0 +1,659 @@
+"""The event-driven world: truth (faults, repairs, grid, batteries), the CPEs, the control room and the crews.
+
+One engine runs one policy over one seed. Virtual time jumps from event to event; under the gridcell policy
+every instant's messages go to the product in one unit of work (gridcell.sim.twin) and the failover commands
+it answers with are executed by the simulated CPEs. Under current practice nothing but the world and the
+CPE's own ping watchdog exists (the seed's description of today's practice).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from gridcell.failover import advisor
+from gridcell.sim.faults import Truth, lognormal_s, rng
+from gridcell.sim.scenario import World
+from gridcell.sim.twin import TicketRequest, Twin
+
+INF = math.inf
+DISPATCH_AFTER_S = 2 * 3600.0  # an unexplained unreachable station gets a technician after 2 h
+
+
+@dataclass
+class FaultState:
+    id: str
+    line: int
+    t0: float
+    storm: bool
+    dead: set[int]  # buses this fault keeps dead
+    detect: float = INF
+    comms_fail_at: float = INF
+    dependent_customers: int = 0
+    manual: list[int] = field(default_factory=list)
+    manual_up: bool = False
+    closed: bool = False
+
+
+@dataclass
+class Incident:
+    id: str
+    kind: str  # mno_network | energy_outage | dso_equipment (the truth)
+    plmn: str
+    stations: list[int]
+    start: float
+    ticket: str | None = None
+    cause: str | None = None
+    ended: bool = False
+
+
+@dataclass
+class Outcome:
+    policy: str
+    seed: int
+    horizon_s: float
+    unavail: list[list[tuple[float, float]]]
+    interruptions: list[tuple[float, float, int, str]]  # (time, seconds, station, kind)
+    customer_interruptions: list[tuple[int, float, float]]  # (station, start, end)
+    truck_rolls: list[tuple[float, str]]
+    attribution: list[tuple[str, str, float, bool | None]]  # (incident, true cause, seconds, correct?)
+    outages: list[dict[str, Any]]
+    service_writes: int = 0
+    wall_s: float = 0.0
+
+
+class Engine:
+    def __init__(self, world: World, truth: Truth, seed: int, policy: str, twin: Twin | None = None) -> None:
+        self.w, self.truth, self.seed, self.policy, self.twin = world, truth, seed, policy, twin
+        self.cfg = world.cfg
+        self.gc = policy == "gridcell"
+        self.plmns = list(self.cfg.plmns)
+        n, nr = len(world.stations), len(world.ran)
+        self.heap: list[tuple[float, int, Callable[..., None], tuple[Any, ...]]] = []
+        self.seq = 0
+        self.now = 0.0
+        # truth
+        self.ran_down: list[set[str]] = [set() for _ in range(nr)]
+        self.ran_cong = [0] * nr
+        self.cpe_failed = [False] * n
+        self.bus_dead: dict[int, set[str]] = defaultdict(set)
+        self.dark_token = [0] * nr
+        self.battery_since: list[float | None] = [None] * nr
+        self.energized_since = [0.0] * n
+        self.dead_since: list[float | None] = [None] * n
+        self.st_of_ran: dict[int, list[int]] = defaultdict(list)
+        self.st_of_bus: dict[int, list[int]] = defaultdict(list)
+        self.ran_of_bus: dict[int, list[int]] = defaultdict(list)
+        for st in world.stations:
+            self.st_of_bus[st.bus].append(st.idx)
+            for p in self.plmns:
+                self.st_of_ran[st.serving[p]].append(st.idx)
+        for r in world.ran:
+            if r.bus is not None:
+                self.ran_of_bus[r.bus].append(r.idx)
+        self.cpe_of = {st.cpe_id: st.idx for st in world.stations}
+        # CPEs
+        self.active = [0] * n
+        self.switch_until = [0.0] * n
+        self.prepared_at: list[float | None] = [None] * n
+        self.lost_at: list[float | None] = [None] * n
+        self.reach = [True] * n
+        self.reach_since = [0.0] * n
+        self.unavail: list[list[tuple[float, float]]] = [[] for _ in range(n)]
+        self.unreach_token = [0] * n
+        self.phase = [rng(seed, "phase", st.site_id).uniform(0, self.cfg.ping_interval_s) for st in world.stations]
+        self.modes: dict[int, str] = {}
+        self.explained = [0] * n
+        self.cpe_repair_at: dict[int, float] = {}
+        self.cpe_event: dict[int, Any] = {}
+        # outcomes
+        self.interruptions: list[tuple[float, float, int, str]] = []
+        self.cust: list[tuple[int, float, float]] = []
+        self.rolls: list[tuple[float, str]] = []
+        self.attr: list[tuple[str, str, float, bool | None]] = []
+        self.incidents: dict[str, Incident] = {}
+        # grid operations
+        self.faults: dict[str, FaultState] = {}
+        self.cr_queue: list[str] = []
+        self.cr_busy = False
+        self.crew_queue: list[tuple[str, float]] = []
+        self.crews_free = self.cfg.crews
+        self.edge = False
+
+    # ---- scheduling --------------------------------------------------------------------------------------
+
+    def at(self, t: float, fn: Callable[..., None], *args: Any) -> None:
+        self.seq += 1
+        heapq.heappush(self.heap, (max(t, 0.0), self.seq, fn, args))
+
+    def run(self) -> Outcome:
+        self._seed_events()
+        horizon = self.cfg.horizon_s
+        while self.heap and self.heap[0][0] <= horizon:
+            t = self.heap[0][0]
+            self.now = t
+            while self.heap and self.heap[0][0] == t:
+                _, _, fn, args = heapq.heappop(self.heap)
+                fn(t, *args)
+            if self.twin is not None:
+                self._flush(t)
+        self._finish(horizon)
+        return Outcome(self.policy, self.seed, horizon, self.unavail, self.interruptions, self.cust, self.rolls,
+                       self.attr, [self._outage_row(f) for f in self.faults.values()],
+                       self.twin.writes if self.twin else 0)
+
+    def _seed_events(self) -> None:
+        c = self.cfg
+        for f in self.truth.ran_failures:
+            self.at(f.t, self._ran_fail, f)
+            if self.gc and f.precursor_lead is not None:
+                self.at(f.t - f.precursor_lead, self._precursor, f)
+        for g in self.truth.congestion:
+            self.at(g.t, self._cong_start, g)
+        for m in self.truth.maintenance:
+            if self.gc:
+                self.at(m.t - c.maintenance_notice_d * 86400.0, self._maint_announce, m)
+            self.at(m.t, self._maint_edge, m.ran, True)
+            self.at(m.t + m.duration, self._maint_edge, m.ran, False)
+        for e in self.truth.cpe_failures:
+            self.at(e.t, self._cpe_fail, e)
+        for gf in self.truth.grid_faults:
+            self.at(gf.t, self._grid_fault, gf)
+
+    # ---- the state of a CPE ----------------------------------------------------------------------------------
+
+    def path_up(self, i: int, k: int) -> bool:
+        return not self.cpe_failed[i] and not self.ran_down[self.w.stations[i].serving[self.plmns[k]]]
+
+    def touch(self, t: float, stations: list[int]) -> None:
+        for i in stations:
+            up = self.path_up(i, self.active[i])
+            switching = t < self.switch_until[i]
+            if up:
+                self.lost_at[i] = None
+            elif self.lost_at[i] is None:
+                self.lost_at[i] = t
+                if not switching and not self.gc:
+                    self._cp_arm(i, t)
+            r = up and not switching
+            if r != self.reach[i]:
+                if r:
+                    self.unavail[i].append((self.reach_since[i], t))
+                else:
+                    self.unreach_token[i] += 1
+                    self.at(t + DISPATCH_AFTER_S, self._unreach_check, i, self.unreach_token[i])
+                self.reach[i], self.reach_since[i] = r, t
+
+    def _switch(self, t: float, i: int, k: int, duration: float, kind: str) -> None:
+        loss = self.lost_at[i] if self.lost_at[i] is not None else t
+        self.active[i] = k
+        self.switch_until[i] = t + duration
+        self.lost_at[i] = None
+        self.prepared_at[i] = None
+        self.touch(t, [i])
+        self.at(t + duration, self._switch_done, i, loss, kind)
+
+    def _switch_done(self, t: float, i: int, loss: float, kind: str) -> None:
+        self.touch(t, [i])
+        if self.path_up(i, self.active[i]):
+            self.interruptions.append((loss, t - loss, i, kind))
+        elif not self.gc:
+            self.lost_at[i] = t
+            self._cp_arm(i, t)
+
+    # current practice: pings once a minute, failover after N missed pings, then re-registration
+    def _cp_arm(self, i: int, t: float) -> None:
+        p = self.cfg.ping_interval_s
+        first = self.phase[i] + p * (math.floor((t - self.phase[i]) / p) + 1)
+        self.at(first + p * (self.cfg.ping_misses - 1), self._cp_detect, i, first)
+
+    def _cp_detect(self, t: float, i: int, first_ping: float) -> None:
+        lost = self.lost_at[i]
+        if lost is None or lost > first_ping or t < self.switch_until[i]:
+            return
+        self._switch(t, i, 1 - self.active[i] if len(self.plmns) == 2 else (self.active[i] + 1) % len(self.plmns),
+                     self.cfg.reregister_s, "failover")
+
+    def _cp_spurious(self, t: float, i: int, ran: int, k: int) -> None:
+        if self.active[i] == k and self.ran_cong[ran] and t >= self.switch_until[i] and self.path_up(i, k):
+            self._switch(t, i, (k + 1) % len(self.plmns), self.cfg.reregister_s, "spurious")
+
+    # gridcell: commands from the product's failover advisor
+    def _command(self, t: float, cmd: dict[str, Any]) -> None:
+        i = self.cpe_of.get(cmd.get("cpeId", ""))
+        if i is None:
+            return
+        action = cmd["action"]
+        if action == "prepare":
+            self.prepared_at[i] = self.prepared_at[i] if self.prepared_at[i] is not None else t
+            self.modes[i] = "prepare"
+            return
+        if action == "stay":
+            self.prepared_at[i] = None
+            self.modes[i] = "stay"
+            return
+        self.modes[i] = "switched" if action == "switch" else "stay"
+        k = self.plmns.index(cmd["toPlmn"])
+        if k == self.active[i]:
+            return
+        prep = self.prepared_at[i]
+        warm = action == "switch_back" or (prep is not None and t - prep >= self.cfg.reattach_s)
+        self._switch(t, i, k, self.cfg.warm_switch_s if warm else self.cfg.reattach_s,
+                     "proactive" if self.lost_at[i] is None else "failover")
+
+    def _unreach_check(self, t: float, i: int, token: int) -> None:
+        if token != self.unreach_token[i] or self.reach[i]:
+            return
+        if self.gc and self.explained[i] > 0:
+            return  # attributed to the MNO or to an energy outage: no technician
+        if i in self.cpe_repair_at:
+            return  # a technician is already on the way (attributed to the DSO's equipment)
+        self.rolls.append((t, "unreachable_station"))
+        e = self.cpe_repair_at.get(i)
+        if self.cpe_failed[i] and e is None:
+            self._dispatch_cpe(t, i)
+
+    # ---- gridcell: one instant through the product ----------------------------------------------------------
+
+    def _flush(self, t: float) -> None:
+        assert self.twin is not None
+        res = self.twin.flush(t, self.edge)
+        self.edge = False
+        for moi, plan in res.plans.items():
+            f = self.faults.get(moi)
+            if f is not None:
+                cf = plan.get("commsFailAt")
+                f.comms_fail_at = self._secs(cf) if cf else INF
+                f.dependent_customers = sum(int(b.get("dependentCustomers", 0))
+                                            for b in plan.get("restorationPriority", []))
+        for inc_id, (ticket, cause) in res.tickets.items():
+            inc = self.incidents[inc_id]
+            inc.ticket, inc.cause = ticket, cause
+            self._attributed(t, inc)
+        for cmd in res.commands:
+            self._command(t, cmd)
+        if res.commands:  # hold-down and hold-back expire (HOLD_BACK > HOLD_DOWN): one look when both have
+            self.at(t + advisor.HOLD_BACK.total_seconds() + 1, self._ftick, False)
+
+    def _secs(self, iso: str) -> float:
+        return (datetime.fromisoformat(iso.replace("Z", "+00:00")) - self.cfg.start).total_seconds()
+
+    def _ftick(self, t: float, forced: bool) -> None:
+        if self.twin is not None and (forced or any(m != "stay" for m in self.modes.values())):
+            self.twin.want_failover_tick = True
+
+    def _recovered(self, t: float) -> None:
+        if self.gc:
+            self.at(t + advisor.HOLD_BACK.total_seconds() + 1, self._ftick, False)
+
+    # ---- incidents and attribution -----------------------------------------------------------------------------
+
+    def _incident(self, t: float, inc: Incident, ticket_at: float) -> None:
+        self.incidents[inc.id] = inc
+        if self.gc:
+            self.at(ticket_at, self._open_ticket, inc)
+        else:
+            self._desk(inc)
+
+    def _desk(self, inc: Incident) -> None:
+        delay = lognormal_s(rng(self.seed, "desk", inc.id), *self.cfg.desk_delay_h)
+        self.attr.append((inc.id, inc.kind, delay, None))
+
+    def _open_ticket(self, t: float, inc: Incident) -> None:
+        if self.twin is None or inc.ended:
+            self._desk(inc)
+            return
+        st = self.w.stations[inc.stations[0]]
+        self.twin.ticket(TicketRequest(inc.id, inc.plmn, [st.site_id], inc.start,
+                                       f"{st.site_id}: PLMN {inc.plmn} lost (twin)"))
+
+    def _attributed(self, t: float, inc: Incident) -> None:
+        if inc.cause in (None, "unknown"):
+            self._desk(inc)
+        else:
+            self.attr.append((inc.id, inc.kind, t - inc.start, inc.cause == inc.kind))
+        if inc.cause in ("mno_network", "energy_outage"):
+            for i in inc.stations:
+                self.explained[i] += 1
+        if inc.kind == "dso_equipment" and inc.cause == "dso_equipment":
+            i = inc.stations[0]
+            if self.cpe_failed[i] and i not in self.cpe_repair_at:
+                self.rolls.append((t, "cpe_repair"))
+                self._dispatch_cpe(t, i)
+        if inc.ended:
+            self._end_incident(t, inc)
+
+    def _end_incident(self, t: float, inc: Incident) -> None:
+        inc.ended = True
+        if inc.ticket is None:
+            return
+        if inc.cause in ("mno_network", "energy_outage"):
+            for i in inc.stations:
+                self.explained[i] -= 1
+        if self.twin is not None:
+            self.twin.close_ticket(inc.ticket, inc.plmn)
+            inc.ticket = None
+
+    # ---- RAN sites ----------------------------------------------------------------------------------------------
+
+    def _served(self, ran: int) -> list[int]:
+        plmn = self.w.ran[ran].plmn
+        return [i for i in self.st_of_ran[ran] if self.w.stations[i].serving[plmn] == ran]
+
+    def _precursor(self, t: float, f: Any) -> None:
+        if self.twin is not None:
+            self.twin.threshold(t, f.ran, "RRU.PrbUsedDl.Errors", 12.0, "UP", 5.0)
+
+    def _ran_fail(self, t: float, f: Any) -> None:
+        self.ran_down[f.ran].add("fail")
+        served = self._served(f.ran)
+        self.touch(t, served)
+        c = self.cfg
+        if served:
+            detect = t + (3 * c.probe_interval_s if f.silent else c.alarm_latency_s)
+            self._incident(t, Incident(f.id, "mno_network", self.w.ran[f.ran].plmn, served, t), detect)
+        if self.twin is not None:
+            if f.silent:  # the CPEs upload their probe results in one batch once three have failed
+                self.at(t + 3 * c.probe_interval_s, self._probes, served, self.w.ran[f.ran].plmn, False, t)
+            else:
+                self.at(t + c.alarm_latency_s, self._alarm, f.ran, f.id, "TRANSMITTER_FAILURE", "CRITICAL",
+                        "notifyNewAlarm")
+        self.at(t + f.duration, self._ran_repair, f)
+
+    def _ran_repair(self, t: float, f: Any) -> None:
+        self.ran_down[f.ran].discard("fail")
+        served = self._served(f.ran)
+        self.touch(t, served)
+        inc = self.incidents.get(f.id)
+        if inc is not None:
+            self._end_incident(t, inc)
+        if self.twin is not None:
+            c = self.cfg
+            if f.silent:
+                self.at(t + c.probe_interval_s, self._probes, served, self.w.ran[f.ran].plmn, True, t)
+            else:
+                self.at(t + c.alarm_latency_s, self._alarm, f.ran, f.id, "TRANSMITTER_FAILURE", "CLEARED",
+                        "notifyClearedAlarm")
+            if f.precursor_lead is not None:
+                self.twin.threshold(t, f.ran, "RRU.PrbUsedDl.Errors", 1.0, "DOWN", 5.0)
+        self._recovered(t)
+
+    def _alarm(self, t: float, ran: int, alarm_id: str, cause: str, severity: str, kind: str) -> None:
+        if self.twin is not None:
+            self.twin.alarm(t, ran, alarm_id, cause, severity, kind)
+
+    def _probes(self, t: float, stations: list[int], plmn: str, ok: bool, since: float) -> None:
+        """The probe results of these CPEs on this PLMN since `since` (one every probe interval)."""
+        if self.twin is not None:
+            step = self.cfg.probe_interval_s
+            times = [since + k * step for k in range(1, 4)] if not ok else [t]
+            for i in stations:
+                for ts in times:
+                    self.twin.probe(ts, i, plmn, ok)
+
+    def _cong_start(self, t: float, g: Any) -> None:
+        c = self.cfg
+        self.ran_cong[g.ran] += 1
+        k = self.plmns.index(self.w.ran[g.ran].plmn)
+        served = self._served(g.ran)
+        interval = c.probe_interval_s if self.gc else c.ping_interval_s
+        misses = advisor.FAILING_TAIL if self.gc else c.ping_misses
+        for i in served:
+            if self.active[i] != k:
+                continue
+            r = rng(self.seed, "loss", g.id, i)
+            run = 0
+            n = int(g.duration // interval)
+            for j in range(1, n + 1):
+                run = run + 1 if r.random() < c.congestion_loss else 0
+                if run >= misses:
+                    ts = t + j * interval
+                    if self.gc:
+                        self.at(ts, self._probes, [i], self.plmns[k], False, ts - misses * interval)
+                        self.at(ts + interval, self._probes, [i], self.plmns[k], True, ts)
+                    else:
+                        self.at(ts, self._cp_spurious, i, g.ran, k)
+                    break
+        if self.twin is not None and g.reported:
+            self.twin.threshold(t, g.ran, "DRB.PacketLossRateUl", 100 * c.congestion_loss, "UP", 5.0)
+        self.at(t + g.duration, self._cong_end, g)
+
+    def _cong_end(self, t: float, g: Any) -> None:
+        self.ran_cong[g.ran] -= 1
+        if self.twin is not None and g.reported:
+            self.twin.threshold(t, g.ran, "DRB.PacketLossRateUl", 0.5, "DOWN", 5.0)
+        self._recovered(t)
+
+    def _maint_announce(self, t: float, m: Any) -> None:
+        if self.twin is not None:
+            self.twin.maintenance(t, m.ran, m.id, m.t, m.t + m.duration)
+            for d in (advisor.PREPARE_HORIZON.total_seconds() - 1, advisor.LEAD.total_seconds() - 1):
+                self.at(m.t - d, self._ftick, True)
+
+    def _maint_edge(self, t: float, ran: int, opening: bool) -> None:
+        if opening:
+            self.ran_down[ran].add("maint")
+        else:
+            self.ran_down[ran].discard("maint")
+            self._recovered(t)
+        self.edge = True
+        self.touch(t, self._served(ran))
+
+    # ---- DSO equipment --------------------------------------------------------------------------------------------
+
+    def _cpe_fail(self, t: float, e: Any) -> None:
+        i = e.station
+        if self.cpe_failed[i]:
+            return
+        self.cpe_failed[i] = True
+        self.touch(t, [i])
+        c = self.cfg
+        self.w.stations[i]
+        self._incident(t, Incident(e.id, "dso_equipment", self.plmns[0], [i], t), t + 3 * c.probe_interval_s)
+        self.cpe_event[i] = e
+        if self.twin is not None:
+            self.at(t + 3 * c.probe_interval_s, self._cpe_probes, i, t)
+
+    def _cpe_probes(self, t: float, i: int, since: float) -> None:
+        """The failed CPE's probes fail on every PLMN; the other CPEs on the same cells keep succeeding."""
+        if self.twin is None:
+            return
+        st = self.w.stations[i]
+        for p in self.plmns:
+            self._probes(t, [i], p, False, since)
+            for j in self._served(st.serving[p]):
+                if j != i and not self.cpe_failed[j]:
+                    for k in range(1, 4):
+                        self.twin.probe(since + k * self.cfg.probe_interval_s, j, p, True)
+
+    def _dispatch_cpe(self, t: float, i: int) -> None:
+        e = self.cpe_event[i]
+        self.cpe_repair_at[i] = t + e.repair
+        self.at(t + e.repair, self._cpe_repair, i, e)
+
+    def _cpe_repair(self, t: float, i: int, e: Any) -> None:
+        self.cpe_failed[i] = False
+        self.cpe_repair_at.pop(i, None)
+        self.touch(t, [i])
+        inc = self.incidents.get(e.id)
+        if inc is not None:
+            self._end_incident(t, inc)
+        if self.twin is not None:
+            for p in self.plmns:
+                self.at(t + self.cfg.probe_interval_s, self._probes, [i], p, True, t)
+        self._recovered(t)
+
+    # ---- the grid --------------------------------------------------------------------------------------------------
+
+    def _grid_fault(self, t: float, gf: Any) -> None:
+        lf = self.w.lines[gf.line]
+        f = FaultState(gf.id, gf.line, t, gf.storm, set(lf.feeder_buses))
+        self.faults[f.id] = f
+        self._kill(t, f, lf.feeder_buses)
+        self.at(t + self.cfg.scada_detect_s, self._grid_detect, f)
+
+    def _kill(self, t: float, f: FaultState, buses: frozenset[int] | set[int]) -> None:
+        for b in sorted(buses):
+            was = bool(self.bus_dead[b])
+            self.bus_dead[b].add(f.id)
+            if was:
+                continue
+            for i in self.st_of_bus.get(b, ()):
+                self.dead_since[i] = t
+            for r in self.ran_of_bus.get(b, ()):
+                self.battery_since[r] = t
+                self.dark_token[r] += 1
+                self.at(t + self.w.ran[r].autonomy_h * 3600.0, self._ran_dark, r, self.dark_token[r])
+                if self.twin is not None:
+                    self.at(t + self.cfg.alarm_latency_s, self._alarm, r, f"PWR-{r}-{self.dark_token[r]}",
+                            "COMMERCIAL_POWER_FAILURE", "MAJOR", "notifyNewAlarm")
+                    dark = t + self.w.ran[r].autonomy_h * 3600.0
+                    self.at(dark - advisor.LEAD.total_seconds() + 1, self._ftick, True)
+
+    def _revive(self, t: float, f: FaultState, buses: set[int] | frozenset[int] | list[int]) -> None:
+        for b in sorted(set(buses) & f.dead):
+            f.dead.discard(b)
+            self.bus_dead[b].discard(f.id)
+            if self.bus_dead[b]:
+                continue
+            for i in self.st_of_bus.get(b, ()):
+                start = self.dead_since[i]
+                if start is not None:
+                    self.cust.append((i, start, t))
+                    self.dead_since[i] = None
+            for r in self.ran_of_bus.get(b, ()):
+                token = self.dark_token[r]
+                self.battery_since[r] = None
+                self.dark_token[r] += 1
+                if "dark" in self.ran_down[r]:
+                    self.ran_down[r].discard("dark")
+                    self.touch(t, self._served(r))
+                    inc = self.incidents.get(f"D-{r}-{token}")
+                    if inc is not None:
+                        self._end_incident(t, inc)
+                    self._recovered(t)
+                if self.twin is not None:
+                    self.at(t + self.cfg.alarm_latency_s, self._alarm, r, f"PWR-{r}-{token}",
+                            "COMMERCIAL_POWER_FAILURE", "CLEARED", "notifyClearedAlarm")
+        if not f.dead and not f.closed:
+            f.closed = True
+            if self.twin is not None:
+                self.twin.outage(f.id, f.line, f.t0, f.t0 + self.cfg.line_repair_h[0] * 3600.0, t)
+
+    def _ran_dark(self, t: float, r: int, token: int) -> None:
+        if token != self.dark_token[r]:
+            return
+        self.ran_down[r].add("dark")
+        served = self._served(r)
+        self.touch(t, served)
+        if served:
+            self._incident(t, Incident(f"D-{r}-{token}", "energy_outage", self.w.ran[r].plmn, served, t),
+                           t + self.cfg.alarm_latency_s)
+        if self.twin is not None:
+            self.at(t + self.cfg.alarm_latency_s, self._alarm, r, f"PWR-{r}-{token}",
+                    "MAINS_BREAKDOWN_WITHOUT_BATTERY_BACKUP", "CRITICAL", "notifyChangedAlarm")
+
+    def _grid_detect(self, t: float, f: FaultState) -> None:
+        f.detect = t
+        if self.twin is not None:
+            self.twin.outage(f.id, f.line, f.t0, f.t0 + self.cfg.line_repair_h[0] * 3600.0, None)
+        self.cr_queue.append(f.id)
+        self.at(t + 1.0, self._cr_next)
+
+    def _coordinated(self) -> bool:
+        return self.gc and self.cfg.coordination
+
+    def _cr_next(self, t: float) -> None:
+        if self.cr_busy or not self.cr_queue:
+            return
+        if self._coordinated():
+            fid = min(self.cr_queue, key=lambda x: (self.faults[x].comms_fail_at, self.faults[x].detect, x))
+        else:
+            fid = self.cr_queue[0]
+        self.cr_queue.remove(fid)
+        self.cr_busy = True
+        f = self.faults[fid]
+        c = self.cfg
+        self.at(t + c.da_step_min[0] * 60.0, self._da_upstream, f)
+        self.at(t + c.da_step_min[1] * 60.0, self._da_downstream, f)
+        self.at(t + c.control_room_min_per_fault * 60.0, self._cr_free)
+
+    def _cr_free(self, t: float) -> None:
+        self.cr_busy = False
+        self._cr_next(t)
+
+    def _remote_ok(self, b: int) -> bool:
+        sts = self.st_of_bus.get(b, [])
+        return all(self.w.stations[i].da and self.reach[i] for i in sts)
+
+    def _da_upstream(self, t: float, f: FaultState) -> None:
+        lf = self.w.lines[f.line]
+        if lf.iso_bus is not None and not self._remote_ok(lf.iso_bus):
+            f.manual_up = True
+            return
+        self._revive(t, f, lf.upstream)
+
+    def _da_downstream(self, t: float, f: FaultState) -> None:
+        lf = self.w.lines[f.line]
+        down = sorted(b for b in f.dead if b not in lf.upstream and b not in lf.repair_only)
+        if f.manual_up:
+            f.manual = down
+        else:
+            remote = [b for b in down if self._remote_ok(b)]
+            self._revive(t, f, remote)
+            f.manual = [b for b in down if b not in set(remote)]
+        self.crew_queue.append((f.id, t))
+        self._crew_next(t)
+
+    def _crew_next(self, t: float) -> None:
+        c = self.cfg
+        while self.crews_free > 0 and self.crew_queue:
+            if self._coordinated():
+                job = min(self.crew_queue, key=lambda j: (-self.faults[j[0]].dependent_customers,
+                                                          self.faults[j[0]].comms_fail_at, j[1], j[0]))
+            else:
+                job = self.crew_queue[0]
+            self.crew_queue.remove(job)
+            self.crews_free -= 1
+            f = self.faults[job[0]]
+            self.rolls.append((t, "grid_crew"))
+            g = rng(self.seed, "crew", f.id)
+            arrive = t + lognormal_s(g, *c.crew_travel_h)
+            repair = lognormal_s(g, *c.line_repair_h)
+            k = 0
+            lf = self.w.lines[f.line]
+            if f.manual_up:
+                k += 1
+                self.at(arrive + k * c.manual_switch_min * 60.0, self._revive_at, f, sorted(lf.upstream))
+            for b in f.manual:
+                if self.st_of_bus.get(b):
+                    k += 1
+                self.at(arrive + k * c.manual_switch_min * 60.0, self._revive_at, f, [b])
+            done = arrive + k * c.manual_switch_min * 60.0 + repair
+            self.at(done, self._repaired, f)
+
+    def _revive_at(self, t: float, f: FaultState, buses: list[int]) -> None:
+        self._revive(t, f, buses)
+
+    def _repaired(self, t: float, f: FaultState) -> None:
+        self._revive(t, f, set(f.dead))
+        self.crews_free += 1
+        self._crew_next(t)
+
+    # ---- the end -------------------------------------------------------------------------------------------------
+
+    def _finish(self, horizon: float) -> None:
+        for i in range(len(self.w.stations)):
+            if not self.reach[i]:
+                self.unavail[i].append((self.reach_since[i], horizon))
+            if self.dead_since[i] is not None:
+                self.cust.append((i, self.dead_since[i] or 0.0, horizon))
+
+    def _outage_row(self, f: FaultState) -> dict[str, Any]:
+        return {"id": f.id, "line": f.line, "t": f.t0, "storm": f.storm,
+                "commsFailAt": None if f.comms_fail_at == INF else f.comms_fail_at}

@@ -1,0 +1,156 @@
+"""The offline HTML report: figures with confidence intervals and four plots (inline PNG, no network needed)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from typing import Any
+
+from gridcell.sim.config import YEAR_S
+from gridcell.sim.engine import Outcome
+from gridcell.sim.metrics import KEYS
+from gridcell.sim.scenario import World
+
+COLORS = {"current_practice": "#c0392b", "gridcell": "#2471a3"}
+LABELS = {"current_practice": "current practice", "gridcell": "gridcell"}
+
+
+def _png(fig: Any) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def plots(world: World, outcomes: dict[str, list[Outcome]]) -> dict[str, str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from shapely.geometry import MultiPoint
+
+    out: dict[str, str] = {}
+    # 1. map: lines, outage areas (feeders tripped by faults), stations, RAN sites
+    fig, ax = plt.subplots(figsize=(8, 8))
+    for xy in world.line_xy.values():
+        if xy:
+            ax.plot([p[0] for p in xy], [p[1] for p in xy], color="#999999", lw=0.7, zorder=1)
+    first = outcomes["gridcell"][0] if outcomes.get("gridcell") else next(iter(outcomes.values()))[0]
+    seen: set[int] = set()
+    for o in first.outages:
+        lf = world.lines[o["line"]]
+        if lf.line in seen:
+            continue
+        seen.add(lf.line)
+        pts = [world.bus_xy[b] for b in lf.feeder_buses if b in world.bus_xy]
+        if len(pts) >= 3:
+            hull = MultiPoint(pts).convex_hull
+            if hull.geom_type == "Polygon":
+                x, y = hull.exterior.xy
+                ax.fill(list(x), list(y), color="#e67e22", alpha=0.12, zorder=0)
+        xy = world.line_xy.get(lf.line) or []
+        if xy:
+            ax.plot([p[0] for p in xy], [p[1] for p in xy], color="#d35400", lw=2.5, zorder=2)
+    ax.scatter([s.lon for s in world.stations if s.da], [s.lat for s in world.stations if s.da], s=14, c="#27ae60",
+               label="MV/LV station with DA (CPE, 2 USIMs)", zorder=3)
+    ax.scatter([s.lon for s in world.stations if not s.da], [s.lat for s in world.stations if not s.da], s=14,
+               c="#7f8c8d", label="MV/LV station, manual switching", zorder=3)
+    markers = ("^", "s", "D", "v")
+    for k, plmn in enumerate(world.cfg.plmns):
+        rs = [r for r in world.ran if r.plmn == plmn]
+        sc = ax.scatter([r.lon for r in rs], [r.lat for r in rs], s=[20 + 12 * r.autonomy_h for r in rs],
+                        marker=markers[k % 4], facecolors="none", edgecolors=["#8e44ad", "#16a085"][k % 2],
+                        label=f"RAN site PLMN {plmn} (size: battery h)", zorder=4)
+        del sc
+    ax.plot([], [], color="#d35400", lw=2.5, label="faulted line (seed 1st run)")
+    ax.fill([], [], color="#e67e22", alpha=0.2, label="outage area (tripped feeder)")
+    ax.set_title(f"{world.grid_name}: stations, RAN sites, outage areas")
+    ax.set_xlabel("longitude")
+    ax.set_ylabel("latitude")
+    ax.legend(loc="lower left", fontsize=7)
+    ax.set_aspect(1.5)
+    out["map"] = _png(fig)
+
+    # 2. availability distributions
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for p, os_ in outcomes.items():
+        mins = sorted(sum(b - a for a, b in iv) / 60.0 / (o.horizon_s / YEAR_S) for o in os_ for iv in o.unavail)
+        n = len(mins)
+        ax.step(mins, [(i + 1) / n for i in range(n)], where="post", color=COLORS[p], label=LABELS[p])
+    ax.set_xscale("symlog", linthresh=10)
+    ax.set_xlabel("comm unavailability per station (min / year)")
+    ax.set_ylabel("share of stations (ECDF)")
+    ax.set_title("Comm availability per station")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    out["availability"] = _png(fig)
+
+    # 3. SAIDI comparison
+    fig, axes = plt.subplots(1, 3, figsize=(9, 3.5))
+    from gridcell.sim import metrics
+
+    figs = {p: [metrics.figures(world, o) for o in os_] for p, os_ in outcomes.items()}
+    for ax, key, label in zip(axes, ("saidi_min", "saifi", "caidi_min"), ("SAIDI (min/yr)", "SAIFI (1/yr)",
+                                                                        "CAIDI (min)"), strict=True):
+        vals = [sum((f[key] or 0.0) for f in figs[p]) / len(figs[p]) for p in outcomes]
+        ax.bar([LABELS[p] for p in outcomes], vals, color=[COLORS[p] for p in outcomes])
+        ax.set_title(label)
+        for i, v in enumerate(vals):
+            ax.text(i, v, f"{v:.1f}", ha="center", va="bottom", fontsize=8)
+    fig.suptitle("Reliability indices (IEEE 1366, sustained > 3 min)")
+    out["saidi"] = _png(fig)
+
+    # 4. failover timeline
+    fig, ax = plt.subplots(figsize=(9, 4))
+    for p, os_ in outcomes.items():
+        run0 = os_[0]
+        ax.scatter([t / 86400.0 for t, _, _, _ in run0.interruptions],
+                   [max(d, 0.5) for _, d, _, _ in run0.interruptions], s=6, alpha=0.5, color=COLORS[p],
+                   label=f"{LABELS[p]} ({len(run0.interruptions)} switches)")
+    ax.set_yscale("log")
+    ax.set_xlabel("day of the simulated period")
+    ax.set_ylabel("interruption per switch (s)")
+    ax.set_title("Failover timeline (first seed)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    out["timeline"] = _png(fig)
+    return out
+
+
+def _fmt(v: Any) -> str:
+    return "–" if v is None else (f"{v:,.4g}" if isinstance(v, float) else html.escape(str(v)))
+
+
+def render(result: dict[str, Any], world: World, outcomes: dict[str, list[Outcome]]) -> str:
+    imgs = plots(world, outcomes)
+    rows = []
+    policies = [p for p in ("current_practice", "gridcell") if p in result]
+    extra = ("failovers", "attribution_automatic_pct", "attribution_correct_pct", "incidents", "grid_faults")
+    for k in (*KEYS, *extra):
+        cells = []
+        for p in policies:
+            ci = (result[p].get("ci95") or {}).get(k)
+            ci_s = f" <small>[{_fmt(ci[0])}, {_fmt(ci[1])}]</small>" if ci else ""
+            cells.append(f"<td>{_fmt(result[p].get(k))}{ci_s}</td>")
+        rows.append(f"<tr><th>{html.escape(k)}</th>{''.join(cells)}</tr>")
+    sc = result.get("scenario", {})
+    img = "".join(f'<figure><img alt="{k}" src="data:image/png;base64,{v}"/></figure>' for k, v in imgs.items())
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>gridcell digital twin report</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1000px}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}th{{text-align:left}}small{{color:#666}}
+figure{{margin:1em 0}}img{{max-width:100%}}</style></head><body>
+<h1>Digital twin: current practice vs gridcell</h1>
+<p>Grid <b>{html.escape(str(sc.get('grid')))}</b>: {sc.get('stations')} MV/LV stations with a dual-USIM CPE,
+{sc.get('customers')} customers, {sc.get('ranSites')} RAN sites of {len(world.cfg.plmns)} PLMNs,
+{sc.get('years')} simulated year(s), seeds {html.escape(str(result[policies[0]].get('seeds')))};
+wall time {result.get('wall_s')} s. 95 % confidence intervals in brackets
+({html.escape(str(result[policies[0]].get('ci_method')))}). Parameters and their sources: docs/sim.md.</p>
+<table><tr><th>figure</th>{''.join(f'<th>{LABELS[p]}</th>' for p in policies)}</tr>{''.join(rows)}</table>
+{img}
+<details><summary>configuration</summary><pre>{html.escape(json.dumps(result.get('config'), indent=1))}</pre></details>
+</body></html>"""

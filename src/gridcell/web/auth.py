@@ -1,0 +1,158 @@
+"""Who is logged in to the dashboard: users with scrypt-hashed passwords, API-token logins, browser sessions.
+
+A session cookie carries 256 random bits; only its SHA-256 is stored. Every request re-checks the principal
+(a revoked API client or a disabled user ends the session), so the dashboard never widens what the
+organisation's API access allows. Each session has its own CSRF token for state-changing form posts.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from gridcell.core.clock import utcnow
+from gridcell.core.errors import Conflict, InvalidInput
+from gridcell.core.ids import new_id
+from gridcell.core.security import hash_token
+from gridcell.tenancy import service as tenancy
+from gridcell.tenancy.service import ROLES, Caller
+from gridcell.web.models import WebSession, WebUser
+
+SESSION_TTL = timedelta(hours=12)
+USERNAME = re.compile(r"^[A-Za-z0-9._@-]{1,100}$")
+MIN_PASSWORD = 12
+# scrypt cost: 16 MiB and ~50 ms per hash (RFC 7914 interactive-login parameters).
+SCRYPT_N, SCRYPT_R, SCRYPT_P, SCRYPT_LEN = 2**14, 8, 1, 32
+_DUMMY_HASH: str | None = None
+
+
+def hash_password(password: str) -> str:
+    salt = secrets.token_bytes(16)
+    key = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P, dklen=SCRYPT_LEN)
+    b64 = base64.b64encode
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${b64(salt).decode()}${b64(key).decode()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, key = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        expected = base64.b64decode(key)
+        got = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
+                             dklen=len(expected))
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(got, expected)
+
+
+def _dummy_hash() -> str:
+    global _DUMMY_HASH
+    if _DUMMY_HASH is None:
+        _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+    return _DUMMY_HASH
+
+
+def create_user(session: Session, org_id: str, username: str, password: str, role: str) -> str:
+    """A dashboard user of an organisation; returns its id. Usernames are unique per organisation."""
+    if role not in ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
+    if not USERNAME.match(username):
+        raise InvalidInput("username must be 1-100 characters of A-Z a-z 0-9 . _ @ -")
+    if len(password) < MIN_PASSWORD:
+        raise InvalidInput(f"the password must have at least {MIN_PASSWORD} characters")
+    tenancy.get_org(session, org_id)
+    if session.scalar(select(WebUser.id).where(WebUser.org_id == org_id, WebUser.username == username)):
+        raise Conflict(f"user {username} exists already in {org_id}")
+    user = WebUser(id=new_id("usr"), org_id=org_id, username=username, role=role,
+                   password_hash=hash_password(password), created_at=utcnow(), disabled=False)
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"user {username} exists already in {org_id}") from exc
+    return user.id
+
+
+@dataclass(frozen=True)
+class Login:
+    caller: Caller
+    display: str
+
+
+def login_with_token(session: Session, token: str) -> Login | None:
+    caller = tenancy.authenticate(session, token.strip()) if token.strip() else None
+    if caller is None:
+        return None
+    return Login(caller, f"API client {caller.client_id}")
+
+
+def login_with_password(session: Session, org_id: str, username: str, password: str) -> Login | None:
+    user = session.scalar(select(WebUser).where(WebUser.org_id == org_id.strip(), WebUser.username == username.strip()))
+    if user is None or user.disabled:
+        verify_password(password, _dummy_hash())  # same cost whether or not the user exists
+        return None
+    if not verify_password(password, user.password_hash):
+        return None
+    org = tenancy.get_org(session, user.org_id)
+    return Login(Caller(client_id=f"user:{user.id}", org_id=user.org_id, org_kind=org.kind, role=user.role),
+                 user.username)
+
+
+@dataclass(frozen=True)
+class WebCaller:
+    caller: Caller
+    display: str
+    org_name: str
+    csrf: str
+
+
+def start_session(session: Session, login: Login) -> str:
+    """Store a new session; returns the cookie value (shown to the browser only)."""
+    now = utcnow()
+    session.execute(delete(WebSession).where(WebSession.expires_at < now))
+    value = secrets.token_urlsafe(32)
+    principal = login.caller.client_id if login.caller.client_id.startswith("user:") \
+        else f"client:{login.caller.client_id}"
+    session.add(WebSession(id_hash=hash_token(value), org_id=login.caller.org_id, principal=principal,
+                           display=login.display[:200], csrf=secrets.token_urlsafe(32), created_at=now,
+                           expires_at=now + SESSION_TTL))
+    return value
+
+
+def end_session(session: Session, value: str) -> None:
+    session.execute(delete(WebSession).where(WebSession.id_hash == hash_token(value)))
+
+
+def resolve(session: Session, value: str | None) -> WebCaller | None:
+    """The logged-in caller of a cookie value, re-checked against its principal; None when not logged in."""
+    if not value:
+        return None
+    row = session.get(WebSession, hash_token(value))
+    if row is None or row.expires_at <= utcnow():
+        return None
+    kind, _, ident = row.principal.partition(":")
+    caller: Caller | None = None
+    if kind == "client":
+        caller = tenancy.caller_for_client(session, ident)
+    elif kind == "user":
+        user = session.get(WebUser, ident)
+        if user is not None and not user.disabled:
+            org_kind = tenancy.get_org(session, user.org_id).kind
+            caller = Caller(client_id=f"user:{user.id}", org_id=user.org_id, org_kind=org_kind, role=user.role)
+    if caller is None or caller.org_id != row.org_id:
+        return None
+    return WebCaller(caller, row.display, tenancy.get_org(session, caller.org_id).name, row.csrf)
+
+
+def check_csrf(web: WebCaller, submitted: str | None) -> bool:
+    return bool(submitted) and hmac.compare_digest(web.csrf, submitted or "")

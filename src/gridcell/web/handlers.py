@@ -1,0 +1,84 @@
+"""Dashboard wake-ups: committed changes that concern an organisation wake its open dashboards.
+
+In-transaction handlers note which organisations a unit of work concerned; after the commit one message per
+unit of work goes on the bus (`web.wake`, payload `{"orgs": [...]}`), and `/web/events` streams it to the
+browsers of those organisations, which then re-read their panels from the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from gridcell.core import events
+from gridcell.core.db import queue_after_commit
+from gridcell.exposure.status import STATUS_CHANGED, StatusChanged
+from gridcell.faults.service import CELLS_CHANGED, CellsChanged
+from gridcell.incidents.service import TICKET_CHANGED, TicketChanged
+from gridcell.outages.views import PLAN_CHANGED, OutagePlanChanged
+from gridcell.telemetry.service import PROBES_INGESTED, ProbesIngested
+from gridcell.topology.service import TOPOLOGY_IMPORTED, TopologyImported
+
+WAKE_TOPIC = "web.wake"
+
+
+@dataclass(frozen=True)
+class DashboardWake:
+    orgs: frozenset[str]
+
+
+def _wake(session: Session, orgs: set[str]) -> None:
+    if orgs:
+        queue_after_commit(session, DashboardWake(frozenset(orgs)))
+
+
+def on_status_changed(session: Session, event: StatusChanged) -> None:
+    _wake(session, {c.site.org_id for c in event.changes} | {c.mno_id for c in event.changes})
+
+
+def on_cells_changed(session: Session, event: CellsChanged) -> None:
+    _wake(session, {event.org_id})
+
+
+def on_ticket_changed(session: Session, event: TicketChanged) -> None:
+    _wake(session, {event.dso_id, event.mno_id})
+
+
+def on_plan_changed(session: Session, event: OutagePlanChanged) -> None:
+    _wake(session, {event.dso_id, *event.mno_ids})
+
+
+def on_probes_ingested(session: Session, event: ProbesIngested) -> None:
+    _wake(session, {event.dso_id})
+
+
+def on_topology_imported(session: Session, event: TopologyImported) -> None:
+    _wake(session, {event.org_id})
+
+
+def register() -> None:
+    events.register(STATUS_CHANGED, on_status_changed)
+    events.register(CELLS_CHANGED, on_cells_changed)
+    events.register(TICKET_CHANGED, on_ticket_changed)
+    events.register(PLAN_CHANGED, on_plan_changed)
+    events.register(PROBES_INGESTED, on_probes_ingested)
+    events.register(TOPOLOGY_IMPORTED, on_topology_imported)
+
+
+async def start(app: Any) -> list[asyncio.Task[None]]:
+    """Publish one wake-up per committed unit of work that concerned some organisation (no background task)."""
+    bus = app.state.bus
+
+    def publish(messages: list[Any]) -> None:
+        orgs: set[str] = set()
+        for m in messages:
+            if isinstance(m, DashboardWake):
+                orgs |= m.orgs
+        if orgs:
+            bus.publish(WAKE_TOPIC, {"orgs": sorted(orgs)})
+
+    app.state.db.on_commit(publish)
+    return []
