@@ -177,14 +177,23 @@ def test_singleton_runs_once_and_moves_when_its_holder_stops_renewing(pg: Databa
         tb = asyncio.create_task(singleton(b, "demo", job("b")))
         await asyncio.sleep(1.0)
         assert set(runs) == {"a"}, "only the first holder runs the job"
-        assert keeper_a.task is not None
-        keeper_a.task.cancel()  # "a" freezes: no renewals; its job stops at its own deadline
-        await asyncio.sleep(2.0)
-        tail = runs[-10:]
-        assert set(tail) == {"b"}, f"the job moved to b: {runs}"
+
+        def unreachable(*args: Any) -> Any:
+            raise ConnectionError("database unreachable from a")
+
+        a.renew = unreachable  # type: ignore[method-assign]  # "a" is cut off: it can neither renew nor acquire
+        a.acquire = unreachable  # type: ignore[method-assign]
+        deadline = time.monotonic() + 10
+        while "b" not in runs and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert "b" in runs, "the job moved to b"
+        assert "a" not in runs[runs.index("b"):], f"a still ran after b took over: {runs}"
+        assert not ta.done()  # "a" keeps trying to get the lease back, without running the job
         for t in (ta, tb):
             t.cancel()
         await asyncio.gather(ta, tb, return_exceptions=True)
+        if keeper_a.task is not None:
+            keeper_a.task.cancel()
         await keeper_b.stop()
 
     asyncio.run(scenario())

@@ -1,5 +1,7 @@
 """Two `gridcell serve --cluster` processes on one PostgreSQL and NATS JetStream; one is SIGKILLed mid-load.
 
+An SSE stream on one process sees, within seconds, the rows committed by the other (NATS fan-out).
+
 Alarms go alternately to both processes (a load balancer); a request that fails because its process died
 is retried on the survivor. Afterwards: every acknowledged alarm is stored once, every outbox row reached
 the webhook (unique notification ids, in order per subscription; a duplicate only for a row whose first
@@ -189,6 +191,23 @@ def test_sigkill_one_of_two_processes_loses_nothing_and_jobs_move(cluster_env: d
         assert not (SINGLETONS & b.held())
         dso_auth, mno_auth, subs = _world(cluster_env, a, hooks)
 
+        # An SSE stream on b sees what a commits, woken through NATS (not by its 15 s outbox re-read).
+        sse_ids: list[str] = []
+        sse_open = threading.Event()
+
+        def stream() -> None:
+            with httpx.stream("GET", f"{b.url}/api/v1/subscriptions/{subs[0]}/events", headers=dso_auth,
+                              timeout=30) as r:
+                for line in r.iter_lines():
+                    sse_open.set()
+                    if line.startswith("id: "):
+                        sse_ids.append(line[4:])
+                        if len(sse_ids) >= 2:
+                            return
+
+        threading.Thread(target=stream, daemon=True).start()
+        assert sse_open.wait(10), "SSE stream connected"
+
         # Warm-up: a raises the cells of subscriptions 0 and 2, then b those of 1 and 3, so each
         # process claims the delivery of the subscriptions it committed rows for first.
         acked: set[str] = set()
@@ -197,6 +216,8 @@ def test_sigkill_one_of_two_processes_loses_nothing_and_jobs_move(cluster_env: d
             assert _post(node, body, mno_auth)
             acked.update(f"W-{c}" for c in cells)
             wait_until(lambda n=len(acked): len(hooks.bodies()) >= n, 15, "warm-up notifications delivered")
+        wait_until(lambda: len(sse_ids) >= 2, 5, "SSE events on b for rows committed by a")
+        assert sse_ids == ["1", "2"]
         owned_by_a = {n for n in a.held() if n.startswith("delivery:")}
         assert owned_by_a, "the process to be killed delivers some subscriptions"
 

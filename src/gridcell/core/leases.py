@@ -5,8 +5,9 @@ the database's clock, so the nodes' clocks never need to agree. The holder renew
 one statement every `ttl / 3`; a holder that dies (SIGKILL, power loss, network partition) stops renewing
 and any other node takes the lease once it has expired. Each takeover increments `epoch` (a fencing token).
 
-A holder trusts a lease only until `renewal start + ttl` on its own monotonic clock, which is never later
-than the expiry the database recorded, so two holders never act at once (barring clock *rate* drift).
+A holder trusts a lease only until `renewal start + 0.8 × ttl` on its own monotonic clock, earlier than the
+expiry the database recorded, so a job stops before anyone else may start it (barring clock *rate* drift
+beyond that margin); jobs must still be idempotent, since a database write already in flight completes.
 
 The embedded default (one process, SQLite) uses `LocalLeases`: every lease is granted, jobs just run.
 """
@@ -58,6 +59,9 @@ class Leases(Protocol):
 
     def valid(self, name: str) -> bool: ...
 
+    def time_left(self, name: str) -> float:
+        """Seconds this process may still trust the lease (0 when not held)."""
+
     def release(self, names: Iterable[str]) -> None: ...
 
     def held(self) -> list[str]: ...
@@ -83,6 +87,9 @@ class LocalLeases:
 
     def valid(self, name: str) -> bool:
         return True
+
+    def time_left(self, name: str) -> float:
+        return float("inf")
 
     def release(self, names: Iterable[str]) -> None:
         self._held.difference_update(names)
@@ -122,6 +129,9 @@ _ALL = text("SELECT name, holder, epoch, expires_at > clock_timestamp() AS live 
             "WHERE name NOT LIKE 'delivery:%' ORDER BY name")
 
 
+TRUST = 0.8  # fraction of the ttl a holder trusts a lease after the start of its last (re)newal
+
+
 class DbLeases:
     """Leases in PostgreSQL, renewed by `LeaseKeeper`. Methods are blocking: call them off the event loop."""
 
@@ -134,6 +144,7 @@ class DbLeases:
         self.holder = holder or node_id()
         self.ttl = ttl_s
         self.renew_interval = ttl_s / 3
+        self.trusted = ttl_s * TRUST
         self._deadline: dict[str, float] = {}  # name -> local monotonic instant the lease is trusted until
         self._lock = threading.Lock()
         self.last_renew_ok: float | None = None
@@ -147,12 +158,16 @@ class DbLeases:
         if epoch is None:
             return False, max(0.0, float(remaining or 0.0))
         with self._lock:
-            self._deadline[name] = start + self.ttl
+            self._deadline[name] = start + self.trusted
         return True, 0.0
 
     def valid(self, name: str) -> bool:
         deadline = self._deadline.get(name)
         return deadline is not None and time.monotonic() < deadline
+
+    def time_left(self, name: str) -> float:
+        deadline = self._deadline.get(name)
+        return 0.0 if deadline is None else max(0.0, deadline - time.monotonic())
 
     def held(self) -> list[str]:
         with self._lock:
@@ -175,7 +190,7 @@ class DbLeases:
         with self._lock:
             for name in kept:
                 if name in self._deadline:
-                    self._deadline[name] = start + self.ttl
+                    self._deadline[name] = start + self.trusted
             for name in lost:
                 self._deadline.pop(name, None)
         self.last_renew_ok, self.last_error = time.monotonic(), None
@@ -274,8 +289,8 @@ async def singleton(owner: Any, name: str, job: Callable[[], Awaitable[Any]], *,
         log.info("singleton %s: running on %s", name, leases.holder)
         task = asyncio.ensure_future(job())
         try:
-            while not task.done() and leases.valid(lease):
-                await asyncio.wait({task}, timeout=min(0.5, leases.renew_interval))
+            while not task.done() and leases.valid(lease):  # stop at the deadline, before anyone may take over
+                await asyncio.wait({task}, timeout=min(leases.time_left(lease) + 0.001, leases.renew_interval))
         finally:
             if not task.done():
                 task.cancel()

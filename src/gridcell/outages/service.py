@@ -429,6 +429,7 @@ def _recompute(session: Session, row: OutageInfo, now: datetime, *, notify_moi: 
     row.plan_version += 1
     row.plan = {**new_plan, "version": row.plan_version, "computedAt": isoformat(now)}
     row.plan_key = key
+    row.updated_at = max(row.updated_at, now)
     session.flush()
     if notify_moi:
         orgs = [row.dso_id, *agreement_mnos(session, row.dso_id)]
@@ -444,8 +445,12 @@ def recompute_open(session: Session, dso_ids: Iterable[str], now: datetime | Non
     """Recompute the plans of open outages of these DSOs (optionally only those touching these RAN sites)."""
     now = now or utcnow()
     n = 0
-    rows = session.scalars(select(OutageInfo).where(OutageInfo.dso_id.in_(sorted(set(dso_ids)) or [""]))
-                           .order_by(OutageInfo.pk))
+    # A plan closes once recomputed at or after its actual end (and a closed plan changes no more), so
+    # rows updated since their actual end are closed: leave them in the database, not in the loop.
+    rows = session.scalars(select(OutageInfo).where(
+        OutageInfo.dso_id.in_(sorted(set(dso_ids)) or [""]),
+        or_(OutageInfo.actual_end.is_(None), OutageInfo.updated_at < OutageInfo.actual_end))
+        .order_by(OutageInfo.pk))
     for row in rows:
         if row.plan is not None and row.plan.get("status") == "closed":
             continue
