@@ -31,6 +31,7 @@ EVENT_KINDS = ("siteStatusChanged",)
 STATUSES = ("ok", "degraded", "at_risk", "maintenance", "down")
 RANK = {s: i for i, s in enumerate(STATUSES)}
 OUTBOX_TOPIC = "exposure.outbox"
+Subscriber = Subscription  # the type other capabilities hold while enqueuing (they never import exposure.models)
 OUTBOX: Table = OutboxRow.__table__  # type: ignore[assignment]  # Core inserts: no per-row ORM bookkeeping
 
 

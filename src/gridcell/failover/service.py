@@ -74,6 +74,7 @@ def _evaluate_usims(session: Session, usims: list[topology.UsimRef], org_of_site
     states = {s.cpe_pk: s for s in session.scalars(select(FailoverState).where(
         FailoverState.cpe_pk.in_(sorted(by_cpe))))}
     commands: list[FailoverCommand] = []
+    subs_by_org: dict[str, list[subscriptions.Subscriber]] = {}  # webhook subscribers, once per DSO
     for cpe_pk, us in sorted(by_cpe.items()):
         primary = next((u.plmn for u in us if u.role == "primary"), us[0].plmn)
         views: dict[str, advisor.PlmnView] = {}
@@ -106,18 +107,21 @@ def _evaluate_usims(session: Session, usims: list[topology.UsimRef], org_of_site
         row.last_switch_at, row.primary_good_since = d.state.last_switch_at, d.state.primary_good_since
         row.updated_at = now
         if d.emit:
-            commands.append(_command(session, dso_id, cpe_pk, us[0].cpe_id, d, state.active, now))
+            if dso_id not in subs_by_org:
+                subs_by_org[dso_id] = subscriptions.channel_subscriptions(session, CHANNEL, [dso_id])
+            commands.append(_command(session, dso_id, cpe_pk, us[0].cpe_id, d, state.active, now,
+                                     subs_by_org[dso_id]))
     return commands
 
 
 def _command(session: Session, dso_id: str, cpe_pk: int, cpe_id: str, d: advisor.Decision, before: str,
-             now: datetime) -> FailoverCommand:
+             now: datetime, subs: list[subscriptions.Subscriber]) -> FailoverCommand:
     cmd = FailoverCommand(id=new_id("fcmd"), org_id=dso_id, cpe_pk=cpe_pk, cpe_id=cpe_id, action=d.action,
                           from_plmn=before, to_plmn=d.target, reason=d.reason, issued_at=now)
     session.add(cmd)
     body = command_out(cmd)
     queue_after_commit(session, CpeCommandMessage(dso_id, cpe_id, cmd.id, orjson.dumps(body)))
-    for sub in subscriptions.channel_subscriptions(session, CHANNEL, [dso_id]):
+    for sub in subs:
         subscriptions.enqueue(session, sub, "cpeCommand", _builder(sub.id, "cpeCommand", "command", body, now), now)
     return cmd
 
