@@ -2,7 +2,7 @@
 
 Needs PostgreSQL and NATS JetStream (default 127.0.0.1; GRIDCELL_BENCH_POSTGRES_URL, GRIDCELL_BENCH_NATS_URL).
 
-    .venv/bin/python benchmarks/bench_cluster.py [--alarms 20000] [--rate 1000] [--duration-s 10]
+    .venv/bin/python benchmarks/bench_cluster.py [--alarms 20000] [--rate 100] [--duration-s 10]
                                                  [--subscriptions 100]
 """
 
@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--alarms", type=int, default=20_000, help="alarms per cluster_alarm_ingest_rate run")
-    parser.add_argument("--rate", type=float, default=1000.0, help="alarms/s offered in the latency phase")
+    parser.add_argument("--rate", type=float, default=100.0, help="alarms/s offered in the latency phase")
     parser.add_argument("--duration-s", type=float, default=10.0, help="length of each latency phase")
     parser.add_argument("--subscriptions", type=int, default=100, help="webhook subscriptions (2 per DSO)")
     args = parser.parse_args(argv)

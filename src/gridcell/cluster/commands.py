@@ -9,7 +9,7 @@ import typer
 
 
 def bench_cluster(as_json: Annotated[bool, typer.Option("--json")] = False, alarms: int = 20_000,
-                  rate: float = 1000.0, duration_s: float = 10.0, subscriptions: int = 100,
+                  rate: float = 100.0, duration_s: float = 10.0, subscriptions: int = 100,
                   database_url: Annotated[str | None, typer.Option(
                       help="PostgreSQL server to create the run's database on")] = None,
                   nats_url: Annotated[str | None, typer.Option(help="NATS server with JetStream")] = None) -> None:

@@ -51,6 +51,8 @@ _T = TypeVar("_T")
 _C = TypeVar("_C")
 ORIGIN = "Gridcell-Origin"
 PUBLISH_BATCH = 1000  # payloads per JetStream message at most
+DELIVERY_MAX_AGE_S = 600.0
+STREAM_MAX_BYTES = 1 << 30
 
 
 # ---- codec ------------------------------------------------------------------------------------------
@@ -211,9 +213,13 @@ class NatsBus:
                                       disconnected_cb=disconnected_cb, reconnected_cb=reconnected_cb)
         self._js = self._nc.jetstream()
         for kind, name in self.streams.items():
+            # Delivery wake-ups matter for seconds (the outbox is the truth): keep them briefly. Events keep
+            # for `max_age_s` so a group consumer that was down catches up. Both bounded in size.
+            max_age = min(self.max_age_s, DELIVERY_MAX_AGE_S) if kind == "deliveries" else self.max_age_s
             config = StreamConfig(name=name, subjects=[f"{self.subject_prefix}.{kind}.>"],
                                   retention=RetentionPolicy.LIMITS, storage=StorageType.FILE,
-                                  num_replicas=self.replicas, max_age=self.max_age_s, duplicate_window=120.0)
+                                  num_replicas=self.replicas, max_age=max_age, max_bytes=STREAM_MAX_BYTES,
+                                  duplicate_window=120.0)
             try:
                 await self._js.add_stream(config)
             except Exception:  # exists with another configuration (e.g. max_age changed): converge
