@@ -76,6 +76,15 @@ def private_database(url: str) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture(autouse=True)
+def _wall_clock_between_tests() -> Iterator[None]:
+    """Tests (and the twin) may install a ManualClock; the next test starts on wall time again."""
+    from gridcell.core.clock import SystemClock, set_clock
+
+    yield
+    set_clock(SystemClock())
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def storage_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
     if request.param == "postgresql":

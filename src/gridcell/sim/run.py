@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
+from gridcell.core.clock import get_clock, set_clock
 from gridcell.sim import faults, metrics
 from gridcell.sim.config import SimConfig
 from gridcell.sim.engine import Engine, Outcome
@@ -36,7 +36,7 @@ def run_policy(world: World, seed: int, policy: str, truth: faults.Truth | None 
 def simulate(cfg: SimConfig, seeds: list[int], *, world: World | None = None,
              progress: Callable[[str], None] | None = None) -> tuple[dict[str, Any], World, dict[str, list[Outcome]]]:
     t0 = time.perf_counter()
-    own = world is None
+    clock_before = get_clock()  # the twin moves a ManualClock; hand the caller back the clock it had
     world = world or build(cfg, scenario_seed=seeds[0])
     t_build = time.perf_counter() - t0
     outcomes: dict[str, list[Outcome]] = {p: [] for p in POLICIES}
@@ -58,13 +58,4 @@ def simulate(cfg: SimConfig, seeds: list[int], *, world: World | None = None,
         result["config"] = cfg.as_dict()
         return result, world, outcomes
     finally:
-        if own:
-            pass  # the caller owns the world (report) and cleans it up
-
-
-def cleanup(world: World) -> None:
-    world.cleanup()
-
-
-def default_workdir() -> Path | None:
-    return None
+        set_clock(clock_before)  # the caller owns the world (the report reads it) and cleans it up

@@ -160,7 +160,7 @@ def run(state: State, seg: I64, ok: B, rtt: F) -> Outcome:
     # ---- loss ----
     fail = (~ok).astype(np.float64)
     warm_l = st.n_loss >= WARMUP
-    p0 = np.maximum(st.p_loss, P0_FLOOR)
+    p0 = np.clip(st.p_loss, P0_FLOOR, 0.49)  # below p1 (≤ 0.5) and 1: the log-likelihood ratio stays finite
     p1 = np.minimum(0.5, np.maximum(0.2, 5 * p0))
     y = np.where(fail[np.arange(len(seg))] > 0, np.log(p1 / p0)[seg], np.log((1 - p1) / (1 - p0))[seg]) \
         if len(seg) else np.zeros(0)
