@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import httpx
+import aiohttp
 from prometheus_client import Counter, Histogram
 from sqlalchemy import update
 
@@ -174,7 +174,7 @@ class DeliveryService:
         self.stopping = False
         self.stop_event = asyncio.Event()
         self._limit = asyncio.Semaphore(concurrency)
-        self._client: httpx.AsyncClient | None = None
+        self._client: aiohttp.ClientSession | None = None
         self._unsubscribe: Any = None
         self._acks: list[str] = []
         self._ack_task: asyncio.Task[None] | None = None
@@ -182,7 +182,11 @@ class DeliveryService:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._client = httpx.AsyncClient(timeout=self.timeout_s, limits=httpx.Limits(max_connections=256))
+        # aiohttp: several times less client CPU per POST than httpx here, and a per-host keep-alive pool.
+        self._client = aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=self.timeout_s),
+            connector=aiohttp.TCPConnector(limit=256, limit_per_host=64, ttl_dns_cache=300),
+            auto_decompress=False, skip_auto_headers=("User-Agent",))
         self._unsubscribe = self.bus.subscribe(OUTBOX_TOPIC, on_loop(loop, self._on_message))
         self._ack_task = asyncio.create_task(self._ack_loop())
         await self._scan_backlog()
@@ -229,7 +233,7 @@ class DeliveryService:
             except Exception:
                 log.exception("releasing delivery leases failed; they expire after their ttl")
         if self._client:
-            await self._client.aclose()
+            await self._client.close()
 
     def _on_message(self, message: Message) -> None:
         msg = message.payload
@@ -303,15 +307,18 @@ class DeliveryService:
                    "X-Gridcell-Notification-Id": item.notification_id, "X-Gridcell-Sequence": str(item.seq)}
         async with self._limit:
             try:
-                resp = await self._client.post(worker.callback, content=item.payload, headers=headers)
-            except httpx.HTTPError as exc:
+                async with self._client.post(worker.callback, data=item.payload, headers=headers,
+                                             allow_redirects=False) as resp:
+                    status = resp.status
+                    await resp.read()
+            except (aiohttp.ClientError, TimeoutError) as exc:
                 DELIVERED.labels("error").inc()
                 return f"{type(exc).__name__}: {exc}"[:500]
-        if 200 <= resp.status_code < 300:
+        if 200 <= status < 300:
             DELIVERED.labels("ok").inc()
             return None
         DELIVERED.labels("rejected").inc()
-        return f"HTTP {resp.status_code}"
+        return f"HTTP {status}"
 
     def mark_delivered(self, notification_id: str) -> None:
         self._acks.append(notification_id)
