@@ -61,6 +61,7 @@ def run_demo(host: str, port: int, database: str, *, grid: str = "mv_oberrhein",
 gridcell demo — {base}  (SQLite: {database}; twin of {world.grid_name}: {len(world.stations)} stations,
   {len(world.ran)} RAN sites; virtual time runs {speed:g}x from {cfg.start.date()})
   API docs:           {base}/docs
+  Dashboard:          {base}/web/login  (log in with any token below: DSO → operations centre, MNO → service desk)
   DSO operator:       {t['dso_operator']}
   DSO viewer:         {t['dso_viewer']}
   MNO {plmn_a} (cell):  {t[f'mno_{plmn_a}']}
