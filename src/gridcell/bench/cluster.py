@@ -56,6 +56,7 @@ from gridcell.bench.exposure import (
     _workdir,
     alarm,
     build_world,
+    match_deliveries,
 )
 
 INGEST_CONNECTIONS = 4  # per process
@@ -222,34 +223,9 @@ async def _latency(bases: list[str], world: World, sock: socket.socket, rate: fl
         receiver.close()
         await receiver.wait_closed()
 
-    latencies: list[float] = []
-    seen: set[str] = set()
-    last_raise: dict[tuple[str, str], str] = {}
-    duplicates = unmatched = 0
-    for arrived, raw in hooks.arrivals:
-        try:
-            p = orjson.loads(raw)
-            nid, where = p["notificationId"], (p["subscriptionId"], p["site"]["id"])
-            if nid in seen:
-                duplicates += 1
-                continue
-            seen.add(nid)
-            if p["status"] == "down":
-                aid = p["reasons"][0]["events"][0]["id"]
-                last_raise[where] = aid
-                key = f"{aid}|raise"
-            else:
-                key = f"{last_raise.get(where)}|clear"
-        except (KeyError, IndexError, TypeError, orjson.JSONDecodeError):
-            unmatched += 1
-            continue
-        t_sent = sent_at.get(key)
-        if t_sent is None:
-            unmatched += 1
-            continue
-        latencies.append((arrived - t_sent) * 1000)
+    latencies, seen, duplicates, unmatched = match_deliveries(hooks.arrivals, sent_at)
     return LatencyResult(latencies, n_alarms, acknowledged, n_requests, last_send - t0, end - t0, expected,
-                         len(seen), duplicates, unmatched + hooks.bad, max(request_ms, default=0.0))
+                         seen, duplicates, unmatched + hooks.bad, max(request_ms, default=0.0))
 
 
 # ---- the figures ------------------------------------------------------------------------------------

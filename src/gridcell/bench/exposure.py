@@ -353,6 +353,42 @@ class _HookProtocol(asyncio.Protocol):
             self.transport = None
 
 
+def match_deliveries(arrivals: list[tuple[float, bytes]],
+                     sent_at: dict[str, float]) -> tuple[list[float], int, int, int]:
+    """Latency per delivered notification: (ms list, unique deliveries, duplicates, unmatched).
+
+    A "down" names its alarm in reasons[0].events[0] (cell-level agreement); a return to "ok" has no
+    reasons, and since delivery is in order per subscription it answers that site's last raise.
+    """
+    latencies: list[float] = []
+    seen: set[str] = set()
+    last_raise: dict[tuple[str, str], str] = {}
+    duplicates = unmatched = 0
+    for arrived, raw in arrivals:
+        try:
+            p = orjson.loads(raw)
+            nid, where = p["notificationId"], (p["subscriptionId"], p["site"]["id"])
+            if nid in seen:
+                duplicates += 1
+                continue
+            seen.add(nid)
+            if p["status"] == "down":
+                aid = p["reasons"][0]["events"][0]["id"]
+                last_raise[where] = aid
+                key = f"{aid}|raise"
+            else:
+                key = f"{last_raise.get(where)}|clear"
+        except (KeyError, IndexError, TypeError, orjson.JSONDecodeError):
+            unmatched += 1
+            continue
+        t_sent = sent_at.get(key)
+        if t_sent is None:
+            unmatched += 1
+            continue
+        latencies.append((arrived - t_sent) * 1000)
+    return latencies, len(seen), duplicates, unmatched
+
+
 @dataclass
 class LatencyResult:
     latencies_ms: list[float]
@@ -438,34 +474,9 @@ async def _latency(base: str, world: World, sock: socket.socket, rate: float, du
         receiver.close()
         await receiver.wait_closed()
 
-    latencies: list[float] = []
-    seen: set[str] = set()
-    last_raise: dict[tuple[str, str], str] = {}
-    duplicates = unmatched = 0
-    for arrived, raw in hooks.arrivals:
-        try:
-            p = orjson.loads(raw)
-            nid, where = p["notificationId"], (p["subscriptionId"], p["site"]["id"])
-            if nid in seen:
-                duplicates += 1
-                continue
-            seen.add(nid)
-            if p["status"] == "down":  # cell-level agreement: the alarm id is in the reason's events
-                aid = p["reasons"][0]["events"][0]["id"]
-                last_raise[where] = aid
-                key = f"{aid}|raise"
-            else:  # back to ok, no reasons: delivered in order per subscription, so it clears the last raise
-                key = f"{last_raise.get(where)}|clear"
-        except (KeyError, IndexError, TypeError, orjson.JSONDecodeError):
-            unmatched += 1
-            continue
-        t_sent = sent_at.get(key)
-        if t_sent is None:
-            unmatched += 1
-            continue
-        latencies.append((arrived - t_sent) * 1000)
+    latencies, seen, duplicates, unmatched = match_deliveries(hooks.arrivals, sent_at)
     return LatencyResult(latencies, n_alarms, acknowledged, n_requests, last_send - t0, end - t0, expected,
-                         len(seen), duplicates, unmatched + hooks.bad, max(request_ms, default=0.0))
+                         seen, duplicates, unmatched + hooks.bad, max(request_ms, default=0.0))
 
 
 # ---- the figures ------------------------------------------------------------------------------------
