@@ -5,8 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from shapely import STRtree
-from shapely.geometry import Point, Polygon, shape
+from shapely.geometry import Polygon, shape
 from shapely.geometry.base import BaseGeometry
 
 from gridcell.core.errors import InvalidInput
@@ -52,15 +51,3 @@ def distance_m(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
     dp, dl = p2 - p1, math.radians(lon2 - lon1)
     a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
     return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(a))
-
-
-class PointIndex:
-    """STRtree over points with payloads: polygon → payloads inside, without a Python loop over all."""
-
-    def __init__(self, items: list[tuple[float, float, Any]]) -> None:
-        self._payloads = [p for _, _, p in items]
-        self._tree = STRtree([Point(lon, lat) for lon, lat, _ in items])
-
-    def within(self, area: BaseGeometry) -> list[Any]:
-        idx = self._tree.query(area, predicate="intersects")
-        return [self._payloads[i] for i in idx]

@@ -17,6 +17,7 @@ from gridcell.exposure import service, subscriptions
 from gridcell.exposure.models import Subscription
 from gridcell.exposure.subscriptions import OUTBOX_TOPIC
 from gridcell.tenancy.service import Caller
+from gridcell.topology import service as topology
 
 router = APIRouter(tags=["exposure"])
 fault_mns = APIRouter(prefix="/FaultSupervisionMnS/v1", tags=["FaultSupervisionMnS"])
@@ -52,8 +53,6 @@ def get_site_status(site_id: str, caller: Caller = Depends(get_caller),
                     db: Database = Depends(get_db)) -> list[dict[str, Any]]:
     _dso(caller)
     with db.write() as session:
-        from gridcell.topology import service as topology
-
         topology.site_by_id(session, caller.org_id, site_id)
         return service.site_statuses(session, caller, site_ids=[site_id])
 

@@ -13,6 +13,7 @@ from gridcell.deps import get_caller, get_db
 from gridcell.faults import schemas as s
 from gridcell.faults import service
 from gridcell.tenancy.service import Caller
+from gridcell.topology import service as topology
 
 router = APIRouter(tags=["faults"])
 INGESTED = Counter("gridcell_ingest_notifications_total", "MNO notifications received", ["result"])
@@ -47,8 +48,6 @@ def list_own_conditions(kind: str | None = Query(None, pattern="^(alarm|maintena
     with db.read() as session:
         rows = service.list_conditions(session, caller.org_id, kind=kind, active_only=active,
                                        unmapped_only=unmapped, limit=limit, offset=offset)
-        from gridcell.topology import service as topology
-
         refs = topology.cell_refs(session, sorted({pk for _, cells in rows for pk in cells}))
     return [{"id": c.key, "kind": c.kind, "impact": c.impact, "objectInstance": c.object_instance,
              "cells": sorted(refs[pk].cell_id for pk in cells if pk in refs) if c.mapped else None,
