@@ -378,12 +378,6 @@ def test_pairs_and_serving_cells(db: Database, dso: str, mno: str) -> None:
         refs = topo.cell_refs(s, [a1.pk, b1.pk])
         assert refs[a1.pk].ran_site_id == "RS-A" and refs[b1.pk].ran_site_id == "RS-B"
         assert [c.cell_id for c in topo.ran_site_cells(s, [a1.ran_site_pk])] == ["A1", "A2"]
-    with db.write() as s:
-        topo.set_admin_locked(s, a1.pk, True)
-        with pytest.raises(NotFound):
-            topo.set_admin_locked(s, 999_999, True)
-    with db.read() as s:
-        assert topo.cell_refs(s, [a1.pk])[a1.pk].admin_locked is True
 
 
 def test_queries_chunk_past_500(db: Database, dso: str, mno: str) -> None:

@@ -65,7 +65,7 @@ def build(db: Database, n_events: int, n_sites: int, seed: int = 11) -> tuple[st
         _bulk(s, RanSite.__table__, ({"pk": i + 1, "org_id": mno, "site_id": f"R{i}", "lat": 48 + rnd.random(),
                                       "lon": 7 + rnd.random(), "autonomy_h": 2.0} for i in range(n_cells)))
         _bulk(s, Cell.__table__, ({"pk": i + 1, "org_id": mno, "cell_id": f"C{i}", "ran_site_pk": i + 1,
-                                   "plmn": PLMN, "rat": "NR", "admin_locked": False} for i in range(n_cells)))
+                                   "plmn": PLMN, "rat": "NR"} for i in range(n_cells)))
         _bulk(s, DsoSite.__table__, ({"pk": i + 1, "org_id": dso, "site_id": f"S{i}", "name": f"site {i}",
                                       "kind": "secondary_substation", "lat": 48 + rnd.random(),
                                       "lon": 7 + rnd.random(), "customers": 100, "criticality": "normal",

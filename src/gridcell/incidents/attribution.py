@@ -126,13 +126,6 @@ def attribute(session: Session, dso_id: str, mno_id: str, site_pks: Iterable[int
                 scores.add("mno_network", 0.6)
             if cond.ends_at is not None and cond.impact == "outage" and cleared is None:
                 scores.etr.append(cond.ends_at)
-    for cell in cells.values():
-        if cell.admin_locked and cell.pk not in conditioned:
-            conditioned.add(cell.pk)
-            scores.add("mno_network", 0.9)
-            evidence.append({"kind": "config", "source": "mno", "id": f"locked:{cell.cell_id}", "start": None,
-                             "end": None, "category": "network_outage", "cellId": cell.cell_id,
-                             "ranSiteId": cell.ran_site_id, "plmn": cell.plmn, "state": "LOCKED"})
 
     # 3. Power of the RAN sites behind the serving cells (now).
     ran_pks = sorted({c.ran_site_pk for c in cells.values()})

@@ -85,8 +85,6 @@ class Cell(Base):
     range_m: Mapped[float | None] = mapped_column(Float)
     coverage: Mapped[dict[str, Any] | None]  # GeoJSON polygon; derived from azimuth + range when absent
     dn: Mapped[str | None] = mapped_column(String(400))
-    # Administrative state from configuration notifications: a LOCKED cell serves nobody.
-    admin_locked: Mapped[bool] = mapped_column(default=False)
 
 
 class ServingLink(Base):

@@ -171,7 +171,6 @@ class CellOut(_Out):
     range_m: float | None = None
     coverage: dict[str, Any] | None = Field(None, description="The GeoJSON polygon given at import, if any")
     dn: str | None = None
-    admin_locked: bool
 
 
 class RanSiteOut(_Out):

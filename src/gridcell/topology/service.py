@@ -61,7 +61,6 @@ class CellRef:
     plmn: str
     ran_site_pk: int
     ran_site_id: str
-    admin_locked: bool
     autonomy_h: float | None  # given autonomyH, else capacity * DoD / load
 
 
@@ -91,15 +90,14 @@ def effective_autonomy_h(autonomy_h: float | None, capacity_wh: float | None, lo
 def _fetch_cells(session: Session, *criteria: ColumnElement[bool]) -> list[CellRef]:
     stmt = (
         select(Cell.pk, Cell.org_id, Cell.cell_id, Cell.plmn, Cell.ran_site_pk, RanSite.site_id,
-               Cell.admin_locked, RanSite.autonomy_h, RanSite.battery_capacity_wh, RanSite.load_w,
-               RanSite.depth_of_discharge)
+               RanSite.autonomy_h, RanSite.battery_capacity_wh, RanSite.load_w, RanSite.depth_of_discharge)
         .join(RanSite, RanSite.pk == Cell.ran_site_pk)
         .where(*criteria)
         .order_by(Cell.pk)
     )
     return [
         CellRef(pk=r[0], org_id=r[1], cell_id=r[2], plmn=r[3], ran_site_pk=r[4], ran_site_id=r[5],
-                admin_locked=bool(r[6]), autonomy_h=effective_autonomy_h(r[7], r[8], r[9], r[10]))
+                autonomy_h=effective_autonomy_h(r[6], r[7], r[8], r[9]))
         for r in session.execute(stmt)
     ]
 
@@ -289,13 +287,6 @@ def site_plmns(session: Session, site_pks: list[int]) -> dict[int, set[str]]:
         for site_pk, plmn in session.execute(stmt):
             out[site_pk].add(plmn)
     return out
-
-
-def set_admin_locked(session: Session, cell_pk: int, locked: bool) -> None:
-    cell = session.get(Cell, cell_pk)
-    if cell is None:
-        raise NotFound(f"cell {cell_pk} not found")
-    cell.admin_locked = locked
 
 
 def all_site_pairs(session: Session, org_id: str) -> set[tuple[int, str]]:
@@ -578,7 +569,7 @@ def _write_ran_sites(session: Session, org_id: str, items: list[RanSiteIn], resu
     for owner, c_in in cell_items:
         cell = cells_existing.get(c_in.cell_id)
         if cell is None:
-            cell = Cell(org_id=org_id, cell_id=c_in.cell_id, admin_locked=False)
+            cell = Cell(org_id=org_id, cell_id=c_in.cell_id)
             session.add(cell)
         cell.ran_site_pk, cell.plmn, cell.rat, cell.tac = owner.pk, c_in.plmn, c_in.rat, c_in.tac
         cell.azimuth, cell.range_m, cell.dn = c_in.azimuth, c_in.range_m, c_in.dn
@@ -757,8 +748,7 @@ def get_site(session: Session, org_id: str, site_id: str) -> SiteOut:
 
 def _cell_out(c: Cell, ran_site_id: str) -> CellOut:
     return CellOut(cell_id=c.cell_id, ran_site_id=ran_site_id, plmn=c.plmn, rat=c.rat, tac=c.tac,
-                   azimuth=c.azimuth, range_m=c.range_m, coverage=c.coverage, dn=c.dn,
-                   admin_locked=bool(c.admin_locked))
+                   azimuth=c.azimuth, range_m=c.range_m, coverage=c.coverage, dn=c.dn)
 
 
 def list_ran_sites(session: Session, org_id: str, *, limit: int = 1000, offset: int = 0,

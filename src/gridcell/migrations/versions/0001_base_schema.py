@@ -172,7 +172,6 @@ def upgrade() -> None:
     sa.Column('range_m', sa.Float(), nullable=True),
     sa.Column('coverage', sa.JSON(), nullable=True),
     sa.Column('dn', sa.String(length=400), nullable=True),
-    sa.Column('admin_locked', sa.Boolean(), nullable=False),
     sa.ForeignKeyConstraint(['org_id'], ['organisations.id'], name=op.f('fk_cells_org_id_organisations')),
     sa.ForeignKeyConstraint(['ran_site_pk'], ['ran_sites.pk'], name=op.f('fk_cells_ran_site_pk_ran_sites'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('pk', name=op.f('pk_cells')),
