@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -121,10 +121,12 @@ def create_app(settings: Settings | None = None, db: Database | None = None, bus
             app.state.stopping = True
             for t in tasks:
                 t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            # Every step is bounded: a job that ignores cancellation must not keep the process alive.
+            await _bounded(asyncio.gather(*tasks, return_exceptions=True), "background jobs", 10.0)
             if run_workers:
-                await delivery.stop(grace_s=settings.shutdown_grace_s)
-                await keeper.stop()
+                await _bounded(delivery.stop(grace_s=settings.shutdown_grace_s), "delivery",
+                               settings.shutdown_grace_s + 5.0)
+                await _bounded(keeper.stop(), "lease keeper", 10.0)
             if isinstance(bus, NatsBus) and owns_bus:
                 await asyncio.to_thread(bus.close)
 
@@ -184,6 +186,13 @@ def _migrate(db: Database) -> None:
         finally:
             conn.execute(text("SELECT pg_advisory_unlock(7243917)"))
             conn.commit()
+
+
+async def _bounded(step: Awaitable[Any], what: str, seconds: float) -> None:
+    try:
+        await asyncio.wait_for(step, seconds)
+    except TimeoutError:
+        log.warning("shutdown: %s did not finish within %.0f s; going on", what, seconds)
 
 
 def _check_db(db: Database) -> dict[str, Any]:
