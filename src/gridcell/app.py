@@ -9,6 +9,7 @@ runs once across the cluster (see gridcell.core.leases and docs/cluster.md).
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable
@@ -113,6 +114,9 @@ def create_app(settings: Settings | None = None, db: Database | None = None, bus
                 if hasattr(module, "start"):
                     tasks.extend(await module.start(app))
         app.state.delivery = delivery
+        # Everything loaded so far (modules, numpy/pandas/shapely, compiled queries) lives as long as the
+        # process: keep it out of the collector's full passes, which otherwise rescan it on every one.
+        gc.freeze()
         app.state.ready = True
         try:
             yield

@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gridcell.core.db import Database
-from gridcell.telemetry.models import ProbeResult
+from gridcell.telemetry import store
 from tests.conftest import IN_CI, PLMN_A, PLMN_B, Receiver, World, alarm, build_world, cell_dn, make_settings
 
 HOST, PORT = "127.0.0.1", 1883
@@ -83,7 +83,7 @@ def test_probes_commands_and_acks_over_mqtt(mqtt_app: tuple[TestClient, str], db
 
         def stored() -> int:
             with db.read() as s:
-                return s.query(ProbeResult).count()
+                return store.count_raw(s)
 
         assert _wait(lambda: stored() == 3, what="MQTT probes stored")
 

@@ -9,7 +9,8 @@ import orjson
 from fastapi.testclient import TestClient
 
 from gridcell.core.db import Database
-from gridcell.telemetry.models import ProbeHourly, ProbeResult
+from gridcell.telemetry import store
+from gridcell.telemetry.models import ProbeHourly
 from gridcell.topology import service as topology
 from tests.conftest import PLMN_A, PLMN_B, World
 
@@ -29,7 +30,7 @@ def _rows(n: int, cpe: str = "D1-CPE0", plmn: str = PLMN_A, ok: bool = True) -> 
 
 def _count(db: Database) -> int:
     with db.read() as s:
-        return s.query(ProbeResult).count()
+        return store.count_raw(s)
 
 
 def test_ndjson_csv_gzip_and_duplicates(app_client: TestClient, world: World, db: Database) -> None:

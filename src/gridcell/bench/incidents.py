@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy import insert, or_, select
 from sqlalchemy.orm import Session
 
@@ -31,7 +32,7 @@ from gridcell.faults.models import Condition, ConditionCell
 from gridcell.incidents import attribution
 from gridcell.migrations import upgrade
 from gridcell.outages.models import OutageInfo
-from gridcell.telemetry.models import ProbeResult
+from gridcell.telemetry import store
 from gridcell.tenancy import service as tenancy
 from gridcell.topology.models import Cell, Cpe, DsoSite, RanSite, ServingLink, Usim
 
@@ -107,16 +108,19 @@ def build(db: Database, n_events: int, n_sites: int, seed: int = 11) -> tuple[st
 
 def _probes(db: Database, site_pks: list[int], at: list[datetime]) -> None:
     """One probe a minute over the 40 minutes before each measured incident, from the site and its cell peers."""
+    rows: dict[tuple[int, int], int] = {}  # (usim, ts) → ok; the first probe of a (usim, ts) wins
+    for pk, when in zip(site_pks, at, strict=True):
+        peers = range((pk - 1) // 10 * 10 + 1, (pk - 1) // 10 * 10 + 11)
+        for u in peers:
+            for m in range(40):
+                rows.setdefault((u, int((when - timedelta(minutes=m)).timestamp() * 1000)),
+                                0 if (u == pk and m < 20) else 1)
+    usim = np.array([k[0] for k in rows], dtype=np.int64)
+    ts = np.array([k[1] for k in rows], dtype=np.int64)
+    ok = np.array(list(rows.values()), dtype=np.bool_)
+    nan = np.full(len(ok), np.nan)
     with db.write() as s:
-        rows = []
-        for pk, when in zip(site_pks, at, strict=True):
-            peers = range((pk - 1) // 10 * 10 + 1, (pk - 1) // 10 * 10 + 11)
-            for u in peers:
-                for m in range(40):
-                    ok = 0 if (u == pk and m < 20) else 1
-                    rows.append({"usim_pk": u, "ts_ms": int((when - timedelta(minutes=m)).timestamp() * 1000),
-                                 "ok": ok, "rtt_ms": 30.0 if ok else None, "cell_pk": None})
-        s.execute(insert(ProbeResult).prefix_with("OR IGNORE"), rows)
+        store.insert_raw(s, usim, ts, ok, np.where(ok, 30.0, np.nan), np.full(len(ok), -1, dtype=np.int64), nan, nan)
 
 
 def _naive_conditions(session: Session, cell_pks: Iterable[int], t0: datetime,

@@ -17,6 +17,7 @@ Figures (fixed names):
 
 from __future__ import annotations
 
+import gc
 import gzip
 import os
 import queue
@@ -104,6 +105,7 @@ def ingest_rates(results: int = 500_000, cpes: int = 2000) -> list[dict[str, Any
             dso, _ = _world(db, cpes)
             start = datetime.now(UTC) - timedelta(days=2)
             bodies = _bodies(cpes, results, start)
+            gc.freeze()  # as the server does once started (gridcell.app)
             n = 0
             elapsed = 0.0
             for nd, csv in bodies:

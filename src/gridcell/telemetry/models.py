@@ -1,32 +1,43 @@
-"""Telemetry tables: raw probe results (retention window), hourly rollups, detector state, cell health."""
+"""Telemetry tables: raw probe blocks (retention window), hourly rollups, detector state, cell health."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, PrimaryKeyConstraint, SmallInteger, String
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, LargeBinary, PrimaryKeyConstraint, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gridcell.core.db import Base
 
 
-class ProbeResult(Base):
-    """One probe, compact: integer keys, epoch milliseconds; clustered by (USIM, time) on SQLite.
+class ProbeBlock(Base):
+    """A run of raw probes of one USIM through one serving cell, stored as packed columns.
 
-    The primary key makes a repeated result (same USIM, same timestamp) a duplicate that is ignored.
+    One row per (USIM, cell) per upload instead of one per probe: a 100,000-line upload becomes a few
+    thousand rows, which is what lets ingest keep up with a whole DSO's fleet. ``t0_ms`` is the block's
+    first probe time; since a (USIM, timestamp) is stored at most once (ingest removes duplicates before
+    it writes), (usim_pk, t0_ms) is unique. Columns: ``ts`` uint32 little-endian offsets from t0 (the raw
+    window is 7 days, far below 2^32 ms), ``ok`` bit-packed, ``rtt`` float32 (NaN: none), ``rsrp``/``sinr``
+    float32 or NULL when the whole block has none. ``n``/``failures`` let windows that cover the whole
+    block skip decoding.
     """
 
-    __tablename__ = "probe_results"
-    __table_args__ = (PrimaryKeyConstraint("usim_pk", "ts_ms"), {"sqlite_with_rowid": False})
+    __tablename__ = "probe_blocks"
+    __table_args__ = (PrimaryKeyConstraint("usim_pk", "t0_ms"), Index("ix_probe_blocks_cell", "cell_pk", "t1_ms"),
+                      Index("ix_probe_blocks_t1", "t1_ms"), {"sqlite_with_rowid": False})
 
     usim_pk: Mapped[int] = mapped_column(Integer)
-    ts_ms: Mapped[int] = mapped_column(BigInteger)
-    ok: Mapped[int] = mapped_column(SmallInteger)
-    rtt_ms: Mapped[float | None] = mapped_column(Float)
+    t0_ms: Mapped[int] = mapped_column(BigInteger)
+    t1_ms: Mapped[int] = mapped_column(BigInteger)
     cell_pk: Mapped[int | None] = mapped_column(Integer)
-    rsrp: Mapped[float | None] = mapped_column(Float)
-    sinr: Mapped[float | None] = mapped_column(Float)
+    n: Mapped[int] = mapped_column(Integer)
+    failures: Mapped[int] = mapped_column(Integer)
+    ts: Mapped[bytes] = mapped_column(LargeBinary)
+    ok: Mapped[bytes] = mapped_column(LargeBinary)
+    rtt: Mapped[bytes] = mapped_column(LargeBinary)
+    rsrp: Mapped[bytes | None] = mapped_column(LargeBinary)
+    sinr: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class ProbeHourly(Base):

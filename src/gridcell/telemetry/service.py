@@ -10,13 +10,14 @@ are stored and merged into the rollups; they do not feed change detection (it ru
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from gridcell.core import events
@@ -24,7 +25,7 @@ from gridcell.core.clock import isoformat, utcnow
 from gridcell.core.errors import Forbidden, InvalidInput
 from gridcell.exposure import status
 from gridcell.telemetry import detect, store
-from gridcell.telemetry.models import ProbeDetector, ProbeHourly, ProbeResult
+from gridcell.telemetry.models import ProbeDetector, ProbeHourly
 from gridcell.telemetry.parse import Columns
 from gridcell.tenancy import service as tenancy
 from gridcell.tenancy.service import Caller
@@ -127,24 +128,28 @@ def ingest(session: Session, dso_id: str, cols: Columns, now: datetime | None = 
     if len(keep) == 0:
         return result
 
+    _serialise_per_dso(session, dso_id)
     uk, ts = usim[keep], cols.ts_ms[keep]
     order = np.lexsort((ts, uk))
     keep, uk, ts = keep[order], uk[order], ts[order]
     dup = np.r_[False, (uk[1:] == uk[:-1]) & (ts[1:] == ts[:-1])]
     result.duplicates += int(dup.sum())
     keep, uk, ts = keep[~dup], uk[~dup], ts[~dup]
+    # Only results at or before a USIM's newest stored probe can repeat one: look those up in the store.
+    dets = _detector_rows(session, sorted(set(uk.tolist())))
+    newest = np.array([dets[pk]["last_ts_ms"] if pk in dets else -1 for pk in uk.tolist()], dtype=np.int64)
+    maybe = np.flatnonzero(ts <= newest)
+    if len(maybe):
+        stored = np.zeros(len(uk), dtype=np.bool_)
+        stored[maybe] = store.stored_mask(session, uk[maybe], ts[maybe])
+        result.duplicates += int(stored.sum())
+        keep, uk, ts = keep[~stored], uk[~stored], ts[~stored]
     ok, rtt = cols.ok[keep], cols.rtt_ms[keep]
     cell = _cell_pks(session, cols, keep, result)
-    inserted = store.insert_raw(session, uk, ts, ok, rtt, cell, cols.rsrp[keep], cols.sinr[keep])
-    result.duplicates += len(uk) - inserted
-    result.accepted = inserted
-    if inserted == len(uk):
-        store.add_rollups(session, uk, ts, ok, rtt)
-    else:
-        store.recompute_rollups(session, {(a, b) for a, b in zip(uk.tolist(), (ts // store.HOUR_MS).tolist(),
-                                                                    strict=True)})
+    result.accepted = store.insert_raw(session, uk, ts, ok, rtt, cell, cols.rsrp[keep], cols.sinr[keep])
+    store.add_rollups(session, uk, ts, ok, rtt)
     refs = {x.pk: x for x in usims}
-    changed_pairs, changed_cpes, hot = _detect(session, uk, ts, ok, rtt, refs, result)
+    changed_pairs, changed_cpes, hot = _detect(session, uk, ts, ok, rtt, refs, dets, result)
     changed_pairs |= _report_cells(session, uk, ts, cell, cols, keep, refs)
     if changed_pairs:
         status.recompute(session, changed_pairs, now)
@@ -159,6 +164,15 @@ def ingest(session: Session, dso_id: str, cols: Columns, now: datetime | None = 
     if changed_cpes:
         events.emit(session, PROBES_INGESTED, ProbesIngested(dso_id, frozenset(changed_cpes), now))
     return result
+
+
+def _serialise_per_dso(session: Session, dso_id: str) -> None:
+    """One upload per DSO at a time on PostgreSQL, so two concurrent uploads of the same results cannot both
+    find them new (the duplicate check reads the detectors' newest timestamps). SQLite has one writer."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    key = int.from_bytes(hashlib.sha256(f"telemetry:{dso_id}".encode()).digest()[:8], "big", signed=True)
+    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
 
 def _cell_pks(session: Session, cols: Columns, keep: np.ndarray[Any, Any], result: IngestResult) -> Any:
@@ -194,30 +208,36 @@ _DET_COLS = ("usim_pk", "site_pk", "plmn", "n_rtt", "mean_rtt", "var_rtt", "s_rt
 
 
 def _detector_rows(session: Session, usim_pks: list[int]) -> dict[int, dict[str, Any]]:
-    """Detector state as plain dicts (Core), so a batch of thousands is written back with one executemany."""
+    """Detector state as plain dicts (Core), so a batch of thousands is written back with one executemany.
+    An upload usually covers most of a DSO's USIMs, whose keys are contiguous: one range scan, filtered here."""
+    if not usim_pks:
+        return {}
     table = cast(Table, ProbeDetector.__table__)
+    wanted = set(usim_pks)
     out: dict[int, dict[str, Any]] = {}
-    for i in range(0, len(usim_pks), 500):
-        for r in session.execute(select(*(table.c[c] for c in _DET_COLS))
-                                 .where(table.c.usim_pk.in_(usim_pks[i:i + 500]))):
+    for r in session.execute(select(*(table.c[c] for c in _DET_COLS))
+                             .where(table.c.usim_pk.between(min(wanted), max(wanted)))):
+        if r[0] in wanted:
             out[r[0]] = dict(zip(_DET_COLS, r, strict=True))
     return out
 
 
+_NUMERIC = ("n_rtt", "mean_rtt", "var_rtt", "s_rtt", "n_loss", "p_loss", "s_loss", "last_ts_ms", "tail_failures")
+
+
 def _detect(session: Session, u: Any, ts: Any, ok: Any, rtt: Any, refs: dict[int, topology.UsimRef],
-            result: IngestResult) -> tuple[set[tuple[int, str]], set[int], set[int]]:
-    """Run change detection on the in-order part of the batch; returns changed pairs and CPEs, and the
-    USIMs worth a cell-health look (failing or degraded now, or just changed)."""
-    uniq = sorted(set(u.tolist()))
-    dets = _detector_rows(session, uniq)
-    hot: set[int] = set()
+            dets: dict[int, dict[str, Any]], result: IngestResult) -> tuple[set[tuple[int, str]], set[int], set[int]]:
+    """Run change detection on the in-order part of the batch (rows sorted by USIM, time); returns changed
+    pairs and CPEs, and the USIMs worth a cell-health look (failing or degraded now, or just changed)."""
+    uniq_arr = np.unique(u)
+    uniq = uniq_arr.tolist()
     new_pks = [pk for pk in uniq if pk not in dets]
     for pk in new_pks:
         ref = refs[pk]
         dets[pk] = {"usim_pk": pk, "site_pk": ref.site_pk, "plmn": ref.plmn, "n_rtt": 0, "mean_rtt": 0.0,
                     "var_rtt": 0.0, "s_rtt": 0.0, "n_loss": 0, "p_loss": 0.0, "s_loss": 0.0,
                     "latency_alarm_since": None, "loss_alarm_since": None, "last_ts_ms": 0, "tail_failures": 0}
-    seg = np.searchsorted(np.array(uniq, dtype=np.int64), u)
+    seg = np.searchsorted(uniq_arr, u)
     rows = [dets[pk] for pk in uniq]
     last = np.array([d["last_ts_ms"] for d in rows], dtype=np.int64)
     in_order = ts > last[seg]
@@ -227,56 +247,57 @@ def _detect(session: Session, u: Any, ts: Any, ok: Any, rtt: Any, refs: dict[int
     def col(name: str, dtype: Any = np.float64) -> Any:
         return np.array([d[name] for d in rows], dtype=dtype)
 
+    was_lat = np.array([d["latency_alarm_since"] is not None for d in rows], dtype=np.bool_)
+    was_loss = np.array([d["loss_alarm_since"] is not None for d in rows], dtype=np.bool_)
+    prev_tails = col("tail_failures", np.int64)
     st = detect.State(col("n_rtt", np.int64), col("mean_rtt"), col("var_rtt"), col("s_rtt"), col("n_loss", np.int64),
-                      col("p_loss"), col("s_loss"),
-                      np.array([d["latency_alarm_since"] is not None for d in rows], dtype=np.bool_),
-                      np.array([d["loss_alarm_since"] is not None for d in rows], dtype=np.bool_))
+                      col("p_loss"), col("s_loss"), was_lat.copy(), was_loss.copy())
     out = detect.run(st, seg, ok_o, rtt_o)
-    tails = detect.tail_failures(seg, ok_o, col("tail_failures", np.int64))
-    last_ts = np.full(len(uniq), -1, dtype=np.int64)
+    tails = detect.tail_failures(seg, ok_o, prev_tails)
+    newest = last.copy()
     if len(seg):
-        np.maximum.at(last_ts, seg, ts_o)
+        np.maximum.at(newest, seg, ts_o)
+    s = out.state
+    was = np.stack([was_lat, was_loss, prev_tails >= FAILING_TAIL])
+    now = np.stack([s.lat_alarm, s.loss_alarm, tails >= FAILING_TAIL])
+    hot = set(uniq_arr[was.any(axis=0) | now.any(axis=0)].tolist())
+    result.alarms_raised += int((now & ~was).sum())
+    result.alarms_cleared += int((was & ~now).sum())
     pairs: set[tuple[int, str]] = set()
     cpes: set[int] = set()
-    s = out.state
-    values = {"n_rtt": s.n_rtt.tolist(), "mean_rtt": s.mean_rtt.tolist(), "var_rtt": s.var_rtt.tolist(),
-              "s_rtt": s.s_rtt.tolist(), "n_loss": s.n_loss.tolist(), "p_loss": s.p_loss.tolist(),
-              "s_loss": s.s_loss.tolist(), "tail_failures": tails.tolist()}
-    lat_alarm, loss_alarm = s.lat_alarm.tolist(), s.loss_alarm.tolist()
-    lat_first, loss_first = out.lat_alarm_first.tolist(), out.loss_alarm_first.tolist()
-    last_list = last_ts.tolist()
-    for i, d in enumerate(rows):
-        was = (d["latency_alarm_since"] is not None, d["loss_alarm_since"] is not None,
-               d["tail_failures"] >= FAILING_TAIL)
-        for k, v in values.items():
-            d[k] = v[i]
-        for flag, first, key in ((lat_alarm[i], lat_first[i], "latency_alarm_since"),
-                                 (loss_alarm[i], loss_first[i], "loss_alarm_since")):
+    since_changed: list[dict[str, Any]] = []
+    for i in np.flatnonzero((now != was).any(axis=0)).tolist():
+        d = rows[i]
+        for flag, first, key in ((bool(s.lat_alarm[i]), int(out.lat_alarm_first[i]), "latency_alarm_since"),
+                                 (bool(s.loss_alarm[i]), int(out.loss_alarm_first[i]), "loss_alarm_since")):
             if flag and d[key] is None:
-                d[key] = _dt(int(ts_o[first])) if first >= 0 else _dt(last_list[i])
+                d[key] = _dt(int(ts_o[first])) if first >= 0 else _dt(int(newest[i]))
             elif not flag:
                 d[key] = None
-        if last_list[i] > d["last_ts_ms"]:
-            d["last_ts_ms"] = last_list[i]
-        now_state = (d["latency_alarm_since"] is not None, d["loss_alarm_since"] is not None,
-                     d["tail_failures"] >= FAILING_TAIL)
-        if any(now_state) or any(was):
-            hot.add(d["usim_pk"])
-        if now_state != was:
-            ref = refs[d["usim_pk"]]
-            pairs.add((ref.site_pk, ref.plmn))
-            cpes.add(ref.cpe_pk)
-            result.alarms_raised += sum(1 for a, b in zip(was, now_state, strict=True) if b and not a)
-            result.alarms_cleared += sum(1 for a, b in zip(was, now_state, strict=True) if a and not b)
+        ref = refs[d["usim_pk"]]
+        pairs.add((ref.site_pk, ref.plmn))
+        cpes.add(ref.cpe_pk)
+        since_changed.append(d)
+    numeric = [s.n_rtt.tolist(), s.mean_rtt.tolist(), s.var_rtt.tolist(), s.s_rtt.tolist(), s.n_loss.tolist(),
+               s.p_loss.tolist(), s.s_loss.tolist(), newest.tolist(), tails.tolist()]
+    for name, values in zip(_NUMERIC, numeric, strict=True):
+        for d, v in zip(rows, values, strict=True):
+            d[name] = v
     table = cast(Table, ProbeDetector.__table__)
     new_set = set(new_pks)
     if new_pks:
         session.execute(insert(table), [dets[pk] for pk in new_pks])
-    old = [{**d, "k": d["usim_pk"]} for d in rows if d["usim_pk"] not in new_set]
+    old = [(*(values[i] for values in numeric), pk) for i, pk in enumerate(uniq) if pk not in new_set]
     if old:
+        conn = session.connection()
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        conn.exec_driver_sql(f"UPDATE probe_detectors SET {', '.join(f'{c} = {mark}' for c in _NUMERIC)} "
+                             f"WHERE usim_pk = {mark}", old)
+    alarms = [{"k": d["usim_pk"], "a": d["latency_alarm_since"], "b": d["loss_alarm_since"]}
+              for d in since_changed if d["usim_pk"] not in new_set]
+    if alarms:
         session.execute(update(table).where(table.c.usim_pk == bindparam("k"))
-                        .values({c: bindparam(c) for c in _DET_COLS if c not in ("usim_pk", "site_pk", "plmn")}),
-                        old)
+                        .values(latency_alarm_since=bindparam("a"), loss_alarm_since=bindparam("b")), alarms)
     return pairs, cpes, hot
 
 
@@ -355,14 +376,11 @@ class ProbeEvidence:
 
 
 def _window_rows(session: Session, usim_pks: list[int], t0: datetime, t1: datetime) -> list[Any]:
-    rows: list[Any] = []
-    a, b = _ms(t0), _ms(t1)
-    for i in range(0, len(usim_pks), 500):
-        rows += list(session.execute(
-            select(ProbeResult.usim_pk, ProbeResult.ts_ms, ProbeResult.ok, ProbeResult.rtt_ms, ProbeResult.cell_pk)
-            .where(ProbeResult.usim_pk.in_(usim_pks[i:i + 500]), ProbeResult.ts_ms >= a, ProbeResult.ts_ms <= b)
-            .order_by(ProbeResult.usim_pk, ProbeResult.ts_ms)))
-    return rows
+    """(usim, ts_ms, ok, rtt or None, cell or None) in [t0, t1], ordered by USIM and time."""
+    raw = store.read(session, _ms(t0), _ms(t1), usims=usim_pks)
+    rtt = [None if v != v else v for v in raw.rtt.tolist()]
+    cell = [None if c < 0 else c for c in raw.cell.tolist()]
+    return list(zip(raw.usim.tolist(), raw.ts.tolist(), raw.ok.tolist(), rtt, cell, strict=True))
 
 
 def _stats(rows: list[Any]) -> dict[int, dict[str, Any]]:
@@ -417,13 +435,8 @@ def usims_through_cells(session: Session, cell_pks: list[int], t0: datetime,
         for usim_pk, source in ls:
             if source == "reported" or len(links[usim_pk]) == 1:
                 out[cell].add(usim_pk)
-    a, b = _ms(t0), _ms(t1)
-    for i in range(0, len(cell_pks), 500):
-        for cell_pk, usim_pk in session.execute(
-                select(ProbeResult.cell_pk, ProbeResult.usim_pk).distinct()
-                .where(ProbeResult.cell_pk.in_(cell_pks[i:i + 500]), ProbeResult.ts_ms >= a, ProbeResult.ts_ms <= b)):
-            if cell_pk is not None:
-                out[cell_pk].add(usim_pk)
+    for cell_pk, usim_pk in store.usims_on_cells(session, cell_pks, _ms(t0), _ms(t1)):
+        out[cell_pk].add(usim_pk)
     return out
 
 
@@ -451,14 +464,7 @@ def cell_peer_evidence(session: Session, cell_pks: list[int], t0: datetime,
 
 
 def _raw_window(session: Session, usim_pks: list[int], t0: datetime) -> dict[int, tuple[int, int]]:
-    out: dict[int, tuple[int, int]] = {}
-    for i in range(0, len(usim_pks), 500):
-        for pk, n, f in session.execute(
-                select(ProbeResult.usim_pk, func.count(), func.sum(1 - ProbeResult.ok))
-                .where(ProbeResult.usim_pk.in_(usim_pks[i:i + 500]), ProbeResult.ts_ms >= _ms(t0))
-                .group_by(ProbeResult.usim_pk)):
-            out[pk] = (int(n), int(f or 0))
-    return out
+    return store.counts_since(session, usim_pks, _ms(t0))
 
 
 def _hourly(session: Session, usim_pks: list[int], from_hour: int) -> dict[int, dict[str, Any]]:

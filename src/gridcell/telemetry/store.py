@@ -1,74 +1,209 @@
-"""Probe storage: bulk insert of raw results (duplicates ignored by key) and additive hourly rollups.
+"""Probe storage: raw probes as packed per-(USIM, cell) blocks, and additive hourly rollups.
 
-Raw rows go in through the driver's bulk path inside the unit of work (SQLite: one executemany;
-PostgreSQL: COPY into a session-local staging table, then one INSERT … ON CONFLICT DO NOTHING). The
-number actually inserted tells whether the batch had duplicates: if not, rollups are added from the
-batch in numpy; if so, the touched (USIM, hour) rollups are recomputed from the raw rows.
+Raw probes are kept for the retention window as blocks (see `ProbeBlock`): an upload of 100,000 results
+from 4,000 USIMs writes about 4,000 rows, each holding its probes as little-endian arrays. The caller
+removes duplicates before writing (`stored_mask`), so every stored (USIM, timestamp) is unique and the
+rollups only ever add. Readers decode only the blocks that overlap their window, and use the block's
+counts where the window covers it whole.
+
+The hot writes go through the driver's executemany (``exec_driver_sql``): SQLAlchemy's per-row parameter
+processing was most of the cost of an upload.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Table, and_, bindparam, delete, insert, select, update
+import orjson
+from sqlalchemy import Connection, Table, delete, func, select
 from sqlalchemy.orm import Session
 
-from gridcell.telemetry.models import ProbeHourly, ProbeResult
+from gridcell.telemetry.models import ProbeBlock, ProbeHourly
 
 HOUR_MS = 3_600_000
 # RTT histogram bucket upper edges (ms); the last bucket is open-ended.
 BUCKET_EDGES = np.array([2, 5, 10, 15, 20, 30, 40, 50, 75, 100, 150, 200, 300, 500, 750, 1000, 2000, 5000],
                         dtype=np.float64)
 NB = len(BUCKET_EDGES) + 1
-_COLS = "usim_pk, ts_ms, ok, rtt_ms, cell_pk, rsrp, sinr"
+MAX_SPAN_MS = 2**32 - 1  # a block's offsets are uint32
+CHUNK = 500  # ids per IN list
+
+I64 = npt.NDArray[np.int64]
+F64 = npt.NDArray[np.float64]
+B = npt.NDArray[np.bool_]
+
+_BLOCKS = cast(Table, ProbeBlock.__table__)
+_HOURLY = cast(Table, ProbeHourly.__table__)
+_BLOCK_COLS = ("usim_pk", "t0_ms", "t1_ms", "cell_pk", "n", "failures", "ts", "ok", "rtt", "rsrp", "sinr")
+_HOURLY_COLS = ("usim_pk", "hour", "probes", "failures", "rtt_count", "rtt_sum", "hist")
 
 
-def _nullable(arr: npt.NDArray[Any]) -> list[Any]:
-    values = arr.tolist()
-    if arr.dtype.kind == "f" and np.isnan(arr).any():
-        return [None if v != v else v for v in values]
-    return list(values)
+@dataclass
+class Raw:
+    """Decoded probes sorted by (USIM, time); ``cell`` is -1 where none was reported, ``rtt`` NaN."""
+
+    usim: I64
+    ts: I64
+    ok: B
+    rtt: F64
+    cell: I64
+
+    def __len__(self) -> int:
+        return len(self.ts)
 
 
-def insert_raw(session: Session, usim: npt.NDArray[np.int64], ts: npt.NDArray[np.int64], ok: npt.NDArray[np.bool_],
-               rtt: npt.NDArray[np.float64], cell: npt.NDArray[np.int64], rsrp: npt.NDArray[np.float64],
-               sinr: npt.NDArray[np.float64]) -> int:
-    """Insert; rows whose (USIM, timestamp) exists already are skipped. Returns the number inserted."""
-    if len(usim) == 0:
+def _marks(conn: Connection, n: int) -> str:
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    return ", ".join([mark] * n)
+
+
+def _chunks(ids: Sequence[int]) -> list[list[int]]:
+    ids = sorted(set(ids))
+    return [ids[i:i + CHUNK] for i in range(0, len(ids), CHUNK)]
+
+
+# ---- raw blocks ---------------------------------------------------------------------------------------
+
+
+def insert_raw(session: Session, usim: I64, ts: I64, ok: B, rtt: F64, cell: I64, rsrp: F64, sinr: F64) -> int:
+    """Store probes that are not stored yet (see `stored_mask`), one block per (USIM, cell). Returns the count."""
+    n = len(usim)
+    if n == 0:
         return 0
-    cell_list = cell.tolist()
-    if (cell < 0).any():
-        cell_list = [None if c < 0 else c for c in cell_list]
-    rows = list(zip(usim.tolist(), ts.tolist(), ok.astype(np.int8).tolist(), _nullable(rtt), cell_list,
-                    _nullable(rsrp), _nullable(sinr), strict=True))
+    order = np.lexsort((ts, cell, usim))
+    u, c, t, okb = usim[order], cell[order], ts[order], ok[order]
+    starts = np.flatnonzero(np.r_[True, (u[1:] != u[:-1]) | (c[1:] != c[:-1])])
+    ends = np.r_[starts[1:], n]
+    t0, t1 = t[starts], t[ends - 1]
+    if int((t1 - t0).max()) > MAX_SPAN_MS:
+        raise ValueError("a probe block spans more than 2^32 ms")
+    offsets = (t - np.repeat(t0, ends - starts)).astype("<u4").tobytes()
+    fails = np.add.reduceat((~okb).astype(np.int64), starts)
+    rtt_b = rtt[order].astype("<f4").tobytes()
+    extra = []
+    for arr in (rsrp[order], sinr[order]):
+        present = np.logical_or.reduceat(~np.isnan(arr), starts)
+        extra.append((arr.astype("<f4").tobytes(), present.tolist()))
+    (rsrp_b, rsrp_has), (sinr_b, sinr_has) = extra
+    rows = []
+    for i, (a, b, uu, cc, f0, f1, nf) in enumerate(zip(starts.tolist(), ends.tolist(), u[starts].tolist(),
+                                                         c[starts].tolist(), t0.tolist(), t1.tolist(), fails.tolist(),
+                                                         strict=True)):
+        rows.append((uu, f0, f1, None if cc < 0 else cc, b - a, nf, offsets[4 * a:4 * b],
+                     np.packbits(okb[a:b]).tobytes(), rtt_b[4 * a:4 * b],
+                     rsrp_b[4 * a:4 * b] if rsrp_has[i] else None, sinr_b[4 * a:4 * b] if sinr_has[i] else None))
     conn = session.connection()
-    raw: Any = conn.connection.dbapi_connection
-    if conn.dialect.name == "sqlite":
-        cur = raw.cursor()
-        try:
-            cur.executemany(f"INSERT OR IGNORE INTO probe_results ({_COLS}) VALUES (?,?,?,?,?,?,?)", rows)
-            return int(cur.rowcount)
-        finally:
-            cur.close()
-    with raw.cursor() as cur:
-        cur.execute("CREATE TEMP TABLE IF NOT EXISTS probe_stage (LIKE probe_results) ON COMMIT DELETE ROWS")
-        with cur.copy(f"COPY probe_stage ({_COLS}) FROM STDIN") as copy:
-            for r in rows:
-                copy.write_row(r)
-        cur.execute(f"INSERT INTO probe_results ({_COLS}) SELECT {_COLS} FROM probe_stage ON CONFLICT DO NOTHING")
-        inserted = int(cur.rowcount)
-        cur.execute("DELETE FROM probe_stage")
-        return inserted
+    conn.exec_driver_sql(f"INSERT INTO probe_blocks ({', '.join(_BLOCK_COLS)}) VALUES ({_marks(conn, 11)})", rows)
+    return n
 
 
-def bucket_of(rtt: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+def _decode(t0: int, n: int, ts: bytes, ok: bytes, rtt: bytes) -> tuple[I64, B, F64]:
+    times = np.frombuffer(ts, dtype="<u4").astype(np.int64) + t0
+    oks: B = np.unpackbits(np.frombuffer(ok, dtype=np.uint8), count=n).astype(np.bool_)
+    # float32 on disk: round to the microsecond so 30.1 reads back as 30.1
+    rtts = np.asarray(np.round(np.frombuffer(rtt, dtype="<f4").astype(np.float64), 3), dtype=np.float64)
+    return times, oks, rtts
+
+
+def stored_mask(session: Session, usim: I64, ts: I64) -> B:
+    """Which of these (USIM, timestamp) pairs are stored already."""
+    out = np.zeros(len(usim), dtype=np.bool_)
+    if len(usim) == 0:
+        return out
+    lo, hi = int(ts.min()), int(ts.max())
+    stored: set[tuple[int, int]] = set()
+    for chunk in _chunks(usim.tolist()):
+        for u, t0, n, tb, okb, rb in session.execute(
+                select(_BLOCKS.c.usim_pk, _BLOCKS.c.t0_ms, _BLOCKS.c.n, _BLOCKS.c.ts, _BLOCKS.c.ok, _BLOCKS.c.rtt)
+                .where(_BLOCKS.c.usim_pk.in_(chunk), _BLOCKS.c.t0_ms <= hi, _BLOCKS.c.t1_ms >= lo)):
+            times, _, _ = _decode(t0, n, tb, okb, rb)
+            stored.update((u, x) for x in times.tolist())
+    if stored:
+        out[:] = [(a, b) in stored for a, b in zip(usim.tolist(), ts.tolist(), strict=True)]
+    return out
+
+
+def read(session: Session, t0_ms: int, t1_ms: int, *, usims: Sequence[int] = (),
+         cells: Sequence[int] = ()) -> Raw:
+    """Probes in [t0_ms, t1_ms] of these USIMs, or through these cells, sorted by (USIM, time)."""
+    parts: list[tuple[I64, I64, B, F64, I64]] = []
+    key, ids = (_BLOCKS.c.cell_pk, cells) if cells else (_BLOCKS.c.usim_pk, usims)
+    for chunk in _chunks(ids):
+        for u, t0, c, n, tb, okb, rb in session.execute(
+                select(_BLOCKS.c.usim_pk, _BLOCKS.c.t0_ms, _BLOCKS.c.cell_pk, _BLOCKS.c.n, _BLOCKS.c.ts,
+                       _BLOCKS.c.ok, _BLOCKS.c.rtt)
+                .where(key.in_(chunk), _BLOCKS.c.t0_ms <= t1_ms, _BLOCKS.c.t1_ms >= t0_ms)):
+            times, oks, rtts = _decode(t0, n, tb, okb, rb)
+            keep = (times >= t0_ms) & (times <= t1_ms)
+            k = int(keep.sum())
+            parts.append((np.full(k, u, dtype=np.int64), times[keep], oks[keep], rtts[keep],
+                          np.full(k, -1 if c is None else c, dtype=np.int64)))
+    if not parts:
+        e = np.zeros(0, dtype=np.int64)
+        return Raw(e, e, np.zeros(0, dtype=np.bool_), np.zeros(0), e)
+    u_all, t_all, ok_all, r_all, c_all = (np.concatenate(x) for x in zip(*parts, strict=True))
+    order = np.lexsort((t_all, u_all))
+    return Raw(u_all[order], t_all[order], ok_all[order], r_all[order], c_all[order])
+
+
+def counts_since(session: Session, usims: Sequence[int], since_ms: int) -> dict[int, tuple[int, int]]:
+    """USIM → (probes, failures) from since_ms on: block counts where the block is inside, else decoded."""
+    out: dict[int, tuple[int, int]] = {}
+
+    def add(u: int, n: int, f: int) -> None:
+        a, b = out.get(u, (0, 0))
+        out[u] = (a + n, b + f)
+
+    for chunk in _chunks(usims):
+        for u, n, f in session.execute(
+                select(_BLOCKS.c.usim_pk, func.sum(_BLOCKS.c.n), func.sum(_BLOCKS.c.failures))
+                .where(_BLOCKS.c.usim_pk.in_(chunk), _BLOCKS.c.t0_ms >= since_ms).group_by(_BLOCKS.c.usim_pk)):
+            add(u, int(n), int(f))
+        for u, t0, n, tb, okb, rb in session.execute(
+                select(_BLOCKS.c.usim_pk, _BLOCKS.c.t0_ms, _BLOCKS.c.n, _BLOCKS.c.ts, _BLOCKS.c.ok, _BLOCKS.c.rtt)
+                .where(_BLOCKS.c.usim_pk.in_(chunk), _BLOCKS.c.t0_ms < since_ms, _BLOCKS.c.t1_ms >= since_ms)):
+            times, oks, _ = _decode(t0, n, tb, okb, rb)
+            inside = times >= since_ms
+            add(u, int(inside.sum()), int((inside & ~oks).sum()))
+    return out
+
+
+def usims_on_cells(session: Session, cells: Sequence[int], t0_ms: int, t1_ms: int) -> set[tuple[int, int]]:
+    """(cell, USIM) pairs with at least one probe in [t0_ms, t1_ms] naming that serving cell."""
+    out: set[tuple[int, int]] = set()
+    for chunk in _chunks(cells):
+        for c, u, t0, t1, n, tb, okb, rb in session.execute(
+                select(_BLOCKS.c.cell_pk, _BLOCKS.c.usim_pk, _BLOCKS.c.t0_ms, _BLOCKS.c.t1_ms, _BLOCKS.c.n,
+                       _BLOCKS.c.ts, _BLOCKS.c.ok, _BLOCKS.c.rtt)
+                .where(_BLOCKS.c.cell_pk.in_(chunk), _BLOCKS.c.t0_ms <= t1_ms, _BLOCKS.c.t1_ms >= t0_ms)):
+            if (c, u) in out:
+                continue
+            if t0 >= t0_ms and t1 <= t1_ms:
+                out.add((c, u))
+                continue
+            times, _, _ = _decode(t0, n, tb, okb, rb)
+            if ((times >= t0_ms) & (times <= t1_ms)).any():
+                out.add((c, u))
+    return out
+
+
+def count_raw(session: Session) -> int:
+    """Raw probes held (every block's count)."""
+    return int(session.scalar(select(func.coalesce(func.sum(_BLOCKS.c.n), 0))) or 0)
+
+
+# ---- hourly rollups -----------------------------------------------------------------------------------
+
+
+def bucket_of(rtt: F64) -> I64:
     return np.searchsorted(BUCKET_EDGES, rtt, side="left").astype(np.int64)
 
 
-def _aggregate(usim: npt.NDArray[np.int64], ts: npt.NDArray[np.int64], ok: npt.NDArray[np.bool_],
-               rtt: npt.NDArray[np.float64]) -> dict[tuple[int, int], list[Any]]:
+def _aggregate(usim: I64, ts: I64, ok: B, rtt: F64) -> dict[tuple[int, int], list[Any]]:
     """(usim, hour) → [probes, failures, rtt_count, rtt_sum, hist]."""
     if len(usim) == 0:
         return {}
@@ -76,85 +211,57 @@ def _aggregate(usim: npt.NDArray[np.int64], ts: npt.NDArray[np.int64], ok: npt.N
     key = usim * 1_000_000_000 + hour  # hours since 1970 stay far below 1e9
     uniq, inv = np.unique(key, return_inverse=True)
     g = len(uniq)
-    probes = np.bincount(inv, minlength=g)
-    failures = np.bincount(inv, weights=(~ok).astype(np.float64), minlength=g)
+    probes = np.bincount(inv, minlength=g).tolist()
+    failures = np.bincount(inv, weights=(~ok).astype(np.float64), minlength=g).astype(np.int64).tolist()
     has = ok & ~np.isnan(rtt)
-    rtt_count = np.bincount(inv[has], minlength=g)
-    rtt_sum = np.bincount(inv[has], weights=rtt[has], minlength=g)
-    hist = np.bincount(inv[has] * NB + bucket_of(rtt[has]), minlength=g * NB).reshape(g, NB)
-    out: dict[tuple[int, int], list[Any]] = {}
-    for i, k in enumerate(uniq.tolist()):
-        out[(k // 1_000_000_000, k % 1_000_000_000)] = [int(probes[i]), int(failures[i]), int(rtt_count[i]),
-                                                       float(rtt_sum[i]), hist[i].tolist()]
+    rtt_count = np.bincount(inv[has], minlength=g).tolist()
+    rtt_sum = np.bincount(inv[has], weights=rtt[has], minlength=g).tolist()
+    hist = np.bincount(inv[has] * NB + bucket_of(rtt[has]), minlength=g * NB).reshape(g, NB).tolist()
+    return {(k // 1_000_000_000, k % 1_000_000_000): [probes[i], failures[i], rtt_count[i], rtt_sum[i], hist[i]]
+            for i, k in enumerate(uniq.tolist())}
+
+
+def _existing(session: Session, keys: set[tuple[int, int]]) -> dict[tuple[int, int], tuple[Any, ...]]:
+    """The stored rollups among these keys: one range scan over the primary key, filtered here."""
+    us = [u for u, _ in keys]
+    hs = [h for _, h in keys]
+    out: dict[tuple[int, int], tuple[Any, ...]] = {}
+    conn = session.connection()
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    for row in conn.exec_driver_sql(
+            f"SELECT usim_pk, hour, probes, failures, rtt_count, rtt_sum, hist FROM probe_hourly "
+            f"WHERE usim_pk >= {mark} AND usim_pk <= {mark} AND hour >= {mark} AND hour <= {mark}",
+            (min(us), max(us), min(hs), max(hs))):
+        if (row[0], row[1]) in keys:
+            out[(row[0], row[1])] = tuple(row)
     return out
 
 
-def _existing(session: Session, keys: set[tuple[int, int]]) -> dict[tuple[int, int], dict[str, Any]]:
-    by_usim: dict[int, list[int]] = {}
-    for u, h in keys:
-        by_usim.setdefault(u, []).append(h)
-    out: dict[tuple[int, int], dict[str, Any]] = {}
-    table = cast(Table, ProbeHourly.__table__)
-    usims = sorted(by_usim)
-    lo, hi = min(h for _, h in keys), max(h for _, h in keys)
-    for i in range(0, len(usims), 500):
-        chunk = usims[i:i + 500]
-        for row in session.execute(select(table).where(table.c.usim_pk.in_(chunk), table.c.hour >= lo,
-                                                       table.c.hour <= hi)).mappings():
-            if (row["usim_pk"], row["hour"]) in keys:
-                out[(row["usim_pk"], row["hour"])] = dict(row)
-    return out
-
-
-def add_rollups(session: Session, usim: npt.NDArray[np.int64], ts: npt.NDArray[np.int64],
-                ok: npt.NDArray[np.bool_], rtt: npt.NDArray[np.float64]) -> None:
-    """Add new (never seen before) probes to the hourly rollups."""
+def add_rollups(session: Session, usim: I64, ts: I64, ok: B, rtt: F64) -> None:
+    """Add newly stored probes to the hourly rollups (read, add, write back: histograms are JSON arrays)."""
     agg = _aggregate(usim, ts, ok, rtt)
     if not agg:
         return
     existing = _existing(session, set(agg))
-    new_rows: list[dict[str, Any]] = []
-    changed: list[dict[str, Any]] = []
+    new_rows: list[tuple[Any, ...]] = []
+    changed: list[tuple[Any, ...]] = []
     for (u, h), (p, f, rc, rs, hist) in agg.items():
         row = existing.get((u, h))
         if row is None:
-            new_rows.append({"usim_pk": u, "hour": h, "probes": p, "failures": f, "rtt_count": rc, "rtt_sum": rs,
-                             "hist": hist})
+            new_rows.append((u, h, p, f, rc, rs, orjson.dumps(hist).decode()))
         else:
-            changed.append({"ku": u, "kh": h, "probes": row["probes"] + p, "failures": row["failures"] + f,
-                            "rtt_count": row["rtt_count"] + rc, "rtt_sum": row["rtt_sum"] + rs,
-                            "hist": [a + b for a, b in zip(row["hist"], hist, strict=True)]})
-    table = cast(Table, ProbeHourly.__table__)
-    for i in range(0, len(new_rows), 2000):
-        session.execute(insert(table), new_rows[i:i + 2000])
+            old = row[6] if isinstance(row[6], list) else orjson.loads(row[6])
+            changed.append((row[2] + p, row[3] + f, row[4] + rc, row[5] + rs,
+                            orjson.dumps([a + b for a, b in zip(old, hist, strict=True)]).decode(), u, h))
+    conn = session.connection()
+    if new_rows:
+        conn.exec_driver_sql(f"INSERT INTO probe_hourly ({', '.join(_HOURLY_COLS)}) VALUES ({_marks(conn, 7)})",
+                             new_rows)
     if changed:
-        session.execute(update(table).where(table.c.usim_pk == bindparam("ku"), table.c.hour == bindparam("kh"))
-                        .values({c: bindparam(c) for c in ("probes", "failures", "rtt_count", "rtt_sum", "hist")}),
-                        changed)
-
-
-def recompute_rollups(session: Session, keys: set[tuple[int, int]]) -> None:
-    """Rebuild these (usim, hour) rollups from the raw rows (after a batch that carried duplicates)."""
-    if not keys:
-        return
-    session.flush()
-    usims = sorted({u for u, _ in keys})
-    lo, hi = min(h for _, h in keys), max(h for _, h in keys)
-    cols: list[list[Any]] = [[], [], [], []]
-    for i in range(0, len(usims), 500):
-        for r in session.execute(select(ProbeResult.usim_pk, ProbeResult.ts_ms, ProbeResult.ok, ProbeResult.rtt_ms)
-                                 .where(ProbeResult.usim_pk.in_(usims[i:i + 500]),
-                                        ProbeResult.ts_ms >= lo * HOUR_MS, ProbeResult.ts_ms < (hi + 1) * HOUR_MS)):
-            if (r[0], r[1] // HOUR_MS) in keys:
-                for c, v in zip(cols, r, strict=True):
-                    c.append(v)
-    for u in usims:
-        hours = [h for uu, h in keys if uu == u]
-        session.execute(delete(ProbeHourly).where(and_(ProbeHourly.usim_pk == u, ProbeHourly.hour.in_(hours))))
-    session.flush()
-    add_rollups(session, np.array(cols[0], dtype=np.int64), np.array(cols[1], dtype=np.int64),
-                np.array(cols[2], dtype=np.bool_),
-                np.array([np.nan if v is None else v for v in cols[3]], dtype=np.float64))
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        conn.exec_driver_sql(
+            f"UPDATE probe_hourly SET probes = {mark}, failures = {mark}, rtt_count = {mark}, rtt_sum = {mark}, "
+            f"hist = {mark} WHERE usim_pk = {mark} AND hour = {mark}", changed)
 
 
 def percentile_from_hist(hist: npt.NDArray[np.int64], q: float) -> float | None:
@@ -167,6 +274,7 @@ def percentile_from_hist(hist: npt.NDArray[np.int64], q: float) -> float | None:
 
 
 def prune(session: Session, raw_before_ms: int, hourly_before_hour: int) -> tuple[int, int]:
-    a = session.execute(delete(ProbeResult).where(ProbeResult.ts_ms < raw_before_ms))
+    """Drop blocks whose newest probe left the raw window, and rollups past theirs."""
+    a = session.execute(delete(ProbeBlock).where(ProbeBlock.t1_ms < raw_before_ms))
     b = session.execute(delete(ProbeHourly).where(ProbeHourly.hour < hourly_before_hour))
     return int(getattr(a, "rowcount", 0) or 0), int(getattr(b, "rowcount", 0) or 0)
