@@ -136,8 +136,8 @@ def ingest(session: Session, dso_id: str, cols: Columns, now: datetime | None = 
     result.duplicates += int(dup.sum())
     keep, uk, ts = keep[~dup], uk[~dup], ts[~dup]
     # Only results at or before a USIM's newest stored probe can repeat one: look those up in the store.
-    dets = _detector_rows(session, sorted(set(uk.tolist())))
-    newest = np.array([dets[pk]["last_ts_ms"] if pk in dets else -1 for pk in uk.tolist()], dtype=np.int64)
+    dets = _detector_state(session, np.unique(uk))
+    newest = np.where(dets.exists, dets.last_ts_ms, -1)[np.searchsorted(dets.usim, uk)]
     maybe = np.flatnonzero(ts <= newest)
     if len(maybe):
         stored = np.zeros(len(uk), dtype=np.bool_)
@@ -203,101 +203,122 @@ def _load_detectors(session: Session, usim_pks: list[int]) -> dict[int, ProbeDet
     return out
 
 
-_DET_COLS = ("usim_pk", "site_pk", "plmn", "n_rtt", "mean_rtt", "var_rtt", "s_rtt", "n_loss", "p_loss", "s_loss",
-             "latency_alarm_since", "loss_alarm_since", "last_ts_ms", "tail_failures")
+@dataclass
+class _Detectors:
+    """Detector state of a batch's USIMs as arrays aligned with the sorted ``usim`` keys; ``exists`` is
+    False for USIMs never seen before (their state is the fresh one)."""
 
-
-def _detector_rows(session: Session, usim_pks: list[int]) -> dict[int, dict[str, Any]]:
-    """Detector state as plain dicts (Core), so a batch of thousands is written back with one executemany.
-    An upload usually covers most of a DSO's USIMs, whose keys are contiguous: one range scan, filtered here."""
-    if not usim_pks:
-        return {}
-    table = cast(Table, ProbeDetector.__table__)
-    wanted = set(usim_pks)
-    out: dict[int, dict[str, Any]] = {}
-    for r in session.execute(select(*(table.c[c] for c in _DET_COLS))
-                             .where(table.c.usim_pk.between(min(wanted), max(wanted)))):
-        if r[0] in wanted:
-            out[r[0]] = dict(zip(_DET_COLS, r, strict=True))
-    return out
+    usim: Any
+    exists: Any
+    n_rtt: Any
+    mean_rtt: Any
+    var_rtt: Any
+    s_rtt: Any
+    n_loss: Any
+    p_loss: Any
+    s_loss: Any
+    last_ts_ms: Any
+    tail_failures: Any
+    lat_alarm: Any
+    loss_alarm: Any
 
 
 _NUMERIC = ("n_rtt", "mean_rtt", "var_rtt", "s_rtt", "n_loss", "p_loss", "s_loss", "last_ts_ms", "tail_failures")
+_INTS = {"n_rtt", "n_loss", "last_ts_ms", "tail_failures"}
+
+
+def _detector_state(session: Session, usim: Any) -> _Detectors:
+    """One key-range scan through the driver (an upload usually covers most of a DSO's USIMs, whose keys are
+    contiguous), filtered to the batch. Only whether an alarm is on is read, not since when: the batch
+    writes a since only where an alarm starts or ends."""
+    g = len(usim)
+    cols: dict[str, Any] = {c: np.zeros(g, dtype=np.int64 if c in _INTS else np.float64) for c in _NUMERIC}
+    exists = np.zeros(g, dtype=np.bool_)
+    lat = np.zeros(g, dtype=np.bool_)
+    loss = np.zeros(g, dtype=np.bool_)
+    if g:
+        conn = session.connection()
+        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        rows = conn.exec_driver_sql(
+            f"SELECT usim_pk, {', '.join(_NUMERIC)}, latency_alarm_since IS NOT NULL, loss_alarm_since IS NOT NULL "
+            f"FROM probe_detectors WHERE usim_pk >= {mark} AND usim_pk <= {mark}",
+            (int(usim[0]), int(usim[-1]))).fetchall()
+        if rows:
+            arr = list(zip(*rows, strict=True))
+            keys = np.array(arr[0], dtype=np.int64)
+            pos = np.searchsorted(usim, keys)
+            found = (pos < g) & (usim[np.minimum(pos, g - 1)] == keys)
+            pos = pos[found]
+            exists[pos] = True
+            for j, c in enumerate(_NUMERIC, start=1):
+                cols[c][pos] = np.array(arr[j], dtype=cols[c].dtype)[found]
+            lat[pos] = np.array(arr[-2], dtype=np.bool_)[found]
+            loss[pos] = np.array(arr[-1], dtype=np.bool_)[found]
+    return _Detectors(usim, exists, lat_alarm=lat, loss_alarm=loss, **cols)
 
 
 def _detect(session: Session, u: Any, ts: Any, ok: Any, rtt: Any, refs: dict[int, topology.UsimRef],
-            dets: dict[int, dict[str, Any]], result: IngestResult) -> tuple[set[tuple[int, str]], set[int], set[int]]:
-    """Run change detection on the in-order part of the batch (rows sorted by USIM, time); returns changed
-    pairs and CPEs, and the USIMs worth a cell-health look (failing or degraded now, or just changed)."""
-    uniq_arr = np.unique(u)
-    uniq = uniq_arr.tolist()
-    new_pks = [pk for pk in uniq if pk not in dets]
-    for pk in new_pks:
-        ref = refs[pk]
-        dets[pk] = {"usim_pk": pk, "site_pk": ref.site_pk, "plmn": ref.plmn, "n_rtt": 0, "mean_rtt": 0.0,
-                    "var_rtt": 0.0, "s_rtt": 0.0, "n_loss": 0, "p_loss": 0.0, "s_loss": 0.0,
-                    "latency_alarm_since": None, "loss_alarm_since": None, "last_ts_ms": 0, "tail_failures": 0}
-    seg = np.searchsorted(uniq_arr, u)
-    rows = [dets[pk] for pk in uniq]
-    last = np.array([d["last_ts_ms"] for d in rows], dtype=np.int64)
-    in_order = ts > last[seg]
+            dets: _Detectors, result: IngestResult) -> tuple[set[tuple[int, str]], set[int], set[int]]:
+    """Run change detection on the in-order part of the batch (rows sorted by USIM, time; the batch's USIMs
+    are ``dets.usim``); returns changed pairs and CPEs, and the USIMs worth a cell-health look (failing or
+    degraded now, or just changed)."""
+    seg = np.searchsorted(dets.usim, u)
+    in_order = ts > np.where(dets.exists, dets.last_ts_ms, 0)[seg]
     result.late = int((~in_order).sum())
     seg, ts_o, ok_o, rtt_o = seg[in_order], ts[in_order], ok[in_order], rtt[in_order]
-
-    def col(name: str, dtype: Any = np.float64) -> Any:
-        return np.array([d[name] for d in rows], dtype=dtype)
-
-    was_lat = np.array([d["latency_alarm_since"] is not None for d in rows], dtype=np.bool_)
-    was_loss = np.array([d["loss_alarm_since"] is not None for d in rows], dtype=np.bool_)
-    prev_tails = col("tail_failures", np.int64)
-    st = detect.State(col("n_rtt", np.int64), col("mean_rtt"), col("var_rtt"), col("s_rtt"), col("n_loss", np.int64),
-                      col("p_loss"), col("s_loss"), was_lat.copy(), was_loss.copy())
+    st = detect.State(dets.n_rtt, dets.mean_rtt, dets.var_rtt, dets.s_rtt, dets.n_loss, dets.p_loss, dets.s_loss,
+                      dets.lat_alarm.copy(), dets.loss_alarm.copy())
     out = detect.run(st, seg, ok_o, rtt_o)
-    tails = detect.tail_failures(seg, ok_o, prev_tails)
-    newest = last.copy()
+    tails = detect.tail_failures(seg, ok_o, dets.tail_failures)
+    newest = dets.last_ts_ms.copy()
     if len(seg):
         np.maximum.at(newest, seg, ts_o)
     s = out.state
-    was = np.stack([was_lat, was_loss, prev_tails >= FAILING_TAIL])
+    was = np.stack([dets.lat_alarm, dets.loss_alarm, dets.tail_failures >= FAILING_TAIL])
     now = np.stack([s.lat_alarm, s.loss_alarm, tails >= FAILING_TAIL])
-    hot = set(uniq_arr[was.any(axis=0) | now.any(axis=0)].tolist())
+    hot = set(dets.usim[was.any(axis=0) | now.any(axis=0)].tolist())
     result.alarms_raised += int((now & ~was).sum())
     result.alarms_cleared += int((was & ~now).sum())
+    usims = dets.usim.tolist()
+    since: dict[int, dict[str, datetime | None]] = {}  # USIM → the alarm timestamps that change
     pairs: set[tuple[int, str]] = set()
     cpes: set[int] = set()
-    since_changed: list[dict[str, Any]] = []
     for i in np.flatnonzero((now != was).any(axis=0)).tolist():
-        d = rows[i]
-        for flag, first, key in ((bool(s.lat_alarm[i]), int(out.lat_alarm_first[i]), "latency_alarm_since"),
-                                 (bool(s.loss_alarm[i]), int(out.loss_alarm_first[i]), "loss_alarm_since")):
-            if flag and d[key] is None:
-                d[key] = _dt(int(ts_o[first])) if first >= 0 else _dt(int(newest[i]))
-            elif not flag:
-                d[key] = None
-        ref = refs[d["usim_pk"]]
+        change: dict[str, datetime | None] = {}
+        for flag, before, first, key in ((s.lat_alarm[i], dets.lat_alarm[i], out.lat_alarm_first[i], "lat"),
+                                         (s.loss_alarm[i], dets.loss_alarm[i], out.loss_alarm_first[i], "loss")):
+            if flag and not before:
+                change[key] = _dt(int(ts_o[first])) if first >= 0 else _dt(int(newest[i]))
+            elif before and not flag:
+                change[key] = None
+        since[usims[i]] = change
+        ref = refs[usims[i]]
         pairs.add((ref.site_pk, ref.plmn))
         cpes.add(ref.cpe_pk)
-        since_changed.append(d)
     numeric = [s.n_rtt.tolist(), s.mean_rtt.tolist(), s.var_rtt.tolist(), s.s_rtt.tolist(), s.n_loss.tolist(),
                s.p_loss.tolist(), s.s_loss.tolist(), newest.tolist(), tails.tolist()]
-    for name, values in zip(_NUMERIC, numeric, strict=True):
-        for d, v in zip(rows, values, strict=True):
-            d[name] = v
     table = cast(Table, ProbeDetector.__table__)
-    new_set = set(new_pks)
-    if new_pks:
-        session.execute(insert(table), [dets[pk] for pk in new_pks])
-    old = [(*(values[i] for values in numeric), pk) for i, pk in enumerate(uniq) if pk not in new_set]
-    if old:
+    fresh = np.flatnonzero(~dets.exists).tolist()
+    if fresh:
+        session.execute(insert(table), [
+            {"usim_pk": usims[i], "site_pk": refs[usims[i]].site_pk, "plmn": refs[usims[i]].plmn,
+             **{c: v[i] for c, v in zip(_NUMERIC, numeric, strict=True)},
+             "latency_alarm_since": since.get(usims[i], {}).get("lat"),
+             "loss_alarm_since": since.get(usims[i], {}).get("loss")} for i in fresh])
+    if len(fresh) < len(usims):
+        rows = list(zip(*numeric, usims, strict=True))
+        if fresh:
+            rows = [rows[i] for i in np.flatnonzero(dets.exists).tolist()]
         conn = session.connection()
         mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         conn.exec_driver_sql(f"UPDATE probe_detectors SET {', '.join(f'{c} = {mark}' for c in _NUMERIC)} "
-                             f"WHERE usim_pk = {mark}", old)
-    alarms = [{"k": d["usim_pk"], "a": d["latency_alarm_since"], "b": d["loss_alarm_since"]}
-              for d in since_changed if d["usim_pk"] not in new_set]
-    if alarms:
-        session.execute(update(table).where(table.c.usim_pk == bindparam("k"))
-                        .values(latency_alarm_since=bindparam("a"), loss_alarm_since=bindparam("b")), alarms)
+                             f"WHERE usim_pk = {mark}", rows)
+    exists = dict(zip(usims, dets.exists.tolist(), strict=True))
+    for key, column in (("lat", "latency_alarm_since"), ("loss", "loss_alarm_since")):
+        changes = [{"k": u, "v": c[key]} for u, c in since.items() if key in c and exists[u]]
+        if changes:
+            session.execute(update(table).where(table.c.usim_pk == bindparam("k"))
+                            .values({column: bindparam("v")}), changes)
     return pairs, cpes, hot
 
 
