@@ -189,7 +189,7 @@ def redact(reasons: list[dict[str, Any]], level: str) -> list[dict[str, Any]]:
 
 
 def on_cells_changed(session: Session, event: CellsChanged) -> None:
-    recompute(session, topology.pairs_for_cells(session, sorted(event.cell_pks)))
+    recompute(session, topology.site_pairs_of_cells(session, event.cell_pks))
 
 
 def recompute(session: Session, pairs: set[tuple[int, str]], now: datetime | None = None) -> int:
@@ -197,9 +197,8 @@ def recompute(session: Session, pairs: set[tuple[int, str]], now: datetime | Non
     if not pairs:
         return 0
     now = now or utcnow()
-    sites = topology.site_refs(session, sorted({p[0] for p in pairs}))
+    sites, serving = topology.sites_with_serving_cells(session, pairs)
     _serialise_per_dso(session, {s.org_id for s in sites.values()})
-    serving = topology.serving_cells_for_pairs(session, pairs)
     agreements = _agreements_by_dso(session, {s.org_id for s in sites.values()})
     all_cells = {c.pk for cells in serving.values() for c in cells}
     conds = faults.active_conditions(session, all_cells, now)
@@ -265,17 +264,26 @@ class Stored:
 _T: Table = SiteStatus.__table__  # type: ignore[assignment]
 
 
+_EXISTING = select(_T.c.site_pk, _T.c.plmn, _T.c.status, _T.c.since, _T.c.expected_end, _T.c.reasons,
+                   _T.c.mno_id).where(_T.c.site_pk.in_(bindparam("pks", expanding=True)))
+
+
 def _existing(session: Session, pairs: set[tuple[int, str]]) -> dict[tuple[int, str], Stored]:
+    """Stored rows of these pairs; a prebuilt Core statement, as the advisor asks in most units of work."""
+    if session.autoflush:  # what the ORM would do before a query: pending changes stay visible
+        session.flush()
     site_pks = sorted({p[0] for p in pairs})
     out: dict[tuple[int, str], Stored] = {}
     for i in range(0, len(site_pks), 500):
-        for row in session.execute(select(SiteStatus.site_pk, SiteStatus.plmn, SiteStatus.status, SiteStatus.since,
-                                          SiteStatus.expected_end, SiteStatus.reasons, SiteStatus.mno_id)
-                                   .where(SiteStatus.site_pk.in_(site_pks[i:i + 500]))):
+        for row in session.execute(_EXISTING, {"pks": site_pks[i:i + 500]}):
             if (row[0], row[1]) in pairs:
                 out[(row[0], row[1])] = Stored(row[2], as_utc(row[3]), None if row[4] is None else as_utc(row[4]),
                                                row[5], row[6])
     return out
+
+
+_UPDATE = (_T.update().where(_T.c.site_pk == bindparam("k_site"), _T.c.plmn == bindparam("k_plmn"))
+           .values({c: bindparam(c) for c in ("mno_id", "status", "since", "expected_end", "reasons", "updated_at")}))
 
 
 def _write(session: Session, inserts: list[dict[str, Any]], updates: list[dict[str, Any]],
@@ -283,9 +291,7 @@ def _write(session: Session, inserts: list[dict[str, Any]], updates: list[dict[s
     if inserts:
         session.execute(insert(_T), inserts)
     if updates:
-        session.execute(_T.update().where(_T.c.site_pk == bindparam("k_site"), _T.c.plmn == bindparam("k_plmn"))
-                        .values({c: bindparam(c) for c in ("mno_id", "status", "since", "expected_end", "reasons",
-                                                          "updated_at")}), updates)
+        session.execute(_UPDATE, updates)
     for site_pk, plmn in deletes:
         session.execute(delete(_T).where(_T.c.site_pk == site_pk, _T.c.plmn == plmn))
 
@@ -315,7 +321,7 @@ def tick(session: Session, after: datetime, until: datetime) -> int:
     cells = faults.cells_with_window_edges(session, after, until)
     if not cells:
         return 0
-    return recompute(session, topology.pairs_for_cells(session, sorted(cells)), until)
+    return recompute(session, topology.site_pairs_of_cells(session, cells), until)
 
 
 def on_topology_imported(session: Session, event: TopologyImported) -> None:

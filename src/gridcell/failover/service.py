@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import or_, select
+from sqlalchemy import Table, bindparam, insert, or_, select
 from sqlalchemy.orm import Session
 
 from gridcell.core.clock import as_utc, isoformat, utcnow
@@ -52,8 +52,33 @@ def _ts(value: Any) -> datetime | None:
 def evaluate(session: Session, dso_id: str, cpe_pks: list[int] | None = None,
              now: datetime | None = None) -> list[FailoverCommand]:
     """Decide for these CPEs of the DSO (all multi-USIM CPEs when None); returns the commands sent."""
-    usims = topology.usim_refs(session, dso_id, cpe_pks)
+    usims = (topology.usim_refs(session, dso_id) if cpe_pks is None
+             else topology.usims_of_cpes(session, dso_id, cpe_pks))
     return _evaluate_usims(session, usims, {u.site_pk: dso_id for u in usims}, now or utcnow())
+
+
+_STATE: Table = FailoverState.__table__  # type: ignore[assignment]
+_STATE_VALUES = ("primary_plmn", "active_plmn", "mode", "last_switch_at", "primary_good_since", "updated_at")
+# Prebuilt Core statements: the advisor runs in most units of work (status changes, probe uploads, ticks),
+# and the ORM's per-row bookkeeping on these rows cost more than the decision itself.
+_STATES_OF_CPES = (select(_STATE.c.cpe_pk, *(_STATE.c[c] for c in _STATE_VALUES))
+                   .where(_STATE.c.cpe_pk.in_(bindparam("pks", expanding=True))))
+_UPDATE_STATE = (_STATE.update().where(_STATE.c.cpe_pk == bindparam("k_cpe"))
+                 .values({c: bindparam(c) for c in _STATE_VALUES}))
+_DUE_STATES = select(_STATE.c.org_id, _STATE.c.cpe_pk).where(
+    _STATE.c.mode != "stay",
+    or_(_STATE.c.updated_at <= bindparam("reevaluate_before"), _STATE.c.primary_good_since <= bindparam("back_before")))
+
+
+def _states(session: Session, cpe_pks: list[int]) -> dict[int, tuple[Any, ...]]:
+    """cpe pk → the stored values of _STATE_VALUES."""
+    if session.autoflush:  # Core skips the ORM's autoflush: keep a caller's pending changes visible
+        session.flush()
+    out: dict[int, tuple[Any, ...]] = {}
+    for i in range(0, len(cpe_pks), 500):
+        for r in session.execute(_STATES_OF_CPES, {"pks": cpe_pks[i:i + 500]}):
+            out[r[0]] = tuple(r[1:])
+    return out
 
 
 def _evaluate_usims(session: Session, usims: list[topology.UsimRef], org_of_site: dict[int, str],
@@ -67,13 +92,14 @@ def _evaluate_usims(session: Session, usims: list[topology.UsimRef], org_of_site
         return []
     all_usims = [u for us in by_cpe.values() for u in us]
     current = status.current(session, {(u.site_pk, u.plmn) for u in all_usims})
-    links = topology.links_for_usims(session, [u.pk for u in all_usims])
+    links = topology.serving_links_of(session, [u.pk for u in all_usims])
     cells = sorted({c for ls in links.values() for c, _ in ls})
     upcoming = faults.upcoming_maintenance(session, cells, now, now + advisor.PREPARE_HORIZON)
     own = telemetry.own_probe_state(session, [u.pk for u in all_usims])
-    states = {s.cpe_pk: s for s in session.scalars(select(FailoverState).where(
-        FailoverState.cpe_pk.in_(sorted(by_cpe))))}
+    states = _states(session, sorted(by_cpe))
     commands: list[FailoverCommand] = []
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
     subs_by_org: dict[str, list[subscriptions.Subscriber]] = {}  # webhook subscribers, once per DSO
     for cpe_pk, us in sorted(by_cpe.items()):
         primary = next((u.plmn for u in us if u.role == "primary"), us[0].plmn)
@@ -92,25 +118,29 @@ def _evaluate_usims(session: Session, usims: list[topology.UsimRef], org_of_site
                 maintenance_start=m_start, maintenance_end=m_end, latency_alarm=bool(probe.get("latencyAlarm")),
                 loss_alarm=bool(probe.get("lossAlarm")), tail_failures=int(probe.get("tailFailures", 0)))
         dso_id = org_of_site[us[0].site_pk]
-        row = states.get(cpe_pk)
-        if row is None:
-            row = FailoverState(cpe_pk=cpe_pk, org_id=dso_id, primary_plmn=primary, active_plmn=primary,
-                                confirmed_plmn=None, mode="stay", last_switch_at=None, primary_good_since=None,
-                                updated_at=now)
-            session.add(row)
-        row.primary_plmn = primary
-        if row.active_plmn not in views:
-            row.active_plmn = primary
-        state = advisor.State(primary, row.active_plmn, row.mode, row.last_switch_at, row.primary_good_since)
+        stored = states.get(cpe_pk)
+        _, active, mode, last_switch_at, good_since, _ = (None, primary, "stay", None, None, None) if stored is None \
+            else stored
+        if active not in views:
+            active = primary
+        state = advisor.State(primary, active, mode, last_switch_at, good_since)
         d = advisor.decide(state, views, now)
-        row.active_plmn, row.mode = d.state.active, d.state.mode
-        row.last_switch_at, row.primary_good_since = d.state.last_switch_at, d.state.primary_good_since
-        row.updated_at = now
+        values = {"primary_plmn": primary, "active_plmn": d.state.active, "mode": d.state.mode,
+                  "last_switch_at": d.state.last_switch_at, "primary_good_since": d.state.primary_good_since,
+                  "updated_at": now}
+        if stored is None:
+            inserts.append({"cpe_pk": cpe_pk, "org_id": dso_id, "confirmed_plmn": None, **values})
+        elif stored != tuple(values[c] for c in _STATE_VALUES):
+            updates.append({"k_cpe": cpe_pk, **values})
         if d.emit:
             if dso_id not in subs_by_org:
                 subs_by_org[dso_id] = subscriptions.channel_subscriptions(session, CHANNEL, [dso_id])
             commands.append(_command(session, dso_id, cpe_pk, us[0].cpe_id, d, state.active, now,
                                      subs_by_org[dso_id]))
+    if inserts:
+        session.execute(insert(_STATE), inserts)
+    if updates:
+        session.execute(_UPDATE_STATE, updates)
     return commands
 
 
@@ -143,7 +173,7 @@ def command_out(c: FailoverCommand) -> dict[str, Any]:
 
 def on_status_changed(session: Session, event: StatusChanged) -> None:
     org_of_site = {ch.site.pk: ch.site.org_id for ch in event.changes}
-    usims = [u for u in topology.usim_refs_at_sites(session, sorted(org_of_site)) if u.site_pk in org_of_site]
+    usims = [u for u in topology.usims_at_sites(session, org_of_site) if u.site_pk in org_of_site]
     _evaluate_usims(session, usims, org_of_site, event.at)
 
 
@@ -155,20 +185,20 @@ def tick(session: Session, now: datetime | None = None) -> int:
     """Time-driven: CPEs near planned work, and CPEs not in their nominal state (switch-back timers)."""
     now = now or utcnow()
     cells = faults.cells_with_window_edges(session, now - timedelta(seconds=1), now + advisor.PREPARE_HORIZON)
-    pairs = topology.pairs_for_cells(session, sorted(cells)) if cells else set()
-    sites = topology.site_refs(session, sorted({p[0] for p in pairs}))
-    by_org: dict[str, set[int]] = defaultdict(set)
-    for s in sites.values():
-        by_org[s.org_id].add(s.pk)
     targets: dict[str, set[int]] = defaultdict(set)
-    for org, site_pks in by_org.items():
-        targets[org].update(u.cpe_pk for u in topology.usim_refs(session, org) if u.site_pk in site_pks)
+    if cells:
+        pairs = topology.site_pairs_of_cells(session, cells)
+        by_org: dict[str, set[int]] = defaultdict(set)
+        for s in topology.site_refs_of(session, {p[0] for p in pairs}).values():
+            by_org[s.org_id].add(s.pk)
+        for org, site_pks in by_org.items():
+            targets[org].update(u.cpe_pk for u in topology.usims_at_sites(session, site_pks, org))
     # Timer-driven transitions only: a due switch back / end of prepare, and a periodic look at every
     # CPE away from its nominal state (hold-down expiry); everything else is driven by events.
-    for org_id, cpe_pk in session.execute(select(FailoverState.org_id, FailoverState.cpe_pk).where(
-            FailoverState.mode != "stay",
-            or_(FailoverState.updated_at <= now - REEVALUATE,
-                FailoverState.primary_good_since <= now - advisor.HOLD_BACK))):
+    if session.autoflush:
+        session.flush()
+    for org_id, cpe_pk in session.execute(_DUE_STATES, {"reevaluate_before": now - REEVALUATE,
+                                                        "back_before": now - advisor.HOLD_BACK}):
         targets[org_id].add(cpe_pk)
     n = 0
     for org, cpes in sorted(targets.items()):

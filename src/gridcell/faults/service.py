@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from sqlalchemy import Table, and_, delete, insert, or_, select
+from sqlalchemy import Table, and_, bindparam, delete, insert, or_, select
 from sqlalchemy.orm import Session
 
 from gridcell.core import events
@@ -433,53 +433,57 @@ def _apply_maintenance(session: Session, batch: _Batch, existing: dict[tuple[str
 # ---- queries used by other capabilities ---------------------------------------------------------
 
 
-def _is_active(now: datetime) -> Any:
-    return and_(Condition.cleared_at.is_(None), Condition.impact != "none",
-                or_(Condition.kind != "maintenance", and_(Condition.starts_at <= now, Condition.ends_at > now)))
+# Prebuilt Core statements for the questions the status engine, the advisor and cell health ask in most
+# units of work: no per-call statement construction, no ORM identity-map work for rows only read.
+_CONDS: Table = Condition.__table__  # type: ignore[assignment]
+_CCELLS: Table = ConditionCell.__table__  # type: ignore[assignment]
+_COND_COLS = (_CONDS.c.pk, _CONDS.c.org_id, _CONDS.c.kind, _CONDS.c.key, _CONDS.c.impact, _CONDS.c.object_instance,
+              _CONDS.c.starts_at, _CONDS.c.ends_at, _CONDS.c.details)
+_CELL_CONDS = _CCELLS.join(_CONDS, _CONDS.c.pk == _CCELLS.c.condition_pk)
+_NOW: Any = bindparam("now")
+_ACTIVE_ON_CELLS = select(_CCELLS.c.cell_pk, *_COND_COLS).select_from(_CELL_CONDS).where(
+    _CCELLS.c.cell_pk.in_(bindparam("pks", expanding=True)), _CONDS.c.cleared_at.is_(None), _CONDS.c.impact != "none",
+    or_(_CONDS.c.kind != "maintenance", and_(_CONDS.c.starts_at <= _NOW, _CONDS.c.ends_at > _NOW)))
+_UPCOMING_ON_CELLS = select(_CCELLS.c.cell_pk, *_COND_COLS).select_from(_CELL_CONDS).where(
+    _CCELLS.c.cell_pk.in_(bindparam("pks", expanding=True)), _CONDS.c.kind == "maintenance",
+    _CONDS.c.cleared_at.is_(None), _CONDS.c.starts_at > _NOW, _CONDS.c.starts_at <= bindparam("until"))
+_WINDOW_EDGES = select(_CCELLS.c.cell_pk).select_from(_CELL_CONDS).where(
+    _CONDS.c.kind == "maintenance", _CONDS.c.cleared_at.is_(None),
+    or_(and_(_CONDS.c.starts_at > bindparam("after"), _CONDS.c.starts_at <= bindparam("until")),
+        and_(_CONDS.c.ends_at > bindparam("after"), _CONDS.c.ends_at <= bindparam("until"))))
+
+
+def _autoflush(session: Session) -> None:
+    """Core statements skip the ORM's autoflush; flush when it would have, so pending changes are seen."""
+    if session.autoflush:
+        session.flush()
+
+
+def _conditions_on_cells(session: Session, stmt: Any, cell_pks: Iterable[int],
+                         **params: Any) -> dict[int, list[ActiveCondition]]:
+    _autoflush(session)
+    out: dict[int, list[ActiveCondition]] = {}
+    for chunk in _chunks(sorted(set(cell_pks))):
+        for r in session.execute(stmt, {"pks": list(chunk), **params}):
+            out.setdefault(r[0], []).append(ActiveCondition(*r[1:]))
+    return out
 
 
 def active_conditions(session: Session, cell_pks: Iterable[int], now: datetime) -> dict[int, list[ActiveCondition]]:
     """Conditions in force now on each cell (maintenance only inside its window)."""
-    out: dict[int, list[ActiveCondition]] = {}
-    pks = sorted(set(cell_pks))
-    for chunk in _chunks(pks):
-        rows = session.execute(
-            select(ConditionCell.cell_pk, Condition)
-            .join(Condition, Condition.pk == ConditionCell.condition_pk)
-            .where(ConditionCell.cell_pk.in_(chunk), _is_active(now))
-        ).all()
-        for cell_pk, c in rows:
-            out.setdefault(cell_pk, []).append(ActiveCondition(
-                c.pk, c.org_id, c.kind, c.key, c.impact, c.object_instance, c.starts_at, c.ends_at, c.details))
-    return out
+    return _conditions_on_cells(session, _ACTIVE_ON_CELLS, cell_pks, now=now)
 
 
 def cells_with_window_edges(session: Session, after: datetime, until: datetime) -> set[int]:
     """Cells whose maintenance window opened or closed in (after, until]: their status moves with time."""
-    rows = session.scalars(
-        select(ConditionCell.cell_pk).join(Condition, Condition.pk == ConditionCell.condition_pk).where(
-            Condition.kind == "maintenance", Condition.cleared_at.is_(None),
-            or_(and_(Condition.starts_at > after, Condition.starts_at <= until),
-                and_(Condition.ends_at > after, Condition.ends_at <= until)))
-    )
-    return set(rows)
+    _autoflush(session)
+    return set(session.scalars(_WINDOW_EDGES, {"after": after, "until": until}))
 
 
 def upcoming_maintenance(session: Session, cell_pks: Iterable[int], now: datetime,
                          horizon_until: datetime) -> dict[int, list[ActiveCondition]]:
     """Windows announced for these cells that open before horizon_until and have not closed."""
-    out: dict[int, list[ActiveCondition]] = {}
-    for chunk in _chunks(sorted(set(cell_pks))):
-        rows = session.execute(
-            select(ConditionCell.cell_pk, Condition).join(Condition, Condition.pk == ConditionCell.condition_pk)
-            .where(ConditionCell.cell_pk.in_(chunk), Condition.kind == "maintenance",
-                   Condition.cleared_at.is_(None), Condition.starts_at > now,
-                   Condition.starts_at <= horizon_until)
-        ).all()
-        for cell_pk, c in rows:
-            out.setdefault(cell_pk, []).append(ActiveCondition(
-                c.pk, c.org_id, c.kind, c.key, c.impact, c.object_instance, c.starts_at, c.ends_at, c.details))
-    return out
+    return _conditions_on_cells(session, _UPCOMING_ON_CELLS, cell_pks, now=now, until=horizon_until)
 
 
 def list_conditions(session: Session, org_id: str, *, kind: str | None = None, active_only: bool = True,

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import shapely
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from gridcell.core import events
@@ -404,13 +404,25 @@ def open_tickets_for_sites(session: Session, site_pks: Iterable[int], *, mno_id:
     return [out[k] for k in sorted(out)]
 
 
+def _open_ticket_query(by_mno: bool, by_dso: bool) -> Any:
+    t = Ticket.__table__
+    q = select(t.c.pk).where(t.c.status.in_(OPEN))
+    if by_mno:
+        q = q.where(t.c.mno_id == bindparam("mno"))
+    if by_dso:
+        q = q.where(t.c.dso_id == bindparam("dso"))
+    return q.limit(1)
+
+
+# Asked on every fault ingest and probe upload before any re-attribution: prebuilt Core statements.
+_OPEN_TICKET = {(m, d): _open_ticket_query(m, d) for m in (False, True) for d in (False, True)}
+
+
 def has_open_tickets(session: Session, *, mno_id: str | None = None, dso_id: str | None = None) -> bool:
-    q = select(Ticket.pk).where(Ticket.status.in_(OPEN))
-    if mno_id is not None:
-        q = q.where(Ticket.mno_id == mno_id)
-    if dso_id is not None:
-        q = q.where(Ticket.dso_id == dso_id)
-    return session.scalar(q.limit(1)) is not None
+    if session.autoflush:  # Core skips the ORM's autoflush: tickets changed in this unit of work count
+        session.flush()
+    stmt = _OPEN_TICKET[(mno_id is not None, dso_id is not None)]
+    return session.scalar(stmt, {"mno": mno_id, "dso": dso_id}) is not None
 
 
 def all_open_tickets(session: Session) -> list[Ticket]:

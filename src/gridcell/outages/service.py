@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from gridcell.core.clock import as_utc, isoformat, utcnow
@@ -440,17 +440,20 @@ def _recompute(session: Session, row: OutageInfo, now: datetime, *, notify_moi: 
     return sorted(mnos_before | mnos_now)
 
 
+# Asked on every MNO fault ingest (prebuilt: no per-call statement construction). A plan closes once
+# recomputed at or after its actual end (and a closed plan changes no more), so rows updated since their
+# actual end are closed: they stay in the database, out of the loop.
+_OPEN_OF_DSOS = (select(OutageInfo).where(
+    OutageInfo.dso_id.in_(bindparam("dsos", expanding=True)),
+    or_(OutageInfo.actual_end.is_(None), OutageInfo.updated_at < OutageInfo.actual_end)).order_by(OutageInfo.pk))
+
+
 def recompute_open(session: Session, dso_ids: Iterable[str], now: datetime | None = None,
                    ran_site_pks: set[int] | None = None) -> int:
     """Recompute the plans of open outages of these DSOs (optionally only those touching these RAN sites)."""
     now = now or utcnow()
     n = 0
-    # A plan closes once recomputed at or after its actual end (and a closed plan changes no more), so
-    # rows updated since their actual end are closed: leave them in the database, not in the loop.
-    rows = session.scalars(select(OutageInfo).where(
-        OutageInfo.dso_id.in_(sorted(set(dso_ids)) or [""]),
-        or_(OutageInfo.actual_end.is_(None), OutageInfo.updated_at < OutageInfo.actual_end))
-        .order_by(OutageInfo.pk))
+    rows = session.scalars(_OPEN_OF_DSOS, {"dsos": sorted(set(dso_ids)) or [""]})
     for row in rows:
         if row.plan is not None and row.plan.get("status") == "closed":
             continue
@@ -465,7 +468,7 @@ def recompute_open(session: Session, dso_ids: Iterable[str], now: datetime | Non
 
 def on_cells_changed(session: Session, event: CellsChanged) -> None:
     """MNO alarms changed on these cells: power state of their RAN sites, hence the plans touching them."""
-    refs = topology.cell_refs(session, sorted(event.cell_pks))
+    refs = topology.cell_refs_of(session, event.cell_pks)
     ran_pks = {c.ran_site_pk for c in refs.values()}
     if not ran_pks:
         return

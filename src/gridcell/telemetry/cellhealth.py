@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from gridcell.core.clock import isoformat, utcnow
@@ -38,7 +38,7 @@ def check(session: Session, cell_pks: list[int], now: datetime | None = None) ->
     if not cell_pks:
         return 0
     now = now or utcnow()
-    cells = topology.cell_refs(session, cell_pks)
+    cells = topology.cell_refs_of(session, cell_pks)
     sharing: dict[str, list[tenancy.AgreementView]] = {}
     for mno in {c.org_id for c in cells.values()}:
         sharing[mno] = [a for a in tenancy.agreements_for(session, mno) if a.mno_id == mno and a.share_telemetry]
@@ -49,8 +49,8 @@ def check(session: Session, cell_pks: list[int], now: datetime | None = None) ->
     t0 = now - WINDOW
     through = tsvc.usims_through_cells(session, candidates, t0, now)
     all_usims = sorted({u for us in through.values() for u in us})
-    refs = topology.usim_refs_by_pk(session, all_usims)
-    sites = topology.site_refs(session, sorted({r.site_pk for r in refs.values()}))
+    refs = topology.usims_by_pk(session, all_usims)
+    sites = topology.site_refs_of(session, {r.site_pk for r in refs.values()})
     stats = tsvc._stats(tsvc._window_rows(session, all_usims, t0, now))
     degraded = {d.usim_pk for d in session.scalars(select(ProbeDetector).where(
         ProbeDetector.usim_pk.in_(all_usims), ProbeDetector.latency_alarm_since.is_not(None)))} if all_usims else set()
@@ -111,11 +111,22 @@ def _evidence(visible: list[Any], stats: dict[int, dict[str, Any]], probing: set
             "p50RttMs": float(np.median(rtts)) if rtts else None}
 
 
+_EVENTS: Table = CellHealthEvent.__table__  # type: ignore[assignment]
+_OPEN_ON_CELLS = select(_EVENTS.c.id).where(_EVENTS.c.cell_pk.in_(bindparam("pks", expanding=True)),
+                                            _EVENTS.c.cleared_at.is_(None))
+
+
 def _open(session: Session, cell_pks: list[int]) -> dict[int, CellHealthEvent]:
-    out: dict[int, CellHealthEvent] = {}
+    """Open events on these cells. Checked on every probe upload with a hot cell and almost always none:
+    a prebuilt Core query finds their ids; only the events found are loaded as ORM objects (they change)."""
+    if session.autoflush:  # what the ORM would do before a query: events raised in this unit of work count
+        session.flush()
+    ids: list[str] = []
     for i in range(0, len(cell_pks), 500):
-        for e in session.scalars(select(CellHealthEvent).where(CellHealthEvent.cell_pk.in_(cell_pks[i:i + 500]),
-                                                               CellHealthEvent.cleared_at.is_(None))):
+        ids += session.scalars(_OPEN_ON_CELLS, {"pks": cell_pks[i:i + 500]}).all()
+    out: dict[int, CellHealthEvent] = {}
+    for i in range(0, len(ids), 500):
+        for e in session.scalars(select(CellHealthEvent).where(CellHealthEvent.id.in_(ids[i:i + 500]))):
             out[e.cell_pk] = e
     return out
 
