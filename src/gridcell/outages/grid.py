@@ -150,11 +150,13 @@ def _station_sites(grid: str, net: Any, coords: dict[int, tuple[float, float]]) 
     return out
 
 
-def import_grid(session: Session, dso_id: str, source: str, *, mno_ids: list[str] | None = None) -> dict[str, Any]:
-    """Store the grid, its buses (with feeder) and its stations as DSO sites; link RAN sites of the MNOs."""
+def import_grid(session: Session, dso_id: str, source: str, *, mno_ids: list[str] | None = None,
+                loaded: tuple[str, Any] | None = None) -> dict[str, Any]:
+    """Store the grid, its buses (with feeder) and its stations as DSO sites; link RAN sites of the MNOs.
+    `loaded`: what `load_network(source)` returned, when the caller has it already (loading takes seconds)."""
     if tenancy.get_org(session, dso_id).kind != "dso":
         raise InvalidInput(f"{dso_id} is not a DSO")
-    name, net = load_network(source)
+    name, net = loaded if loaded is not None else load_network(source)
     name = name[:100]
     pp = _pp()
     coords = _bus_coords(net)

@@ -115,13 +115,17 @@ def _line_effects(net: Any) -> tuple[dict[int, LineFault], dict[int, list[tuple[
     meshed = top.create_nxgraph(net, respect_switches=False)
 
     def supplied(g: Any, line: int) -> set[int]:
-        h = g.copy()
-        h.remove_edges_from([(u, v, k) for u, v, k in g.edges(keys=True) if k == ("line", line)])
-        out: set[int] = set()
-        for comp in nx.connected_components(h):
-            if comp & roots:
-                out |= {int(b) for b in comp}
-        return out
+        # The line's edges out, components taken, edges back: a copy of the graph per line cost more.
+        cut = [(u, v, k, d) for u, v, k, d in g.edges(keys=True, data=True) if k == ("line", line)]
+        g.remove_edges_from([(u, v, k) for u, v, k, _ in cut])
+        try:
+            out: set[int] = set()
+            for comp in nx.connected_components(g):
+                if comp & roots:
+                    out |= {int(b) for b in comp}
+            return out
+        finally:
+            g.add_edges_from(cut)
 
     all_buses = {int(b) for b in net.bus.index}
     out: dict[int, LineFault] = {}
@@ -159,7 +163,8 @@ def build(cfg: SimConfig, scenario_seed: int = 0, workdir: Path | None = None) -
     set_clock(clock)
     db = Database(f"sqlite:///{template}", sqlite_synchronous="OFF")
     upgrade(db)
-    grid_name, net = grid.load_network(cfg.grid)
+    loaded = grid.load_network(cfg.grid)
+    net = loaded[1]
     with db.write() as s:
         dso = tenancy.create_org(s, "Twin DSO", "dso")
         mnos = {p: tenancy.create_org(s, MNO_NAMES[i % 2] + ("" if i < 2 else f" {i}"), "mno")
@@ -172,7 +177,7 @@ def build(cfg: SimConfig, scenario_seed: int = 0, workdir: Path | None = None) -
             tenancy.create_agreement(s, dso, org, [p], cfg.mno_levels[i % len(cfg.mno_levels)],
                                      share_telemetry=True)
         s.flush()
-        info = grid.import_grid(s, dso, cfg.grid, mno_ids=[])
+        info = grid.import_grid(s, dso, cfg.grid, mno_ids=[], loaded=loaded)
         grid_name = info["grid"]
         sites = [x for x in topology.sites_of_org(s, dso) if x.kind != "primary_substation"]
         site_bus = topology.site_grid_buses(s, dso)
