@@ -14,7 +14,7 @@ import orjson
 from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 from shapely.prepared import PreparedGeometry, prep
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from gridcell.core.bus import LOCAL_ONLY
@@ -176,40 +176,77 @@ def delete(session: Session, org_id: str, sub_id: str) -> None:
 _prepared: dict[str, tuple[str, PreparedGeometry]] = {}
 
 
-def _area(sub: Subscription) -> PreparedGeometry | None:
-    if sub.area is None:
+def _area(sub_id: str, area: dict[str, Any] | None) -> PreparedGeometry | None:
+    if area is None:
         return None
-    raw = orjson.dumps(sub.area).decode()
-    cached = _prepared.get(sub.id)
+    raw = orjson.dumps(area).decode()
+    cached = _prepared.get(sub_id)
     if cached is None or cached[0] != raw:
-        geom: BaseGeometry = parse_geojson_geometry(sub.area, polygonal=True)
+        geom: BaseGeometry = parse_geojson_geometry(area, polygonal=True)
         cached = (raw, prep(geom))
-        _prepared[sub.id] = cached
+        _prepared[sub_id] = cached
+    return cached[1]
+
+
+@dataclass(frozen=True)
+class _Target:
+    """An exposure subscription as the enqueue hot path needs it: filters compiled (site ids as a set),
+    no ORM state. Compiled filters are cached per subscription and rebuilt when its lists change."""
+
+    id: str
+    org_id: str
+    callback_uri: str | None
+    secret: str
+    wants_status: bool
+    sites: frozenset[str] | None
+    plmns: frozenset[str] | None
+    floor: int
+    area: PreparedGeometry | None
+
+    def matches(self, change: StatusChange) -> bool:
+        if not self.wants_status:
+            return False
+        if self.sites is not None and change.site.site_id not in self.sites:
+            return False
+        if self.plmns is not None and change.plmn not in self.plmns:
+            return False
+        # A return below the floor is delivered too: the subscriber saw the site go bad and must see it recover.
+        if RANK[change.status] < self.floor and RANK[change.previous] < self.floor:
+            return False
+        return self.area is None or self.area.intersects(Point(change.site.lon, change.site.lat))
+
+
+_sets: dict[str, tuple[list[Any], frozenset[str]]] = {}
+
+
+def _site_set(sub_id: str, site_ids: list[Any] | None) -> frozenset[str] | None:
+    if site_ids is None:
+        return None
+    cached = _sets.get(sub_id)
+    if cached is None or cached[0] != site_ids:
+        cached = (site_ids, frozenset(site_ids))
+        _sets[sub_id] = cached
     return cached[1]
 
 
 def matches(sub: Subscription, change: StatusChange) -> bool:
-    if "siteStatusChanged" not in sub.event_kinds:
-        return False
-    if sub.site_ids is not None and change.site.site_id not in sub.site_ids:
-        return False
-    if sub.plmns is not None and change.plmn not in sub.plmns:
-        return False
-    floor = RANK[sub.min_status]
-    # A return below the floor is delivered too: the subscriber saw the site go bad and must see it recover.
-    if RANK[change.status] < floor and RANK[change.previous] < floor:
-        return False
-    area = _area(sub)
-    return area is None or area.intersects(Point(change.site.lon, change.site.lat))
+    return _target(sub.id, sub.org_id, sub.callback_uri, sub.secret, sub.site_ids, sub.area, sub.plmns,
+                   sub.min_status, sub.event_kinds).matches(change)
 
 
-def payload_of(change: StatusChange, sub: Subscription, seq: int, notification_id: str,
-               now: datetime) -> dict[str, Any]:
+def _target(sub_id: str, org_id: str, callback_uri: str | None, secret: str, site_ids: list[Any] | None,
+            area: dict[str, Any] | None, plmns: list[Any] | None, min_status: str, event_kinds: list[Any]) -> _Target:
+    return _Target(sub_id, org_id, callback_uri, secret, "siteStatusChanged" in event_kinds,
+                   _site_set(sub_id, site_ids), None if plmns is None else frozenset(plmns), RANK[min_status],
+                   _area(sub_id, area))
+
+
+def payload_of(change: StatusChange, sub_id: str, seq: int, notification_id: str, now: datetime) -> dict[str, Any]:
     return {
         "notificationId": notification_id,
         "notificationType": "siteStatusChanged",
         "eventTime": isoformat(now),
-        "subscriptionId": sub.id,
+        "subscriptionId": sub_id,
         "sequenceNo": seq,
         "site": {"id": change.site.site_id, "name": change.site.name, "kind": change.site.kind,
                  "lat": change.site.lat, "lon": change.site.lon},
@@ -223,24 +260,34 @@ def payload_of(change: StatusChange, sub: Subscription, seq: int, notification_i
     }
 
 
+_SUBS: Table = Subscription.__table__  # type: ignore[assignment]
+
+
 def enqueue_status_changes(session: Session, changes: list[StatusChange], now: datetime) -> int:
-    """Write one outbox row per matching subscription, in the caller's transaction."""
+    """Write one outbox row per matching subscription, in the caller's transaction.
+
+    Core throughout (subscriptions read and their sequence numbers written without ORM objects): this
+    runs in every ingest that changes a status."""
     if not changes:
         return 0
     orgs = sorted({c.site.org_id for c in changes})
-    subs_by_org: dict[str, list[Subscription]] = {}
-    for sub in session.scalars(select(Subscription).where(Subscription.org_id.in_(orgs),
-                                                          Subscription.channel == "exposure")
-                               .order_by(Subscription.id).with_for_update()):
-        subs_by_org.setdefault(sub.org_id, []).append(sub)
-    pending: list[tuple[Subscription, int, str, bytes]] = []
+    c = _SUBS.c
+    subs_by_org: dict[str, list[_Target]] = {}
+    seqs: dict[str, int] = {}
+    for row in session.execute(select(c.id, c.org_id, c.callback_uri, c.secret, c.site_ids, c.area, c.plmns,
+                                      c.min_status, c.event_kinds, c.last_seq)
+                               .where(c.org_id.in_(orgs), c.channel == "exposure")
+                               .order_by(c.id).with_for_update()):
+        subs_by_org.setdefault(row[1], []).append(_target(*row[:9]))
+        seqs[row[0]] = row[9]
+    pending: list[tuple[_Target, int, str, bytes]] = []
     for change in changes:
         for sub in subs_by_org.get(change.site.org_id, ()):
-            if not matches(sub, change):
+            if not sub.matches(change):
                 continue
-            sub.last_seq += 1
+            seq = seqs[sub.id] = seqs[sub.id] + 1
             nid = new_uuid()
-            pending.append((sub, sub.last_seq, nid, orjson.dumps(payload_of(change, sub, sub.last_seq, nid, now))))
+            pending.append((sub, seq, nid, orjson.dumps(payload_of(change, sub.id, seq, nid, now))))
     if not pending:
         return 0
     # One executemany for the batch (ORM objects per row cost more than the SQL). Rows are addressed by
@@ -249,6 +296,9 @@ def enqueue_status_changes(session: Session, changes: list[StatusChange], now: d
         {"subscription_id": sub.id, "seq": seq, "notification_id": nid, "kind": "siteStatusChanged",
          "payload": body.decode(), "created_at": now, "attempts": 0, "next_attempt_at": now}
         for sub, seq, nid, body in pending])
+    touched = {sub.id for sub, _, _, _ in pending}
+    session.execute(update(_SUBS).where(c.id == bindparam("k")).values(last_seq=bindparam("v")),
+                    [{"k": k, "v": seqs[k]} for k in sorted(touched)])
     for sub, seq, nid, body in pending:
         queue_after_commit(session, OutboxMessage(sub.id, seq, nid, body, sub.callback_uri, sub.secret))
     return len(pending)
