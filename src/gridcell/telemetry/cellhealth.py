@@ -46,15 +46,23 @@ def check(session: Session, cell_pks: list[int], now: datetime | None = None) ->
     open_events = _open(session, list(cells))
     if not candidates and not open_events:
         return 0
+    # A cell can only raise an event when the MNO has no condition on it and at least MIN_AFFECTED USIMs go
+    # through it; any other cell without an open event is left as it is, so it needs no probe statistics.
+    conds = faults.active_conditions(session, candidates, now)
+    candidates = [pk for pk in candidates if pk in open_events or not conds.get(pk)]
+    if not candidates:
+        return 0
     t0 = now - WINDOW
     through = tsvc.usims_through_cells(session, candidates, t0, now)
-    all_usims = sorted({u for us in through.values() for u in us})
+    candidates = [pk for pk in candidates if pk in open_events or len(through.get(pk, ())) >= MIN_AFFECTED]
+    if not candidates:
+        return 0
+    all_usims = sorted({u for pk in candidates for u in through.get(pk, ())})
     refs = topology.usims_by_pk(session, all_usims)
     sites = topology.site_refs_of(session, {r.site_pk for r in refs.values()})
     stats = tsvc._stats(tsvc._window_rows(session, all_usims, t0, now))
     degraded = {d.usim_pk for d in session.scalars(select(ProbeDetector).where(
         ProbeDetector.usim_pk.in_(all_usims), ProbeDetector.latency_alarm_since.is_not(None)))} if all_usims else set()
-    conds = faults.active_conditions(session, candidates, now)
     changed = 0
     for pk in candidates:
         cell = cells[pk]
