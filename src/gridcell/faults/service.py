@@ -118,13 +118,21 @@ def unwrap(body: Any) -> list[Any]:
     return out
 
 
+# Every ingest asks both (prebuilt: no per-call statement construction); conditions load as ORM objects
+# because the batch changes them.
+_SEEN = select(ReceivedNotification.notification_id).where(
+    ReceivedNotification.org_id == bindparam("org"),
+    ReceivedNotification.notification_id.in_(bindparam("ids", expanding=True)))
+_CONDITIONS_BY_KEY = select(Condition).where(Condition.org_id == bindparam("org"), Condition.kind == bindparam("kind"),
+                                             Condition.key.in_(bindparam("keys", expanding=True)))
+
+
 def ingest(session: Session, org_id: str, notifications: Sequence[Any]) -> s.IngestResult:
     batch = _Batch(org_id=org_id, now=utcnow())
     ids = [str(n.notificationId) for n in notifications]
     seen: set[str] = set()
     for chunk in _chunks(sorted(set(ids))):
-        seen.update(session.scalars(select(ReceivedNotification.notification_id).where(
-            ReceivedNotification.org_id == org_id, ReceivedNotification.notification_id.in_(chunk))))
+        seen.update(session.scalars(_SEEN, {"org": org_id, "ids": list(chunk)}))
     existing = _prefetch(session, org_id, notifications)
     received: list[dict[str, Any]] = []
     batch.dn_cache = topology.cells_for_dns(session, org_id, _dns_to_map(notifications, existing))
@@ -191,8 +199,7 @@ def _prefetch(session: Session, org_id: str, notifications: Sequence[Any]) -> di
         by_kind.setdefault(kind, []).append(key)
     for kind, kind_keys in by_kind.items():
         for chunk in _chunks(sorted(kind_keys)):
-            for c in session.scalars(select(Condition).where(
-                    Condition.org_id == org_id, Condition.kind == kind, Condition.key.in_(chunk))):
+            for c in session.scalars(_CONDITIONS_BY_KEY, {"org": org_id, "kind": kind, "keys": list(chunk)}):
                 found[(c.kind, c.key)] = c
     return found
 
