@@ -192,3 +192,42 @@ def _payloads(store: Database, sub_id: str) -> list[dict[str, Any]]:
     with store.read() as s:
         rows = s.scalars(select(OutboxRow).where(OutboxRow.subscription_id == sub_id).order_by(OutboxRow.seq))
         return [json.loads(r.payload) for r in rows]
+
+
+def test_ride_along_work_commits_with_a_unit_of_work_and_waits_again_after_a_rollback(store: Database) -> None:
+    """`Database.ride_along`: bookkeeping (delivery marks) joins whatever unit of work commits next; when
+    that unit of work fails, the bookkeeping is handed back and rides with the next one."""
+    from gridcell.tenancy import service as tenancy
+
+    waiting = ["carried org"]
+
+    def hook(session: Any) -> Any:
+        if not waiting:
+            return None
+        batch = list(waiting)
+        waiting.clear()
+        for name in batch:
+            tenancy.create_org(session, name, "dso")
+
+        def undo() -> None:
+            waiting[:0] = batch
+        return undo
+
+    def names() -> set[str]:
+        with store.read() as s:
+            return set(s.scalars(select(Organisation.name)))
+
+    remove = store.ride_along(hook)
+    try:
+        with pytest.raises(RuntimeError), store.write():
+            raise RuntimeError("the unit of work fails")
+        assert waiting == ["carried org"] and "carried org" not in names()
+        with store.write() as s:
+            tenancy.create_org(s, "own org", "mno")
+        assert waiting == [] and {"carried org", "own org"} <= names()
+    finally:
+        remove()
+    waiting.append("not carried")
+    with store.write():
+        pass
+    assert "not carried" not in names()

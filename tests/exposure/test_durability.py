@@ -121,6 +121,19 @@ def _failing_subscriber(url: str, receiver: Receiver) -> None:
             assert_in_order_exactly_once(got, [row["notificationId"] for row in rows])
             assert len(receiver.received) == n  # nothing redelivered after the acknowledgement
             assert [(g["body"]["site"]["id"], g["body"]["status"]) for g in got] == expected_changes
+
+        # Restarted with nothing undelivered, the server resumes at the next sequence number: the next
+        # change arrives as n + 1, and nothing delivered before comes again.
+        again = create_app(make_settings(url, webhook_max_backoff_s=1.0), db=db, migrate=False)
+        with TestClient(again) as client:
+            r = client.post("/api/v1/ingest/notifications", headers=world.mno.auth(),
+                            json=alarm("notifyNewAlarm", "AFTER-RESTART", cell_dn(PLMN_A, 0)))
+            assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
+            got = receiver.wait_for(lambda rs: len(rs) >= n + 1, timeout=20)
+            assert [g["body"]["sequenceNo"] for g in got] == list(range(1, n + 2))
+            assert (got[-1]["body"]["site"]["id"], got[-1]["body"]["status"]) == ("D1-S0", "down")
+            wait_until(lambda: all(row["deliveredAt"] for row in outbox(client, sub_id, viewer)), 10,
+                       "the new row marked delivered")
     finally:
         db.dispose()
 

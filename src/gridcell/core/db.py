@@ -71,10 +71,18 @@ class Database:
         # SQLite has one writer; serialising in-process avoids busy-wait storms between threads.
         self._write_lock = threading.Lock() if self.is_sqlite else None
         self._after_commit: list[Callable[[list[Any]], None]] = []
+        self._before_commit: list[Callable[[Session], Callable[[], None] | None]] = []
 
     def on_commit(self, hook: Callable[[list[Any]], None]) -> None:
         """Register a hook that receives the messages a unit of work queued, after it commits."""
         self._after_commit.append(hook)
+
+    def ride_along(self, hook: Callable[[Session], Callable[[], None] | None]) -> Callable[[], None]:
+        """Register work that joins every unit of work just before it commits (bookkeeping that needs no
+        transaction of its own while others write anyway). The hook returns an undo for a rollback, or
+        None. Returns the function that unregisters it."""
+        self._before_commit.append(hook)
+        return lambda: self._before_commit.remove(hook)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -90,11 +98,18 @@ class Database:
         try:
             with self.write_sessions() as session:
                 session.info["outgoing"] = []
+                undo: list[Callable[[], None]] = []
                 try:
                     yield session
+                    for joining in self._before_commit:
+                        u = joining(session)
+                        if u is not None:
+                            undo.append(u)
                     session.commit()
                 except BaseException:
                     session.rollback()
+                    for u in undo:
+                        u()
                     raise
                 outgoing: list[Any] = session.info.pop("outgoing", [])
         finally:

@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -25,6 +27,7 @@ from typing import Any
 import aiohttp
 from prometheus_client import Counter, Histogram
 from sqlalchemy import update
+from sqlalchemy.orm import Session
 
 from gridcell.core.bus import Bus, Message, on_loop
 from gridcell.core.clock import as_utc, utcnow
@@ -41,6 +44,7 @@ DELIVERED = Counter("gridcell_webhook_deliveries_total", "Webhook delivery attem
 LATENCY = Histogram("gridcell_delivery_latency_seconds", "Commit of a status change to webhook 2xx",
                     buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
 OUTBOX_PAGE = 200  # undelivered rows read at a time (start, restart, gap, retry)
+ACK_LINGER_S = 0.05  # how long delivery marks wait for another unit of work to carry them
 
 
 @dataclass
@@ -177,8 +181,13 @@ class DeliveryService:
         self._client: aiohttp.ClientSession | None = None
         self._unsubscribe: Any = None
         self._acks: list[str] = []
+        self._ack_lock = threading.Lock()  # marks are added on the loop, written from worker threads
         self._ack_task: asyncio.Task[None] | None = None
         self._ack_wake = asyncio.Event()
+        self._unride: Callable[[], None] | None = None
+        # Where each webhook subscription with nothing undelivered stands at start: its first worker
+        # delivers the next offered message directly instead of asking the outbox (one process only).
+        self._start_positions: dict[str, int] = {}
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -188,10 +197,17 @@ class DeliveryService:
             connector=aiohttp.TCPConnector(limit=256, limit_per_host=64, ttl_dns_cache=300),
             auto_decompress=False, skip_auto_headers=("User-Agent",))
         self._unsubscribe = self.bus.subscribe(OUTBOX_TOPIC, on_loop(loop, self._on_message))
+        self._unride = self.db.ride_along(self._ride_along)
         self._ack_task = asyncio.create_task(self._ack_loop())
+        if self.leases is None:
+            self._start_positions = await asyncio.to_thread(self._positions)
         await self._scan_backlog()
         if self.leases is not None:  # subscriptions whose delivering process died get a new one
             self._scan_task = asyncio.create_task(self._scan_loop(), name="delivery-backlog-scan")
+
+    def _positions(self) -> dict[str, int]:
+        with self.db.read() as session:
+            return subscriptions.delivery_positions(session)
 
     async def _scan_backlog(self) -> None:
         def backlog() -> list[str]:
@@ -226,6 +242,8 @@ class DeliveryService:
         self._ack_wake.set()
         if self._ack_task:
             await self._ack_task
+        if self._unride:
+            self._unride()
         if self.leases is not None:
             owned = [w.lease for w in self.workers.values() if w.owned]
             try:
@@ -282,6 +300,7 @@ class DeliveryService:
         w = self.workers.get(sub_id)
         if w is None or (w.task is not None and w.task.done()):
             w = _Worker(self, sub_id)
+            w.next_seq = self._start_positions.pop(sub_id, None)
             self.workers[sub_id] = w
             w.task = asyncio.create_task(w.run(), name=f"deliver-{sub_id}")
         return w
@@ -321,27 +340,41 @@ class DeliveryService:
         return f"HTTP {status}"
 
     def mark_delivered(self, notification_id: str) -> None:
-        self._acks.append(notification_id)
+        with self._ack_lock:
+            self._acks.append(notification_id)
         self._ack_wake.set()
 
     async def _ack_loop(self) -> None:
-        """Batch delivery marks: one short write per burst instead of one per webhook call."""
+        """Delivery marks ride along the next unit of work anyone commits (`Database.ride_along`); only when
+        nobody writes within ACK_LINGER_S does a short unit of work of their own carry them."""
         while True:
             await self._ack_wake.wait()
             self._ack_wake.clear()
-            await asyncio.sleep(0.02)
-            batch, self._acks = self._acks, []
-            if batch:
-                await asyncio.to_thread(self._write_acks, batch)
+            await asyncio.sleep(ACK_LINGER_S)
+            if self._acks:
+                await asyncio.to_thread(self._write_acks)
             if self.stopping and not self._acks:
                 return
 
-    def _write_acks(self, ids: list[str]) -> None:
+    def _write_acks(self) -> None:
+        with self.db.write():
+            pass  # _ride_along writes the marks
+
+    def _ride_along(self, session: Session) -> Callable[[], None] | None:
+        with self._ack_lock:
+            batch, self._acks = self._acks, []
+        if not batch:
+            return None
         now = utcnow()
-        with self.db.write() as session:
-            for i in range(0, len(ids), 500):
-                session.execute(update(OutboxRow).where(OutboxRow.notification_id.in_(ids[i:i + 500]))
-                                .values(delivered_at=now))
+        for i in range(0, len(batch), 500):
+            session.execute(update(OutboxRow).where(OutboxRow.notification_id.in_(batch[i:i + 500]))
+                            .values(delivered_at=now))
+
+        def undo() -> None:  # the unit of work rolled back: the marks wait for the next one
+            with self._ack_lock:
+                self._acks[:0] = batch
+
+        return undo
 
     async def record_failure(self, notification_id: str, attempts: int, error: str, delay_s: float) -> None:
         def write() -> None:

@@ -315,6 +315,14 @@ def undelivered(session: Session, sub_id: str, min_seq: int = 0, limit: int = 20
         .order_by(OutboxRow.seq).limit(limit)))
 
 
+def delivery_positions(session: Session) -> dict[str, int]:
+    """Webhook subscriptions with nothing undelivered → the sequence number they will deliver next."""
+    backlog = select(OutboxRow.subscription_id).where(OutboxRow.delivered_at.is_(None)).distinct()
+    return {sub_id: last + 1 for sub_id, last in session.execute(
+        select(Subscription.id, Subscription.last_seq).where(Subscription.callback_uri.is_not(None),
+                                                             Subscription.id.not_in(backlog)))}
+
+
 def subscriptions_with_backlog(session: Session) -> list[Subscription]:
     ids = select(OutboxRow.subscription_id).where(OutboxRow.delivered_at.is_(None)).distinct()
     return list(session.scalars(select(Subscription).where(Subscription.id.in_(ids),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from shapely import STRtree
@@ -793,8 +793,9 @@ def list_cells(session: Session, org_id: str, *, plmn: str | None = None, limit:
 # ---- USIMs and reported serving cells (used by telemetry and failover) -----------------------------
 
 
-@dataclass(frozen=True)
-class UsimRef:
+class UsimRef(NamedTuple):
+    """A USIM as the hot paths need it; a named tuple because ingest builds thousands per upload."""
+
     pk: int
     cpe_pk: int
     cpe_id: str
