@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from gridcell.core.clock import utcnow
@@ -173,25 +173,30 @@ def create_agreement(session: Session, dso_id: str, mno_id: str, plmns: Iterable
     return agreement.id
 
 
+_AGREEMENT_COLS = (Agreement.id, Agreement.dso_id, Agreement.mno_id, Agreement.plmns, Agreement.site_ids,
+                   Agreement.level, Agreement.share_telemetry, Agreement.sla_target)
+# Asked on every MNO fault ingest: built once, read as columns (no ORM objects).
+_AGREEMENTS_OF_ORG = (select(*_AGREEMENT_COLS).where(or_(Agreement.dso_id == bindparam("org"),
+                                                         Agreement.mno_id == bindparam("org")))
+                      .order_by(Agreement.created_at))
+
+
+def _view_of_row(r: Any) -> AgreementView:
+    return AgreementView(r[0], r[1], r[2], tuple(r[3]), None if r[4] is None else frozenset(r[4]), r[5], r[6], r[7])
+
+
 def agreements_for(session: Session, org_id: str) -> list[AgreementView]:
-    rows = session.scalars(
-        select(Agreement).where(or_(Agreement.dso_id == org_id, Agreement.mno_id == org_id))
-        .order_by(Agreement.created_at)
-    ).all()
-    return [_agreement_view(a) for a in rows]
+    return [_view_of_row(r) for r in session.execute(_AGREEMENTS_OF_ORG, {"org": org_id})]
 
 
 def agreements_of_dsos(session: Session, dso_ids: Iterable[str]) -> dict[str, list[AgreementView]]:
     """Agreements per DSO for many DSOs in one query (status recompute touches many at once)."""
     ids = sorted(set(dso_ids))
     out: dict[str, list[AgreementView]] = {d: [] for d in ids}
-    cols = (Agreement.id, Agreement.dso_id, Agreement.mno_id, Agreement.plmns, Agreement.site_ids, Agreement.level,
-            Agreement.share_telemetry, Agreement.sla_target)
     for i in range(0, len(ids), 500):
-        for r in session.execute(select(*cols).where(Agreement.dso_id.in_(ids[i:i + 500]))
+        for r in session.execute(select(*_AGREEMENT_COLS).where(Agreement.dso_id.in_(ids[i:i + 500]))
                                  .order_by(Agreement.created_at)):
-            out[r[1]].append(AgreementView(r[0], r[1], r[2], tuple(r[3]), None if r[4] is None else frozenset(r[4]),
-                                           r[5], r[6], r[7]))
+            out[r[1]].append(_view_of_row(r))
     return out
 
 
