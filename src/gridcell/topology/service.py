@@ -146,6 +146,12 @@ def cells_for_dn(session: Session, mno_org_id: str, dn: str) -> list[CellRef]:
     return ran_site_cells(session, site_pks) if site_pks else []
 
 
+_CELLS_BY_DN = select(Cell.dn, Cell.pk).where(Cell.org_id == bindparam("org"),
+                                              Cell.dn.in_(bindparam("keys", expanding=True)))
+_SITES_BY_DN = select(RanSite.dn, RanSite.pk).where(RanSite.org_id == bindparam("org"),
+                                                    RanSite.dn.in_(bindparam("keys", expanding=True)))
+
+
 def cells_for_dns(session: Session, mno_org_id: str, dns: Iterable[str]) -> dict[str, list[int]]:
     """`cells_for_dn` for a whole batch in a handful of set-based queries (ingest's hot path)."""
     wanted = {dn: dn.strip() for dn in dict.fromkeys(dns)}
@@ -155,11 +161,9 @@ def cells_for_dns(session: Session, mno_org_id: str, dns: Iterable[str]) -> dict
     cell_by_dn: dict[str, list[int]] = defaultdict(list)
     site_by_dn: dict[str, list[int]] = defaultdict(list)
     for chunk in _chunks(all_prefixes):
-        for cell_dn, pk in session.execute(select(Cell.dn, Cell.pk).where(Cell.org_id == mno_org_id,
-                                                                          Cell.dn.in_(chunk))):
+        for cell_dn, pk in session.execute(_CELLS_BY_DN, {"org": mno_org_id, "keys": chunk}):
             cell_by_dn[cell_dn or ""].append(pk)
-        for site_dn, pk in session.execute(select(RanSite.dn, RanSite.pk).where(RanSite.org_id == mno_org_id,
-                                                                               RanSite.dn.in_(chunk))):
+        for site_dn, pk in session.execute(_SITES_BY_DN, {"org": mno_org_id, "keys": chunk}):
             site_by_dn[site_dn or ""].append(pk)
     pending_sites: dict[str, list[int]] = {}
     pending_values: dict[str, str] = {}
