@@ -339,17 +339,21 @@ def _report_cells(session: Session, u: Any, ts: Any, cell: Any, cols: Columns, k
 # ---- evidence for the status engine --------------------------------------------------------------------
 
 
+_D = cast(Table, ProbeDetector.__table__).c
+# Asked by every status recompute (so on every MNO fault ingest): built once, read as plain rows.
+_ALARMED_AT_SITES = select(_D.site_pk, _D.plmn, _D.latency_alarm_since, _D.loss_alarm_since, _D.mean_rtt,
+                           _D.p_loss, _D.tail_failures, _D.last_ts_ms).where(
+    _D.site_pk.in_(bindparam("sites", expanding=True)),
+    _D.latency_alarm_since.is_not(None) | _D.loss_alarm_since.is_not(None) | (_D.tail_failures >= FAILING_TAIL))
+
+
 def degradation_evidence(session: Session, pairs: set[tuple[int, str]],
                          now: datetime) -> dict[tuple[int, str], list[dict[str, Any]]]:
     """Registered with gridcell.exposure.status: DSO-probe change detection as `degraded` evidence."""
     site_pks = sorted({p[0] for p in pairs})
     out: dict[tuple[int, str], list[dict[str, Any]]] = {}
     for i in range(0, len(site_pks), 500):
-        rows = session.scalars(select(ProbeDetector).where(
-            ProbeDetector.site_pk.in_(site_pks[i:i + 500]),
-            (ProbeDetector.latency_alarm_since.is_not(None)) | (ProbeDetector.loss_alarm_since.is_not(None))
-            | (ProbeDetector.tail_failures >= FAILING_TAIL)))
-        for d in rows:
+        for d in session.execute(_ALARMED_AT_SITES, {"sites": site_pks[i:i + 500]}):
             pair = (d.site_pk, d.plmn)
             if pair not in pairs:
                 continue

@@ -181,6 +181,10 @@ _AGREEMENTS_OF_ORG = (select(*_AGREEMENT_COLS).where(or_(Agreement.dso_id == bin
                       .order_by(Agreement.created_at))
 
 
+_AGREEMENTS_OF_DSOS = (select(*_AGREEMENT_COLS).where(Agreement.dso_id.in_(bindparam("dsos", expanding=True)))
+                       .order_by(Agreement.created_at))
+
+
 def _view_of_row(r: Any) -> AgreementView:
     return AgreementView(r[0], r[1], r[2], tuple(r[3]), None if r[4] is None else frozenset(r[4]), r[5], r[6], r[7])
 
@@ -194,8 +198,7 @@ def agreements_of_dsos(session: Session, dso_ids: Iterable[str]) -> dict[str, li
     ids = sorted(set(dso_ids))
     out: dict[str, list[AgreementView]] = {d: [] for d in ids}
     for i in range(0, len(ids), 500):
-        for r in session.execute(select(*_AGREEMENT_COLS).where(Agreement.dso_id.in_(ids[i:i + 500]))
-                                 .order_by(Agreement.created_at)):
+        for r in session.execute(_AGREEMENTS_OF_DSOS, {"dsos": ids[i:i + 500]}):
             out[r[1]].append(_view_of_row(r))
     return out
 
