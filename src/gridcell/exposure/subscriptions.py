@@ -261,6 +261,12 @@ def payload_of(change: StatusChange, sub_id: str, seq: int, notification_id: str
 
 
 _SUBS: Table = Subscription.__table__  # type: ignore[assignment]
+# Built once: asked by every status change (so on most MNO fault ingests).
+_EXPOSURE_SUBS_OF_ORGS = (select(_SUBS.c.id, _SUBS.c.org_id, _SUBS.c.callback_uri, _SUBS.c.secret, _SUBS.c.site_ids,
+                                 _SUBS.c.area, _SUBS.c.plmns, _SUBS.c.min_status, _SUBS.c.event_kinds, _SUBS.c.last_seq)
+                          .where(_SUBS.c.org_id.in_(bindparam("orgs", expanding=True)), _SUBS.c.channel == "exposure")
+                          .order_by(_SUBS.c.id).with_for_update())
+_SET_LAST_SEQ = update(_SUBS).where(_SUBS.c.id == bindparam("k")).values(last_seq=bindparam("v"))
 
 
 def enqueue_status_changes(session: Session, changes: list[StatusChange], now: datetime) -> int:
@@ -271,13 +277,9 @@ def enqueue_status_changes(session: Session, changes: list[StatusChange], now: d
     if not changes:
         return 0
     orgs = sorted({c.site.org_id for c in changes})
-    c = _SUBS.c
     subs_by_org: dict[str, list[_Target]] = {}
     seqs: dict[str, int] = {}
-    for row in session.execute(select(c.id, c.org_id, c.callback_uri, c.secret, c.site_ids, c.area, c.plmns,
-                                      c.min_status, c.event_kinds, c.last_seq)
-                               .where(c.org_id.in_(orgs), c.channel == "exposure")
-                               .order_by(c.id).with_for_update()):
+    for row in session.execute(_EXPOSURE_SUBS_OF_ORGS, {"orgs": orgs}):
         subs_by_org.setdefault(row[1], []).append(_target(*row[:9]))
         seqs[row[0]] = row[9]
     pending: list[tuple[_Target, int, str, bytes]] = []
@@ -297,8 +299,7 @@ def enqueue_status_changes(session: Session, changes: list[StatusChange], now: d
          "payload": body.decode(), "created_at": now, "attempts": 0, "next_attempt_at": now}
         for sub, seq, nid, body in pending])
     touched = {sub.id for sub, _, _, _ in pending}
-    session.execute(update(_SUBS).where(c.id == bindparam("k")).values(last_seq=bindparam("v")),
-                    [{"k": k, "v": seqs[k]} for k in sorted(touched)])
+    session.execute(_SET_LAST_SEQ, [{"k": k, "v": seqs[k]} for k in sorted(touched)])
     for sub, seq, nid, body in pending:
         queue_after_commit(session, OutboxMessage(sub.id, seq, nid, body, sub.callback_uri, sub.secret))
     return len(pending)

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from shapely.geometry import Point
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from gridcell.core.clock import utcnow
@@ -228,10 +228,13 @@ def evaluate_dso(session: Session, dso_id: str) -> int:
     return evaluate_dsos(session, [dso_id])
 
 
+_MONITORS_OF_DSOS = (select(ThresholdMonitor).where(ThresholdMonitor.dso_id.in_(bindparam("dsos", expanding=True)))
+                     .order_by(ThresholdMonitor.pk))
+
+
 def evaluate_dsos(session: Session, dso_ids: Iterable[str]) -> int:
     """Every monitor of these DSOs, found in one query (ingest calls this for each batch)."""
     ids = sorted(set(dso_ids))
     if not ids:
         return 0
-    return sum(evaluate(session, row) for row in session.scalars(
-        select(ThresholdMonitor).where(ThresholdMonitor.dso_id.in_(ids)).order_by(ThresholdMonitor.pk)))
+    return sum(evaluate(session, row) for row in session.scalars(_MONITORS_OF_DSOS, {"dsos": ids}))

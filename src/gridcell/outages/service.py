@@ -472,7 +472,7 @@ def on_cells_changed(session: Session, event: CellsChanged) -> None:
     ran_pks = {c.ran_site_pk for c in refs.values()}
     if not ran_pks:
         return
-    dsos = {a.dso_id for a in tenancy.agreements_for(session, event.org_id) if a.mno_id == event.org_id}
+    dsos = tenancy.dsos_of_mno(session, event.org_id)
     recompute_open(session, dsos, None, ran_pks)
     from gridcell.outages import monitors
 

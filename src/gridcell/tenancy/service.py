@@ -189,6 +189,14 @@ def _view_of_row(r: Any) -> AgreementView:
     return AgreementView(r[0], r[1], r[2], tuple(r[3]), None if r[4] is None else frozenset(r[4]), r[5], r[6], r[7])
 
 
+_DSOS_OF_MNO = select(Agreement.dso_id).distinct().where(Agreement.mno_id == bindparam("mno"))
+
+
+def dsos_of_mno(session: Session, mno_id: str) -> list[str]:
+    """The DSOs this MNO has agreements with (asked on every MNO fault ingest; plain ids)."""
+    return sorted(session.scalars(_DSOS_OF_MNO, {"mno": mno_id}))
+
+
 def agreements_for(session: Session, org_id: str) -> list[AgreementView]:
     return [_view_of_row(r) for r in session.execute(_AGREEMENTS_OF_ORG, {"org": org_id})]
 
