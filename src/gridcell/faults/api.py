@@ -10,8 +10,8 @@ from prometheus_client import Counter
 from gridcell.core.clock import isoformat
 from gridcell.core.db import Database
 from gridcell.deps import get_caller, get_db
+from gridcell.faults import group_commit, service
 from gridcell.faults import schemas as s
-from gridcell.faults import service
 from gridcell.tenancy.service import Caller
 from gridcell.topology import service as topology
 
@@ -30,8 +30,7 @@ def ingest_notifications(body: s.IngestBody, caller: Caller = Depends(get_caller
     """
     caller.require("operator", "mno")
     notifications = service.unwrap(body)
-    with db.write() as session:
-        result = service.ingest(session, caller.org_id, notifications)
+    result = group_commit.groups_for(db).submit(caller.org_id, notifications)
     INGESTED.labels("accepted").inc(result.accepted)
     INGESTED.labels("duplicate").inc(result.duplicates)
     INGESTED.labels("unmapped").inc(result.unmapped)

@@ -127,8 +127,25 @@ _CONDITIONS_BY_KEY = select(Condition).where(Condition.org_id == bindparam("org"
                                              Condition.key.in_(bindparam("keys", expanding=True)))
 
 
+def validate(notifications: Sequence[Any]) -> None:
+    """What the schema cannot check, checked before anything is written (all or nothing per request)."""
+    for n in notifications:
+        if isinstance(n, s.NotifyPlannedMaintenance) and as_utc(n.end) <= as_utc(n.start):
+            raise InvalidInput(f"maintenance {n.maintenanceId}: end must be after start",
+                               errors=[{"loc": "end", "msg": "end must be after start"}])
+
+
 def ingest(session: Session, org_id: str, notifications: Sequence[Any]) -> s.IngestResult:
+    return ingest_many(session, org_id, [notifications])[0]
+
+
+def ingest_many(session: Session, org_id: str, requests: Sequence[Sequence[Any]]) -> list[s.IngestResult]:
+    """Several requests of one sender in one batch (in order, as if one after the other), each with its own
+    result: the status engine and the other handlers run once for all of them. Call `validate` first."""
     batch = _Batch(org_id=org_id, now=utcnow())
+    results = [s.IngestResult(accepted=0, duplicates=0, unmapped=0) for _ in requests]
+    notifications = [n for r in requests for n in r]
+    owner = [results[i] for i, r in enumerate(requests) for _ in r]
     ids = [str(n.notificationId) for n in notifications]
     seen: set[str] = set()
     for chunk in _chunks(sorted(set(ids))):
@@ -139,7 +156,8 @@ def ingest(session: Session, org_id: str, notifications: Sequence[Any]) -> s.Ing
     # One flush for the whole batch: the queries in the loop read topology, or condition cells through
     # the batch's own view (_cells_of), never rows this loop adds, so autoflush would only cost time.
     with session.no_autoflush:
-        for n, nid in zip(notifications, ids, strict=True):
+        for n, nid, result in zip(notifications, ids, owner, strict=True):
+            batch.result = result
             if nid in seen:
                 batch.result.duplicates += 1
                 continue
@@ -160,7 +178,7 @@ def ingest(session: Session, org_id: str, notifications: Sequence[Any]) -> s.Ing
     _write_cells(session, batch, existing)
     if batch.changed_cells:
         events.emit(session, CELLS_CHANGED, CellsChanged(org_id, frozenset(batch.changed_cells), batch.now))
-    return batch.result
+    return results
 
 
 def _dns_to_map(notifications: Sequence[Any], existing: dict[tuple[str, str], Condition]) -> list[str]:

@@ -119,6 +119,11 @@ class _TokenCache:
 token_cache = _TokenCache()
 
 
+def cached_caller(token: str) -> Caller | None:
+    """The caller of a token seen recently (no database read), else None."""
+    return token_cache.get(hash_token(token))
+
+
 def authenticate(session: Session, token: str) -> Caller | None:
     key = hash_token(token)
     cached = token_cache.get(key)
