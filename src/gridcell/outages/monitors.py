@@ -13,10 +13,10 @@ Metrics (names for `performanceMetrics`):
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from shapely.geometry import Point
-from sqlalchemy import bindparam, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from gridcell.core.clock import utcnow
@@ -228,8 +228,8 @@ def evaluate_dso(session: Session, dso_id: str) -> int:
     return evaluate_dsos(session, [dso_id])
 
 
-_MONITORS_OF_DSOS = (select(ThresholdMonitor).where(ThresholdMonitor.dso_id.in_(bindparam("dsos", expanding=True)))
-                     .order_by(ThresholdMonitor.pk))
+_M = cast(Table, ThresholdMonitor.__table__).c
+_MONITORS_OF_DSOS = select(_M.pk).where(_M.dso_id.in_(bindparam("dsos", expanding=True))).order_by(_M.pk)
 
 
 def evaluate_dsos(session: Session, dso_ids: Iterable[str]) -> int:
@@ -237,4 +237,10 @@ def evaluate_dsos(session: Session, dso_ids: Iterable[str]) -> int:
     ids = sorted(set(dso_ids))
     if not ids:
         return 0
-    return sum(evaluate(session, row) for row in session.scalars(_MONITORS_OF_DSOS, {"dsos": ids}))
+    if session.autoflush:  # Core rows: flush as the ORM's autoflush would
+        session.flush()
+    pks = list(session.scalars(_MONITORS_OF_DSOS, {"dsos": ids}))
+    if not pks:  # the usual case on an ingest: no ORM query at all
+        return 0
+    return sum(evaluate(session, row) for row in session.scalars(
+        select(ThresholdMonitor).where(ThresholdMonitor.pk.in_(pks)).order_by(ThresholdMonitor.pk)))

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, or_, select
+from sqlalchemy import Table, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from gridcell.core.clock import as_utc, isoformat, utcnow
@@ -443,21 +443,27 @@ def _recompute(session: Session, row: OutageInfo, now: datetime, *, notify_moi: 
 # Asked on every MNO fault ingest (prebuilt: no per-call statement construction). A plan closes once
 # recomputed at or after its actual end (and a closed plan changes no more), so rows updated since their
 # actual end are closed: they stay in the database, out of the loop.
-_OPEN_OF_DSOS = (select(OutageInfo).where(
-    OutageInfo.dso_id.in_(bindparam("dsos", expanding=True)),
-    or_(OutageInfo.actual_end.is_(None), OutageInfo.updated_at < OutageInfo.actual_end)).order_by(OutageInfo.pk))
+_O = cast(Table, OutageInfo.__table__).c
+_OPEN_OF_DSOS = (select(_O.pk, _O.affected_ran_site_pks).where(
+    _O.dso_id.in_(bindparam("dsos", expanding=True)),
+    or_(_O.actual_end.is_(None), _O.updated_at < _O.actual_end)).order_by(_O.pk))
 
 
 def recompute_open(session: Session, dso_ids: Iterable[str], now: datetime | None = None,
                    ran_site_pks: set[int] | None = None) -> int:
-    """Recompute the plans of open outages of these DSOs (optionally only those touching these RAN sites)."""
+    """Recompute the plans of open outages of these DSOs (optionally only those touching these RAN sites).
+
+    The candidates are found as plain rows; ORM objects are loaded only for them (usually none)."""
     now = now or utcnow()
+    if session.autoflush:  # Core rows: flush as the ORM's autoflush would
+        session.flush()
+    pks = [pk for pk, affected in session.execute(_OPEN_OF_DSOS, {"dsos": sorted(set(dso_ids)) or [""]})
+           if ran_site_pks is None or set(affected or ()) & ran_site_pks]
+    if not pks:
+        return 0
     n = 0
-    rows = session.scalars(_OPEN_OF_DSOS, {"dsos": sorted(set(dso_ids)) or [""]})
-    for row in rows:
+    for row in session.scalars(select(OutageInfo).where(OutageInfo.pk.in_(pks)).order_by(OutageInfo.pk)):
         if row.plan is not None and row.plan.get("status") == "closed":
-            continue
-        if ran_site_pks is not None and not (set(row.affected_ran_site_pks) & ran_site_pks):
             continue
         n += int(recompute(session, row, now))
     return n
