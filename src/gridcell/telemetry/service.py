@@ -34,6 +34,7 @@ from gridcell.topology import service as topology
 RAW_RETENTION = timedelta(days=7)
 HOURLY_RETENTION = timedelta(days=400)
 FUTURE_TOLERANCE = timedelta(minutes=5)
+SMALL_UPLOAD_CPES = 200
 FAILING_TAIL = 3  # consecutive failed probes that mean "unreachable" (mwan3's default)
 PROBES_INGESTED = "telemetry.probes_ingested"
 
@@ -87,7 +88,9 @@ def ingest(session: Session, dso_id: str, cols: Columns, now: datetime | None = 
     result = IngestResult(received=len(cols))
     if len(cols) == 0:
         return result
-    usims = topology.usim_refs(session, dso_id)
+    # A fleet-wide upload reads every USIM of the DSO at once; a few CPEs (MQTT) only theirs.
+    usims = (topology.usims_of_cpe_ids(session, dso_id, cols.cpe_values) if len(cols.cpe_values) <= SMALL_UPLOAD_CPES
+             else topology.usim_refs(session, dso_id))
     by_cpe: dict[str, dict[str, topology.UsimRef]] = defaultdict(dict)
     for u in usims:
         by_cpe[u.cpe_id][u.plmn] = u
@@ -192,14 +195,6 @@ def _cell_pks(session: Session, cols: Columns, keep: np.ndarray[Any, Any], resul
                       dtype=np.int64)
     out[has] = mapped[inv]
     result.unknown_cells = int(((out < 0) & has).sum())
-    return out
-
-
-def _load_detectors(session: Session, usim_pks: list[int]) -> dict[int, ProbeDetector]:
-    out: dict[int, ProbeDetector] = {}
-    for i in range(0, len(usim_pks), 500):
-        for d in session.scalars(select(ProbeDetector).where(ProbeDetector.usim_pk.in_(usim_pks[i:i + 500]))):
-            out[d.usim_pk] = d
     return out
 
 
@@ -377,11 +372,20 @@ def degradation_evidence(session: Session, pairs: set[tuple[int, str]],
     return out
 
 
+_OWN_STATE = select(_D.usim_pk, _D.latency_alarm_since.is_not(None), _D.loss_alarm_since.is_not(None),
+                    _D.tail_failures, _D.last_ts_ms).where(_D.usim_pk.in_(bindparam("usims", expanding=True)))
+
+
 def own_probe_state(session: Session, usim_pks: list[int]) -> dict[int, dict[str, Any]]:
-    """For the failover advisor: per USIM, alarms and consecutive failures from its own probes."""
-    return {pk: {"latencyAlarm": d.latency_alarm_since is not None, "lossAlarm": d.loss_alarm_since is not None,
-                 "tailFailures": d.tail_failures, "lastTs": _dt(d.last_ts_ms) if d.last_ts_ms else None}
-            for pk, d in _load_detectors(session, sorted(set(usim_pks))).items()}
+    """For the failover advisor: per USIM, alarms and consecutive failures from its own probes (plain rows:
+    the advisor asks on every evaluation)."""
+    pks = sorted(set(usim_pks))
+    out: dict[int, dict[str, Any]] = {}
+    for i in range(0, len(pks), 500):
+        for pk, lat, loss, tail, last in session.execute(_OWN_STATE, {"usims": pks[i:i + 500]}):
+            out[pk] = {"latencyAlarm": bool(lat), "lossAlarm": bool(loss), "tailFailures": tail,
+                       "lastTs": _dt(last) if last else None}
+    return out
 
 
 # ---- the interface for incident attribution ---------------------------------------------------------------

@@ -1040,6 +1040,16 @@ def usims_of_cpes(session: Session, org_id: str, cpe_pks: Iterable[int]) -> list
     return sorted((UsimRef(*r) for r in rows), key=lambda u: (u.cpe_pk, u.plmn))
 
 
+_USIMS_OF_CPE_IDS = (select(*_USIM_COLS).select_from(_USIMS_JOIN)
+                     .where(_CPES.c.org_id == bindparam("org"), _CPES.c.cpe_id.in_(_PKS)))
+
+
+def usims_of_cpe_ids(session: Session, org_id: str, cpe_ids: Iterable[str]) -> list[UsimRef]:
+    """USIMs of the organisation's CPEs named by their ids (probe uploads name CPEs), by CPE and PLMN."""
+    rows = _core_rows(session, _USIMS_OF_CPE_IDS, set(cpe_ids), org=org_id)
+    return sorted((UsimRef(*r) for r in rows), key=lambda u: (u.cpe_pk, u.plmn))
+
+
 def usims_at_sites(session: Session, site_pks: Iterable[int], org_id: str | None = None) -> list[UsimRef]:
     """USIMs of the CPEs at these sites (of one organisation's CPEs when given), ordered by CPE and PLMN."""
     if org_id is None:
