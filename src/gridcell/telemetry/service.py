@@ -90,7 +90,7 @@ def ingest(session: Session, dso_id: str, cols: Columns, now: datetime | None = 
         return result
     # A fleet-wide upload reads every USIM of the DSO at once; a few CPEs (MQTT) only theirs.
     usims = (topology.usims_of_cpe_ids(session, dso_id, cols.cpe_values) if len(cols.cpe_values) <= SMALL_UPLOAD_CPES
-             else topology.usim_refs(session, dso_id))
+             else topology.usims_of_org(session, dso_id))
     by_cpe: dict[str, dict[str, topology.UsimRef]] = defaultdict(dict)
     for u in usims:
         by_cpe[u.cpe_id][u.plmn] = u

@@ -231,7 +231,7 @@ def _existing(session: Session, keys: set[tuple[int, int]]) -> dict[tuple[int, i
     for row in conn.exec_driver_sql(
             f"SELECT usim_pk, hour, probes, failures, rtt_count, rtt_sum, hist FROM probe_hourly "
             f"WHERE usim_pk >= {mark} AND usim_pk <= {mark} AND hour >= {mark} AND hour <= {mark}",
-            (min(us), max(us), min(hs), max(hs))):
+            (min(us), max(us), min(hs), max(hs))).fetchall():
         if (row[0], row[1]) in keys:
             out[(row[0], row[1])] = tuple(row)
     return out
@@ -245,14 +245,19 @@ def add_rollups(session: Session, usim: I64, ts: I64, ok: B, rtt: F64) -> None:
     existing = _existing(session, set(agg))
     new_rows: list[tuple[Any, ...]] = []
     changed: list[tuple[Any, ...]] = []
+    merge: list[tuple[Any, ...]] = []  # (existing row, batch aggregate): histograms are added in one go
     for (u, h), (p, f, rc, rs, hist) in agg.items():
         row = existing.get((u, h))
         if row is None:
             new_rows.append((u, h, p, f, rc, rs, orjson.dumps(hist).decode()))
         else:
-            old = row[6] if isinstance(row[6], list) else orjson.loads(row[6])
-            changed.append((row[2] + p, row[3] + f, row[4] + rc, row[5] + rs,
-                            orjson.dumps([a + b for a, b in zip(old, hist, strict=True)]).decode(), u, h))
+            merge.append((row, p, f, rc, rs, hist))
+    if merge:
+        old = np.array([r[0][6] if isinstance(r[0][6], list) else orjson.loads(r[0][6]) for r in merge],
+                       dtype=np.int64)
+        sums = (old + np.array([r[5] for r in merge], dtype=np.int64)).tolist()
+        changed = [(row[2] + p, row[3] + f, row[4] + rc, row[5] + rs, orjson.dumps(total).decode(), row[0], row[1])
+                   for (row, p, f, rc, rs, _), total in zip(merge, sums, strict=True)]
     conn = session.connection()
     if new_rows:
         conn.exec_driver_sql(f"INSERT INTO probe_hourly ({', '.join(_HOURLY_COLS)}) VALUES ({_marks(conn, 7)})",

@@ -1044,6 +1044,20 @@ _USIMS_OF_CPE_IDS = (select(*_USIM_COLS).select_from(_USIMS_JOIN)
                      .where(_CPES.c.org_id == bindparam("org"), _CPES.c.cpe_id.in_(_PKS)))
 
 
+def usims_of_org(session: Session, org_id: str) -> list[UsimRef]:
+    """Every USIM of the organisation's CPEs, ordered by CPE and PLMN, as driver rows (a fleet-wide probe
+    upload asks for thousands; every column is a plain string or integer)."""
+    if session.autoflush:
+        session.flush()
+    conn = session.connection()
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    rows = conn.exec_driver_sql(
+        "SELECT usims.pk, usims.cpe_pk, cpes.cpe_id, cpes.site_pk, usims.plmn, usims.role, usims.reported_cell_id "
+        f"FROM usims JOIN cpes ON cpes.pk = usims.cpe_pk WHERE cpes.org_id = {mark} ORDER BY usims.cpe_pk, usims.plmn",
+        (org_id,)).fetchall()
+    return [UsimRef._make(r) for r in rows]
+
+
 def usims_of_cpe_ids(session: Session, org_id: str, cpe_ids: Iterable[str]) -> list[UsimRef]:
     """USIMs of the organisation's CPEs named by their ids (probe uploads name CPEs), by CPE and PLMN."""
     rows = _core_rows(session, _USIMS_OF_CPE_IDS, set(cpe_ids), org=org_id)
