@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 DELIVERED = Counter("gridcell_webhook_deliveries_total", "Webhook delivery attempts", ["result"])
 LATENCY = Histogram("gridcell_delivery_latency_seconds", "Commit of a status change to webhook 2xx",
                     buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+_OK, _ERROR, _REJECTED = DELIVERED.labels("ok"), DELIVERED.labels("error"), DELIVERED.labels("rejected")
 OUTBOX_PAGE = 200  # undelivered rows read at a time (start, restart, gap, retry)
 ACK_LINGER_S = 0.05  # how long delivery marks wait for another unit of work to carry them
 
@@ -119,7 +120,8 @@ class _Worker:
             if self.next_seq is not None and not self.queue and not self.more:
                 self.wake.clear()
                 try:  # caught up: sleep until the next commit for this subscription
-                    await asyncio.wait_for(self.wake.wait(), timeout=svc.idle_s)
+                    async with asyncio.timeout(svc.idle_s):  # no extra task per wait, unlike wait_for
+                        await self.wake.wait()
                 except TimeoutError:
                     if svc.leases is not None:  # idle in a cluster: let any process take it next time
                         return
@@ -331,12 +333,12 @@ class DeliveryService:
                     status = resp.status
                     await resp.read()
             except (aiohttp.ClientError, TimeoutError) as exc:
-                DELIVERED.labels("error").inc()
+                _ERROR.inc()
                 return f"{type(exc).__name__}: {exc}"[:500]
         if 200 <= status < 300:
-            DELIVERED.labels("ok").inc()
+            _OK.inc()
             return None
-        DELIVERED.labels("rejected").inc()
+        _REJECTED.inc()
         return f"HTTP {status}"
 
     def mark_delivered(self, notification_id: str) -> None:
