@@ -25,7 +25,6 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.json as pj
 
@@ -136,6 +135,26 @@ def _line_numbers(rows: list[bytes] | None, text: bytes, first: int, n: int) -> 
     return np.array(keep, dtype=np.int64) + first
 
 
+# Arrow → numpy straight from the buffers: pyarrow's to_numpy/fill_null for arrays with nulls or booleans go
+# through its pandas bridge, which imports pandas (~150 ms) on first use.
+
+
+def _valid(arr: pa.Array) -> npt.NDArray[np.bool_] | None:
+    if arr.null_count == 0:
+        return None
+    bits = np.unpackbits(np.frombuffer(arr.buffers()[0], dtype=np.uint8), bitorder="little")
+    return np.asarray(bits[arr.offset:arr.offset + len(arr)], dtype=np.bool_)
+
+
+def _values(arr: pa.Array, dtype: Any) -> npt.NDArray[Any]:
+    return np.frombuffer(arr.buffers()[1], dtype=dtype)[arr.offset:arr.offset + len(arr)]
+
+
+def _bools(arr: pa.Array) -> npt.NDArray[np.bool_]:
+    bits = np.unpackbits(np.frombuffer(arr.buffers()[1], dtype=np.uint8), bitorder="little")
+    return np.asarray(bits[arr.offset:arr.offset + len(arr)], dtype=np.bool_)
+
+
 def _from_table(tbl: pa.Table, lines: npt.NDArray[np.int64]) -> Columns:
     names = set(tbl.column_names)
     for k in REQUIRED:
@@ -147,16 +166,23 @@ def _from_table(tbl: pa.Table, lines: npt.NDArray[np.int64]) -> Columns:
         if name not in names:
             return np.full(n, -1, dtype=np.int64), []
         enc = tbl.column(name).combine_chunks().dictionary_encode()
-        idx = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        idx = _values(enc.indices, np.int32).astype(np.int64)
+        valid = _valid(enc.indices)
+        if valid is not None:
+            idx[~valid] = -1
         return idx, [str(v) for v in enc.dictionary.to_pylist()]
 
     def floats(name: str) -> npt.NDArray[np.float64]:
         if name not in names:
             return np.full(n, np.nan)
-        col = tbl.column(name)
+        col = tbl.column(name).combine_chunks()
         if col.type != pa.float64():
             col = col.cast(pa.float64())
-        return np.asarray(pc.fill_null(col, np.nan).to_numpy(zero_copy_only=False), dtype=np.float64)
+        out = np.array(_values(col, np.float64))
+        valid = _valid(col)
+        if valid is not None:
+            out[~valid] = np.nan
+        return out
 
     cpe_codes, cpe_values = codes("cpe")
     plmn_codes, plmn_values = codes("plmn")
@@ -170,12 +196,12 @@ def _from_table(tbl: pa.Table, lines: npt.NDArray[np.int64]) -> Columns:
         ts_arr = ts_col.cast(pa.timestamp("ms", tz="UTC"))
     except pa.ArrowInvalid:  # no offset anywhere: UTC by definition
         ts_arr = ts_col.cast(pa.timestamp("ms"))
-    ts = np.asarray(ts_arr.cast(pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
+    ts = np.array(_values(ts_arr.cast(pa.int64()), np.int64))
     rtt, rsrp, sinr = floats("rtt_ms"), floats("rsrp"), floats("sinr")
     if not (np.all(np.isnan(rtt) | ((rtt >= 0) & np.isfinite(rtt))) and np.all(np.isnan(rsrp) | np.isfinite(rsrp))
             and np.all(np.isnan(sinr) | np.isfinite(sinr))):
         raise ValueError("numbers")
-    ok = np.asarray(tbl.column("ok").to_numpy(), dtype=np.bool_)
+    ok = _bools(tbl.column("ok").combine_chunks())
     return Columns(cpe_codes, cpe_values, plmn_codes, plmn_values, cell_codes, cell_values, ts, ok, rtt, rsrp, sinr,
                    lines)
 

@@ -1,0 +1,76 @@
+"""The vectorised parser (Arrow, read straight from its buffers) and the per-line parser agree on any valid
+upload, NDJSON or CSV, with or without the optional fields."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gridcell.telemetry import parse
+
+T0 = datetime(2026, 11, 26, tzinfo=UTC)
+
+rows = st.lists(st.fixed_dictionaries({
+    "cpe": st.sampled_from(["CPE-1", "CPE-2", "cpe 3"]),
+    "plmn": st.sampled_from(["26201", "26202", "310410"]),
+    "ts": st.integers(0, 10**6).map(lambda s: (T0 + timedelta(seconds=s)).strftime("%Y-%m-%dT%H:%M:%SZ")),
+    "ok": st.booleans(),
+    "rtt_ms": st.none() | st.floats(0, 5000, allow_nan=False).map(lambda v: round(v, 2)),
+    "cell": st.none() | st.sampled_from(["C1", "C2"]),
+    "rsrp": st.none() | st.floats(-140, -40, allow_nan=False).map(lambda v: round(v, 1)),
+    "sinr": st.none() | st.floats(-20, 40, allow_nan=False).map(lambda v: round(v, 1)),
+}), min_size=1, max_size=40)
+
+
+@contextmanager
+def _fast_only() -> Iterator[None]:
+    """The vectorised path must take these uploads itself, not fall back to the per-line parser."""
+    saved = parse._ndjson_slow, parse._csv_slow
+
+    def refuse(*_a: Any) -> parse.Columns:
+        raise AssertionError("the vectorised parser fell back to the per-line parser")
+
+    parse._ndjson_slow, parse._csv_slow = refuse, refuse  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        parse._ndjson_slow, parse._csv_slow = saved
+
+
+def _same(a: parse.Columns, b: parse.Columns) -> None:
+    def decoded(c: parse.Columns) -> list[tuple[Any, ...]]:
+        return [(c.cpe_values[c.cpe_codes[i]], c.plmn_values[c.plmn_codes[i]],
+                 None if c.cell_codes[i] < 0 else c.cell_values[c.cell_codes[i]], int(c.ts_ms[i]), bool(c.ok[i]),
+                 *(None if np.isnan(x[i]) else float(x[i]) for x in (c.rtt_ms, c.rsrp, c.sinr)), int(c.line[i]))
+                for i in range(len(c))]
+    assert decoded(a) == decoded(b)
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows)
+def test_fast_and_per_line_ndjson_agree(items: list[dict[str, Any]]) -> None:
+    body = b"\n".join(orjson.dumps({k: v for k, v in r.items() if v is not None or k == "rtt_ms"}) for r in items)
+    with _fast_only():
+        fast = parse.parse_ndjson(body)
+    lines = body.split(b"\n")
+    _same(fast, parse._ndjson_slow(lines, np.arange(1, len(lines) + 1, dtype=np.int64)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows)
+def test_fast_and_per_line_csv_agree(items: list[dict[str, Any]]) -> None:
+    header = list(items[0])
+    text = ",".join(header) + "\n" + "\n".join(
+        ",".join("" if r[h] is None else ("1" if r[h] is True else "0" if r[h] is False else str(r[h]))
+                 for h in header) for r in items)
+    with _fast_only():
+        fast = parse.parse_csv(text.encode())
+    raw = text.encode().split(b"\n")
+    _same(fast, parse._csv_slow(header, raw[1:], np.arange(2, len(raw) + 1, dtype=np.int64)))
