@@ -189,7 +189,7 @@ def redact(reasons: list[dict[str, Any]], level: str) -> list[dict[str, Any]]:
 
 
 def on_cells_changed(session: Session, event: CellsChanged) -> None:
-    recompute(session, topology.site_pairs_of_cells(session, event.cell_pks))
+    recompute(session, topology.pairs_for_cells(session, event.cell_pks))
 
 
 def recompute(session: Session, pairs: set[tuple[int, str]], now: datetime | None = None) -> int:
@@ -321,7 +321,7 @@ def tick(session: Session, after: datetime, until: datetime) -> int:
     cells = faults.cells_with_window_edges(session, after, until)
     if not cells:
         return 0
-    return recompute(session, topology.site_pairs_of_cells(session, cells), until)
+    return recompute(session, topology.pairs_for_cells(session, cells), until)
 
 
 def on_topology_imported(session: Session, event: TopologyImported) -> None:

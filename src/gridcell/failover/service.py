@@ -53,7 +53,7 @@ def evaluate(session: Session, dso_id: str, cpe_pks: list[int] | None = None,
              now: datetime | None = None) -> list[FailoverCommand]:
     """Decide for these CPEs of the DSO (all multi-USIM CPEs when None); returns the commands sent."""
     usims = (topology.usim_refs(session, dso_id) if cpe_pks is None
-             else topology.usims_of_cpes(session, dso_id, cpe_pks))
+             else topology.usim_refs(session, dso_id, cpe_pks))
     return _evaluate_usims(session, usims, {u.site_pk: dso_id for u in usims}, now or utcnow())
 
 
@@ -92,7 +92,7 @@ def _evaluate_usims(session: Session, usims: list[topology.UsimRef], org_of_site
         return []
     all_usims = [u for us in by_cpe.values() for u in us]
     current = status.current(session, {(u.site_pk, u.plmn) for u in all_usims})
-    links = topology.serving_links_of(session, [u.pk for u in all_usims])
+    links = topology.links_for_usims(session, [u.pk for u in all_usims])
     cells = sorted({c for ls in links.values() for c, _ in ls})
     upcoming = faults.upcoming_maintenance(session, cells, now, now + advisor.PREPARE_HORIZON)
     own = telemetry.own_probe_state(session, [u.pk for u in all_usims])
@@ -187,9 +187,9 @@ def tick(session: Session, now: datetime | None = None) -> int:
     cells = faults.cells_with_window_edges(session, now - timedelta(seconds=1), now + advisor.PREPARE_HORIZON)
     targets: dict[str, set[int]] = defaultdict(set)
     if cells:
-        pairs = topology.site_pairs_of_cells(session, cells)
+        pairs = topology.pairs_for_cells(session, cells)
         by_org: dict[str, set[int]] = defaultdict(set)
-        for s in topology.site_refs_of(session, {p[0] for p in pairs}).values():
+        for s in topology.site_refs(session, {p[0] for p in pairs}).values():
             by_org[s.org_id].add(s.pk)
         for org, site_pks in by_org.items():
             targets[org].update(u.cpe_pk for u in topology.usims_at_sites(session, site_pks, org))

@@ -24,14 +24,14 @@ SWEEP_INTERVAL_S = 60.0
 def on_cells_changed(session: Session, event: CellsChanged) -> None:
     if not service.has_open_tickets(session, mno_id=event.org_id):
         return
-    sites = {site for site, _plmn in topology.site_pairs_of_cells(session, event.cell_pks)}
+    sites = {site for site, _plmn in topology.pairs_for_cells(session, event.cell_pks)}
     service.reattribute(session, service.open_tickets_for_sites(session, sites, mno_id=event.org_id), event.at)
 
 
 def on_probes_ingested(session: Session, event: ProbesIngested) -> None:
     if not event.cpe_pks or not service.has_open_tickets(session, dso_id=event.dso_id):
         return
-    sites = {u.site_pk for u in topology.usims_of_cpes(session, event.dso_id, event.cpe_pks)}
+    sites = {u.site_pk for u in topology.usim_refs(session, event.dso_id, event.cpe_pks)}
     service.reattribute(session, service.open_tickets_for_sites(session, sites, dso_id=event.dso_id), event.at)
 
 

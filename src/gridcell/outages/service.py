@@ -474,7 +474,7 @@ def recompute_open(session: Session, dso_ids: Iterable[str], now: datetime | Non
 
 def on_cells_changed(session: Session, event: CellsChanged) -> None:
     """MNO alarms changed on these cells: power state of their RAN sites, hence the plans touching them."""
-    refs = topology.cell_refs_of(session, event.cell_pks)
+    refs = topology.cell_refs(session, event.cell_pks)
     ran_pks = {c.ran_site_pk for c in refs.values()}
     if not ran_pks:
         return

@@ -38,7 +38,7 @@ def check(session: Session, cell_pks: list[int], now: datetime | None = None) ->
     if not cell_pks:
         return 0
     now = now or utcnow()
-    cells = topology.cell_refs_of(session, cell_pks)
+    cells = topology.cell_refs(session, cell_pks)
     sharing: dict[str, list[tenancy.AgreementView]] = {}
     for mno in {c.org_id for c in cells.values()}:
         sharing[mno] = [a for a in tenancy.agreements_for(session, mno) if a.mno_id == mno and a.share_telemetry]
@@ -58,8 +58,8 @@ def check(session: Session, cell_pks: list[int], now: datetime | None = None) ->
     if not candidates:
         return 0
     all_usims = sorted({u for pk in candidates for u in through.get(pk, ())})
-    refs = topology.usims_by_pk(session, all_usims)
-    sites = topology.site_refs_of(session, {r.site_pk for r in refs.values()})
+    refs = topology.usim_refs_by_pk(session, all_usims)
+    sites = topology.site_refs(session, {r.site_pk for r in refs.values()})
     stats = tsvc._stats(tsvc._window_rows(session, all_usims, t0, now))
     degraded = {d.usim_pk for d in session.scalars(select(ProbeDetector).where(
         ProbeDetector.usim_pk.in_(all_usims), ProbeDetector.latency_alarm_since.is_not(None)))} if all_usims else set()

@@ -522,7 +522,7 @@ def availability(session: Session, caller: Caller, *, site_ids: list[str] | None
 def area_availability(session: Session, site_pks: list[int], now: datetime | None = None) -> float | None:
     """Share of successful probes over the last hour across every USIM at these sites (None: no probes)."""
     now = now or utcnow()
-    usims = topology.usim_refs_at_sites(session, site_pks)
+    usims = topology.usims_at_sites(session, site_pks)
     window = _raw_window(session, [u.pk for u in usims], now - timedelta(hours=1))
     n = sum(v[0] for v in window.values())
     f = sum(v[1] for v in window.values())

@@ -213,33 +213,11 @@ def cells_by_ids(session: Session, mno_org_id: str, cell_ids: list[str]) -> list
     return out
 
 
-def cell_refs(session: Session, cell_pks: list[int]) -> dict[int, CellRef]:
-    out: dict[int, CellRef] = {}
-    for chunk in _chunks(set(cell_pks)):
-        out.update((c.pk, c) for c in _fetch_cells(session, Cell.pk.in_(chunk)))
-    return out
-
-
 def ran_site_cells(session: Session, ran_site_pks: list[int]) -> list[CellRef]:
     out: list[CellRef] = []
     for chunk in _chunks(set(ran_site_pks)):
         out += _fetch_cells(session, Cell.ran_site_pk.in_(chunk))
     return sorted(out, key=lambda c: c.pk)
-
-
-def pairs_for_cells(session: Session, cell_pks: list[int]) -> set[tuple[int, str]]:
-    """(DSO site pk, PLMN) pairs whose USIMs are linked to any of the cells."""
-    out: set[tuple[int, str]] = set()
-    for chunk in _chunks(set(cell_pks)):
-        stmt = (
-            select(Cpe.site_pk, Usim.plmn).distinct()
-            .select_from(ServingLink)
-            .join(Usim, Usim.pk == ServingLink.usim_pk)
-            .join(Cpe, Cpe.pk == Usim.cpe_pk)
-            .where(ServingLink.cell_pk.in_(chunk))
-        )
-        out.update((r[0], r[1]) for r in session.execute(stmt))
-    return out
 
 
 def serving_cells_for_pairs(session: Session,
@@ -262,13 +240,6 @@ def serving_cells_for_pairs(session: Session,
     refs = cell_refs(session, [pk for pks in linked.values() for pk in pks])
     return {key: sorted((refs[pk] for pk in pks if pk in refs), key=lambda c: c.pk)
             for key, pks in linked.items()}
-
-
-def site_refs(session: Session, site_pks: list[int]) -> dict[int, SiteRef]:
-    out: dict[int, SiteRef] = {}
-    for chunk in _chunks(set(site_pks)):
-        out.update((s.pk, s) for s in _fetch_sites(session, DsoSite.pk.in_(chunk)))
-    return out
 
 
 def sites_of_org(session: Session, org_id: str) -> list[SiteRef]:
@@ -809,42 +780,15 @@ class UsimRef(NamedTuple):
     reported_cell_id: str | None
 
 
-def usim_refs(session: Session, org_id: str, cpe_pks: list[int] | None = None,
-              site_pks: list[int] | None = None) -> list[UsimRef]:
+def usim_refs(session: Session, org_id: str, cpe_pks: Iterable[int] | None = None,
+              site_pks: Iterable[int] | None = None) -> list[UsimRef]:
     """Every USIM of the organisation's CPEs (or of these CPEs, or of the CPEs at these sites), ordered by CPE
     and PLMN."""
-    stmt = (select(Usim.pk, Usim.cpe_pk, Cpe.cpe_id, Cpe.site_pk, Usim.plmn, Usim.role, Usim.reported_cell_id)
-            .join(Cpe, Cpe.pk == Usim.cpe_pk).where(Cpe.org_id == org_id))
-    rows: list[Any] = []
-    if cpe_pks is None and site_pks is None:
-        rows = list(session.execute(stmt))
-    elif cpe_pks is not None:
-        for chunk in _chunks(set(cpe_pks)):
-            rows += list(session.execute(stmt.where(Usim.cpe_pk.in_(chunk))))
-    else:
-        for chunk in _chunks(set(site_pks or ())):
-            rows += list(session.execute(stmt.where(Cpe.site_pk.in_(chunk))))
-    return sorted((UsimRef(*r) for r in rows), key=lambda u: (u.cpe_pk, u.plmn))
-
-
-def usim_refs_at_sites(session: Session, site_pks: list[int]) -> list[UsimRef]:
-    """USIMs of the CPEs at these sites, whatever their organisation, in one query per 500 sites."""
-    rows: list[Any] = []
-    for chunk in _chunks(set(site_pks)):
-        rows += list(session.execute(
-            select(Usim.pk, Usim.cpe_pk, Cpe.cpe_id, Cpe.site_pk, Usim.plmn, Usim.role, Usim.reported_cell_id)
-            .join(Cpe, Cpe.pk == Usim.cpe_pk).where(Cpe.site_pk.in_(chunk))))
-    return sorted((UsimRef(*r) for r in rows), key=lambda u: (u.cpe_pk, u.plmn))
-
-
-def usim_refs_by_pk(session: Session, usim_pks: list[int]) -> dict[int, UsimRef]:
-    out: dict[int, UsimRef] = {}
-    for chunk in _chunks(set(usim_pks)):
-        for r in session.execute(
-                select(Usim.pk, Usim.cpe_pk, Cpe.cpe_id, Cpe.site_pk, Usim.plmn, Usim.role, Usim.reported_cell_id)
-                .join(Cpe, Cpe.pk == Usim.cpe_pk).where(Usim.pk.in_(chunk))):
-            out[r[0]] = UsimRef(*r)
-    return out
+    if cpe_pks is not None:
+        return _sorted_usims(_core_rows(session, _USIMS_OF_CPES, set(cpe_pks), org=org_id))
+    if site_pks is not None:
+        return usims_at_sites(session, site_pks, org_id)
+    return usims_of_org(session, org_id)
 
 
 def cell_pks_by_id(session: Session, keys: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
@@ -877,17 +821,6 @@ def set_reported_cells(session: Session, reported: dict[int, str]) -> set[tuple[
     _recompute_links(session, rows)
     refs = usim_refs_by_pk(session, changed)
     return {(u.site_pk, u.plmn) for u in refs.values()}
-
-
-def links_for_usims(session: Session, usim_pks: list[int]) -> dict[int, list[tuple[int, str]]]:
-    """USIM → [(cell pk, link source)]; every requested USIM is a key."""
-    out: dict[int, list[tuple[int, str]]] = {pk: [] for pk in usim_pks}
-    for chunk in _chunks(set(usim_pks)):
-        for usim_pk, cell_pk, source in session.execute(
-                select(ServingLink.usim_pk, ServingLink.cell_pk, ServingLink.source)
-                .where(ServingLink.usim_pk.in_(chunk)).order_by(ServingLink.cell_pk)):
-            out[usim_pk].append((cell_pk, source))
-    return out
 
 
 def usims_on_cells(session: Session, cell_pks: list[int]) -> dict[int, list[tuple[int, str]]]:
@@ -998,21 +931,23 @@ def _core_rows(session: Session, stmt: Any, keys: Iterable[Any], **params: Any) 
     return rows
 
 
+def _sorted_usims(rows: Iterable[Any]) -> list[UsimRef]:
+    return sorted((UsimRef._make(r) for r in rows), key=lambda u: (u.cpe_pk, u.plmn))
+
+
 def _cell_ref(r: Any, at: int = 0) -> CellRef:
     return CellRef(pk=r[at], org_id=r[at + 1], cell_id=r[at + 2], plmn=r[at + 3], ran_site_pk=r[at + 4],
                    ran_site_id=r[at + 5],
                    autonomy_h=effective_autonomy_h(r[at + 6], r[at + 7], r[at + 8], r[at + 9]))
 
 
-def site_refs_of(session: Session, site_pks: Iterable[int]) -> dict[int, SiteRef]:
-    """`site_refs`, for the hot paths."""
+def site_refs(session: Session, site_pks: Iterable[int]) -> dict[int, SiteRef]:
     return {r[0]: SiteRef(pk=r[0], org_id=r[1], site_id=r[2], name=r[3], kind=r[4], lat=r[5], lon=r[6],
                           customers=r[7] or 0, criticality=r[8])
             for r in _core_rows(session, _SITES_BY_PK, set(site_pks))}
 
 
-def cell_refs_of(session: Session, cell_pks: Iterable[int]) -> dict[int, CellRef]:
-    """`cell_refs`, for the hot paths."""
+def cell_refs(session: Session, cell_pks: Iterable[int]) -> dict[int, CellRef]:
     return {r[0]: _cell_ref(r) for r in _core_rows(session, _CELLS_BY_PK, set(cell_pks))}
 
 
@@ -1020,7 +955,7 @@ def sites_with_serving_cells(session: Session, pairs: set[tuple[int, str]]
                              ) -> tuple[dict[int, SiteRef], dict[tuple[int, str], list[CellRef]]]:
     """`site_refs` of the pairs' sites and `serving_cells_for_pairs`, in two queries."""
     site_pks = {p[0] for p in pairs}
-    sites = site_refs_of(session, site_pks)
+    sites = site_refs(session, site_pks)
     linked: dict[tuple[int, str], dict[int, CellRef]] = {p: {} for p in pairs}
     for r in _core_rows(session, _SERVING_OF_SITES, site_pks):
         cells = linked.get((r[0], r[1]))
@@ -1029,15 +964,9 @@ def sites_with_serving_cells(session: Session, pairs: set[tuple[int, str]]
     return sites, {key: [cells[pk] for pk in sorted(cells)] for key, cells in linked.items()}
 
 
-def site_pairs_of_cells(session: Session, cell_pks: Iterable[int]) -> set[tuple[int, str]]:
-    """`pairs_for_cells`, for the hot paths."""
+def pairs_for_cells(session: Session, cell_pks: Iterable[int]) -> set[tuple[int, str]]:
+    """(DSO site pk, PLMN) pairs whose USIMs are linked to any of the cells."""
     return {(r[0], r[1]) for r in _core_rows(session, _PAIRS_OF_CELLS, set(cell_pks))}
-
-
-def usims_of_cpes(session: Session, org_id: str, cpe_pks: Iterable[int]) -> list[UsimRef]:
-    """`usim_refs(session, org_id, cpe_pks)`, for the hot paths."""
-    rows = _core_rows(session, _USIMS_OF_CPES, set(cpe_pks), org=org_id)
-    return sorted((UsimRef(*r) for r in rows), key=lambda u: (u.cpe_pk, u.plmn))
 
 
 _USIMS_OF_CPE_IDS = (select(*_USIM_COLS).select_from(_USIMS_JOIN)
@@ -1061,7 +990,7 @@ def usims_of_org(session: Session, org_id: str) -> list[UsimRef]:
 def usims_of_cpe_ids(session: Session, org_id: str, cpe_ids: Iterable[str]) -> list[UsimRef]:
     """USIMs of the organisation's CPEs named by their ids (probe uploads name CPEs), by CPE and PLMN."""
     rows = _core_rows(session, _USIMS_OF_CPE_IDS, set(cpe_ids), org=org_id)
-    return sorted((UsimRef(*r) for r in rows), key=lambda u: (u.cpe_pk, u.plmn))
+    return _sorted_usims(rows)
 
 
 def usims_at_sites(session: Session, site_pks: Iterable[int], org_id: str | None = None) -> list[UsimRef]:
@@ -1070,16 +999,15 @@ def usims_at_sites(session: Session, site_pks: Iterable[int], org_id: str | None
         rows = _core_rows(session, _USIMS_OF_SITES, set(site_pks))
     else:
         rows = _core_rows(session, _USIMS_OF_ORG_SITES, set(site_pks), org=org_id)
-    return sorted((UsimRef(*r) for r in rows), key=lambda u: (u.cpe_pk, u.plmn))
+    return _sorted_usims(rows)
 
 
-def usims_by_pk(session: Session, usim_pks: Iterable[int]) -> dict[int, UsimRef]:
-    """`usim_refs_by_pk`, for the hot paths."""
+def usim_refs_by_pk(session: Session, usim_pks: Iterable[int]) -> dict[int, UsimRef]:
     return {r[0]: UsimRef(*r) for r in _core_rows(session, _USIMS_BY_PK, set(usim_pks))}
 
 
-def serving_links_of(session: Session, usim_pks: list[int]) -> dict[int, list[tuple[int, str]]]:
-    """`links_for_usims`, for the hot paths: USIM → [(cell pk, link source)]; every requested USIM a key."""
+def links_for_usims(session: Session, usim_pks: list[int]) -> dict[int, list[tuple[int, str]]]:
+    """USIM → [(cell pk, link source)]; every requested USIM is a key."""
     out: dict[int, list[tuple[int, str]]] = {pk: [] for pk in usim_pks}
     for usim_pk, cell_pk, source in _core_rows(session, _LINKS_OF_USIMS, set(usim_pks)):
         out[usim_pk].append((cell_pk, source))
