@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import JSON, Connection, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -138,6 +138,11 @@ def _sqlite_pragmas(engine: Engine, synchronous: str, begin: str) -> None:
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
         conn.exec_driver_sql(begin)
+
+
+def bind_marker(conn: Connection) -> str:
+    """The driver's positional placeholder, for statements sent with exec_driver_sql (SQLite ?, psycopg %s)."""
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
 
 
 def queue_after_commit(session: Session, message: Any) -> None:

@@ -229,11 +229,6 @@ def _site_set(sub_id: str, site_ids: list[Any] | None) -> frozenset[str] | None:
     return cached[1]
 
 
-def matches(sub: Subscription, change: StatusChange) -> bool:
-    return _target(sub.id, sub.org_id, sub.callback_uri, sub.secret, sub.site_ids, sub.area, sub.plmns,
-                   sub.min_status, sub.event_kinds).matches(change)
-
-
 def _target(sub_id: str, org_id: str, callback_uri: str | None, secret: str, site_ids: list[Any] | None,
             area: dict[str, Any] | None, plmns: list[Any] | None, min_status: str, event_kinds: list[Any]) -> _Target:
     return _Target(sub_id, org_id, callback_uri, secret, "siteStatusChanged" in event_kinds,

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from gridcell.core import events
 from gridcell.core.clock import isoformat, utcnow
+from gridcell.core.db import bind_marker
 from gridcell.core.errors import Forbidden, InvalidInput
 from gridcell.exposure import status
 from gridcell.telemetry import detect, store
@@ -233,7 +234,7 @@ def _detector_state(session: Session, usim: Any) -> _Detectors:
     loss = np.zeros(g, dtype=np.bool_)
     if g:
         conn = session.connection()
-        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        mark = bind_marker(conn)
         rows = conn.exec_driver_sql(
             f"SELECT usim_pk, {', '.join(_NUMERIC)}, latency_alarm_since IS NOT NULL, loss_alarm_since IS NOT NULL "
             f"FROM probe_detectors WHERE usim_pk >= {mark} AND usim_pk <= {mark}",
@@ -305,7 +306,7 @@ def _detect(session: Session, u: Any, ts: Any, ok: Any, rtt: Any, refs: dict[int
         if fresh:
             rows = [rows[i] for i in np.flatnonzero(dets.exists).tolist()]
         conn = session.connection()
-        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        mark = bind_marker(conn)
         conn.exec_driver_sql(f"UPDATE probe_detectors SET {', '.join(f'{c} = {mark}' for c in _NUMERIC)} "
                              f"WHERE usim_pk = {mark}", rows)
     exists = dict(zip(usims, dets.exists.tolist(), strict=True))

@@ -22,6 +22,7 @@ import orjson
 from sqlalchemy import Connection, Table, delete, func, select
 from sqlalchemy.orm import Session
 
+from gridcell.core.db import bind_marker
 from gridcell.telemetry.models import ProbeBlock, ProbeHourly
 
 HOUR_MS = 3_600_000
@@ -57,7 +58,7 @@ class Raw:
 
 
 def _marks(conn: Connection, n: int) -> str:
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    mark = bind_marker(conn)
     return ", ".join([mark] * n)
 
 
@@ -227,7 +228,7 @@ def _existing(session: Session, keys: set[tuple[int, int]]) -> dict[tuple[int, i
     hs = [h for _, h in keys]
     out: dict[tuple[int, int], tuple[Any, ...]] = {}
     conn = session.connection()
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    mark = bind_marker(conn)
     for row in conn.exec_driver_sql(
             f"SELECT usim_pk, hour, probes, failures, rtt_count, rtt_sum, hist FROM probe_hourly "
             f"WHERE usim_pk >= {mark} AND usim_pk <= {mark} AND hour >= {mark} AND hour <= {mark}",
@@ -263,7 +264,7 @@ def add_rollups(session: Session, usim: I64, ts: I64, ok: B, rtt: F64) -> None:
         conn.exec_driver_sql(f"INSERT INTO probe_hourly ({', '.join(_HOURLY_COLS)}) VALUES ({_marks(conn, 7)})",
                              new_rows)
     if changed:
-        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        mark = bind_marker(conn)
         conn.exec_driver_sql(
             f"UPDATE probe_hourly SET probes = {mark}, failures = {mark}, rtt_count = {mark}, rtt_sum = {mark}, "
             f"hist = {mark} WHERE usim_pk = {mark} AND hour = {mark}", changed)

@@ -52,11 +52,6 @@ class AgreementView:
         return plmn in self.plmns and (self.site_ids is None or site_id in self.site_ids)
 
 
-def _agreement_view(a: Agreement) -> AgreementView:
-    return AgreementView(a.id, a.dso_id, a.mno_id, tuple(a.plmns), None if a.site_ids is None
-                         else frozenset(a.site_ids), a.level, a.share_telemetry, a.sla_target)
-
-
 def create_org(session: Session, name: str, kind: str) -> str:
     if kind not in ORG_KINDS:
         raise InvalidInput(f"kind must be one of {', '.join(ORG_KINDS)}")
@@ -217,7 +212,7 @@ def agreements_of_dsos(session: Session, dso_ids: Iterable[str]) -> dict[str, li
 
 
 def all_agreements(session: Session) -> list[AgreementView]:
-    return [_agreement_view(a) for a in session.scalars(select(Agreement)).all()]
+    return [_view_of_row(r) for r in session.execute(select(*_AGREEMENT_COLS))]
 
 
 def audit(session: Session, caller: Caller, action: str, counterparts: Iterable[str],

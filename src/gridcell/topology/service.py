@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from gridcell.core import events
 from gridcell.core.clock import utcnow
+from gridcell.core.db import bind_marker
 from gridcell.core.errors import Forbidden, InvalidInput, NotFound
 from gridcell.core.geo import sector_polygon
 from gridcell.tenancy.service import get_org
@@ -979,7 +980,7 @@ def usims_of_org(session: Session, org_id: str) -> list[UsimRef]:
     if session.autoflush:
         session.flush()
     conn = session.connection()
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    mark = bind_marker(conn)
     rows = conn.exec_driver_sql(
         "SELECT usims.pk, usims.cpe_pk, cpes.cpe_id, cpes.site_pk, usims.plmn, usims.role, usims.reported_cell_id "
         f"FROM usims JOIN cpes ON cpes.pk = usims.cpe_pk WHERE cpes.org_id = {mark} ORDER BY usims.cpe_pk, usims.plmn",
