@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import os
 import socket
 import statistics
@@ -36,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 from sqlalchemy import make_url
 
 from gridcell.bench.exposure import (
@@ -52,11 +50,11 @@ from gridcell.bench.exposure import (
     World,
     _HookProtocol,
     _ingest_bodies,
+    _result,
     _run_async,
     _workdir,
-    alarm,
     build_world,
-    match_deliveries,
+    post_paced,
 )
 
 INGEST_CONNECTIONS = 4  # per process
@@ -166,55 +164,17 @@ async def _latency(bases: list[str], world: World, sock: socket.socket, rate: fl
     loop = asyncio.get_running_loop()
     hooks = Hooks()
     receiver = await loop.create_server(lambda: _HookProtocol(hooks), sock=sock)
-    n_cells = len(world.cells)
-    n_alarms = max(1, round(rate * duration_s))
-    n_requests = math.ceil(n_alarms / LATENCY_BATCH)
-    interval = LATENCY_BATCH / rate
-    sent_at: dict[str, float] = {}
-    expected = acknowledged = 0
-    request_ms: list[float] = []
     headers = {"Authorization": f"Bearer {world.mno_token}", "Content-Type": "application/json"}
     per = max(1, LATENCY_CONNECTIONS // len(bases))
     clients = [httpx.AsyncClient(base_url=b, headers=headers, timeout=120, limits=httpx.Limits(
         max_connections=per, max_keepalive_connections=per)) for b in bases]
-    t0 = last_send = end = time.perf_counter()
     try:
         for c in clients:
             for _ in range(per):
                 await c.get("/healthz")
-
-        async def post(client: httpx.AsyncClient, body: bytes, n: int, t_sent: float) -> float:
-            nonlocal acknowledged
-            r = await client.post(INGEST_PATH, content=body)
-            if r.status_code != 200:
-                raise RuntimeError(f"ingest answered {r.status_code}: {r.text[:500]}")
-            acknowledged += n
-            done = time.perf_counter()
-            request_ms.append((done - t_sent) * 1000)
-            return done
-
-        tasks: list[asyncio.Task[float]] = []
-        t0 = time.perf_counter() + 0.05
-        for i in range(n_requests):
-            delay = t0 + i * interval - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            items, keys = [], []
-            for k in range(i * LATENCY_BATCH, min(n_alarms, (i + 1) * LATENCY_BATCH)):
-                cell, rnd = k % n_cells, k // n_cells
-                aid = f"L{offset}-{rnd // 2}-{cell}"
-                clear = rnd % 2 == 1
-                items.append(alarm(offset + k + 1, aid, world.cells[cell][1], clear=clear))
-                keys.append(f"{aid}|{'clear' if clear else 'raise'}")
-                expected += world.matches[cell]
-            last_send = time.perf_counter()
-            for key in keys:
-                sent_at[key] = last_send
-            tasks.append(asyncio.create_task(post(clients[i % len(clients)], orjson.dumps(items), len(items),
-                                                  last_send)))
-        end = max(await asyncio.gather(*tasks))
+        run = await post_paced(clients, world, rate, duration_s, LATENCY_BATCH, offset)
         deadline = time.perf_counter() + DRAIN_TIMEOUT_S
-        while len(hooks.arrivals) < expected and time.perf_counter() < deadline:
+        while len(hooks.arrivals) < run.expected and time.perf_counter() < deadline:
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.5)  # duplicates / strays
     finally:
@@ -222,10 +182,7 @@ async def _latency(bases: list[str], world: World, sock: socket.socket, rate: fl
             await c.aclose()
         receiver.close()
         await receiver.wait_closed()
-
-    latencies, seen, duplicates, unmatched = match_deliveries(hooks.arrivals, sent_at)
-    return LatencyResult(latencies, n_alarms, acknowledged, n_requests, last_send - t0, end - t0, expected,
-                         seen, duplicates, unmatched + hooks.bad, max(request_ms, default=0.0))
+    return _result(run, hooks)
 
 
 # ---- the figures ------------------------------------------------------------------------------------

@@ -414,69 +414,93 @@ class LatencyResult:
         return data[min(len(data) - 1, max(0, math.ceil(q / 100 * len(data)) - 1))]  # nearest rank
 
 
+@dataclass
+class PacedRun:
+    """What a paced run sent: the send instant of every alarm (by "<alarmId>|raise" / "|clear"), the
+    webhooks it should cause, and the request timings."""
+
+    sent_at: dict[str, float]
+    expected: int
+    acknowledged: int
+    n_alarms: int
+    n_requests: int
+    request_ms: list[float]
+    t0: float
+    last_send: float
+    end: float
+
+
+async def post_paced(clients: list[httpx.AsyncClient], world: World, rate: float, duration_s: float, batch: int,
+                     offset: int = 0) -> PacedRun:
+    """Raise, then clear, one cell per alarm at `rate` for `duration_s`, `batch` alarms per request, spread
+    over the clients in turn. Requests are not held back when the server falls behind. `offset` keeps the
+    alarm and notification ids of successive runs against one database apart."""
+    n_cells = len(world.cells)
+    n_alarms = max(1, round(rate * duration_s))
+    n_requests = math.ceil(n_alarms / batch)
+    interval = batch / rate
+    run = PacedRun({}, 0, 0, n_alarms, n_requests, [], 0.0, 0.0, 0.0)
+
+    async def post(client: httpx.AsyncClient, body: bytes, n: int, t_sent: float) -> float:
+        r = await client.post(INGEST_PATH, content=body)
+        if r.status_code != 200:
+            raise RuntimeError(f"ingest answered {r.status_code}: {r.text[:500]}")
+        run.acknowledged += n
+        done = time.perf_counter()
+        run.request_ms.append((done - t_sent) * 1000)
+        return done
+
+    tasks: list[asyncio.Task[float]] = []
+    run.t0 = run.last_send = time.perf_counter() + 0.05
+    prefix = f"L{offset}-"
+    for i in range(n_requests):
+        delay = run.t0 + i * interval - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        items, keys = [], []
+        for k in range(i * batch, min(n_alarms, (i + 1) * batch)):
+            cell, rnd = k % n_cells, k // n_cells
+            aid = f"{prefix}{rnd // 2}-{cell}"
+            clear = rnd % 2 == 1
+            items.append(alarm(offset + k + 1, aid, world.cells[cell][1], clear=clear))
+            keys.append(f"{aid}|{'clear' if clear else 'raise'}")
+            run.expected += world.matches[cell]
+        body = orjson.dumps(items if batch > 1 else items[0])
+        run.last_send = time.perf_counter()
+        for key in keys:
+            run.sent_at[key] = run.last_send
+        tasks.append(asyncio.create_task(post(clients[i % len(clients)], body, len(items), run.last_send)))
+    run.end = max(await asyncio.gather(*tasks))
+    return run
+
+
 async def _latency(base: str, world: World, sock: socket.socket, rate: float, duration_s: float,
                    batch: int) -> LatencyResult:
     loop = asyncio.get_running_loop()
     hooks = Hooks()
     receiver = await loop.create_server(lambda: _HookProtocol(hooks), sock=sock)
-    n_cells = len(world.cells)
-    n_alarms = max(1, round(rate * duration_s))
-    n_requests = math.ceil(n_alarms / batch)
-    interval = batch / rate
-    sent_at: dict[str, float] = {}  # "<alarmId>|raise" / "<alarmId>|clear" -> send instant
-    expected = 0
-    acknowledged = 0
-    request_ms: list[float] = []
     headers = {"Authorization": f"Bearer {world.mno_token}", "Content-Type": "application/json"}
     limits = httpx.Limits(max_connections=LATENCY_CONNECTIONS, max_keepalive_connections=LATENCY_CONNECTIONS)
     try:
         async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=120) as client:
             for _ in range(LATENCY_CONNECTIONS):  # open the connections before the clock starts
                 await client.get("/healthz")
-
-            async def post(body: bytes, n: int, t_sent: float) -> float:
-                nonlocal acknowledged
-                r = await client.post(INGEST_PATH, content=body)
-                if r.status_code != 200:
-                    raise RuntimeError(f"ingest answered {r.status_code}: {r.text[:500]}")
-                acknowledged += n
-                done = time.perf_counter()
-                request_ms.append((done - t_sent) * 1000)
-                return done
-
-            tasks: list[asyncio.Task[float]] = []
-            t0 = time.perf_counter() + 0.05
-            last_send = t0
-            for i in range(n_requests):
-                delay = t0 + i * interval - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                items, keys = [], []
-                for k in range(i * batch, min(n_alarms, (i + 1) * batch)):
-                    cell, rnd = k % n_cells, k // n_cells
-                    aid = f"L{rnd // 2}-{cell}"
-                    clear = rnd % 2 == 1
-                    items.append(alarm(k + 1, aid, world.cells[cell][1], clear=clear))
-                    keys.append(f"{aid}|{'clear' if clear else 'raise'}")
-                    expected += world.matches[cell]
-                body = orjson.dumps(items if batch > 1 else items[0])
-                last_send = time.perf_counter()
-                for key in keys:
-                    sent_at[key] = last_send
-                tasks.append(asyncio.create_task(post(body, len(items), last_send)))
-            done_at = await asyncio.gather(*tasks)
-            end = max(done_at)
+            run = await post_paced([client], world, rate, duration_s, batch)
             deadline = time.perf_counter() + DRAIN_TIMEOUT_S
-            while len(hooks.arrivals) < expected and time.perf_counter() < deadline:
+            while len(hooks.arrivals) < run.expected and time.perf_counter() < deadline:
                 await asyncio.sleep(0.05)
             await asyncio.sleep(0.2)  # catch duplicates / strays
     finally:
         receiver.close()
         await receiver.wait_closed()
+    return _result(run, hooks)
 
-    latencies, seen, duplicates, unmatched = match_deliveries(hooks.arrivals, sent_at)
-    return LatencyResult(latencies, n_alarms, acknowledged, n_requests, last_send - t0, end - t0, expected,
-                         seen, duplicates, unmatched + hooks.bad, max(request_ms, default=0.0))
+
+def _result(run: PacedRun, hooks: Hooks) -> LatencyResult:
+    latencies, seen, duplicates, unmatched = match_deliveries(hooks.arrivals, run.sent_at)
+    return LatencyResult(latencies, run.n_alarms, run.acknowledged, run.n_requests, run.last_send - run.t0,
+                         run.end - run.t0, run.expected, seen, duplicates, unmatched + hooks.bad,
+                         max(run.request_ms, default=0.0))
 
 
 # ---- the figures ------------------------------------------------------------------------------------
