@@ -5,7 +5,8 @@ from __future__ import annotations
 import importlib
 import json
 import sys
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 
@@ -39,6 +40,22 @@ def _fail(exc: DomainError) -> None:
     for e in exc.errors[:50]:
         typer.echo(f"  {e.get('loc', '')}: {e.get('msg', '')}", err=True)
     raise typer.Exit(2)
+
+
+def summaries_as_viewer(org: str, summaries: Callable[..., list[dict[str, Any]]], open_only: bool
+                        ) -> list[dict[str, Any]]:
+    """What an organisation's viewer would see from a capability's `summaries(session, caller, open_only=…)`
+    (the `report` commands); exits 2 with the error when the organisation is unknown."""
+    from gridcell.tenancy import service as tenancy
+
+    try:
+        with _db().write() as session:
+            kind = tenancy.get_org(session, org).kind
+            caller = tenancy.Caller(client_id="cli", org_id=org, org_kind=kind, role="viewer")
+            return summaries(session, caller, open_only=open_only)
+    except DomainError as exc:
+        _fail(exc)
+        return []
 
 
 @app.command()

@@ -7,25 +7,15 @@ from typing import Annotated
 
 import typer
 
-from gridcell.core.errors import DomainError
-
 
 def report_incidents(org: Annotated[str, typer.Option(help="the DSO or MNO organisation")],
                      all_states: Annotated[bool, typer.Option("--all", help="closed ones too")] = False,
                      as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Open trouble tickets of one side (reported by a DSO, addressed to an MNO) with their attribution."""
-    from gridcell.cli import _db, _fail
+    from gridcell.cli import summaries_as_viewer
     from gridcell.incidents import service
-    from gridcell.tenancy import service as tenancy
 
-    try:
-        with _db().write() as session:
-            kind = tenancy.get_org(session, org).kind
-            caller = tenancy.Caller(client_id="cli", org_id=org, org_kind=kind, role="viewer")
-            rows = service.summaries(session, caller, open_only=not all_states)
-    except DomainError as exc:
-        _fail(exc)
-        return
+    rows = summaries_as_viewer(org, service.summaries, open_only=not all_states)
     if as_json:
         for r in rows:
             typer.echo(json.dumps(r))
