@@ -1,0 +1,195 @@
+"""The webhook POST client against real sockets: what a receiver sees, keep-alive, the ways a response can
+end, and the failures a delivery worker must tell apart."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from gridcell.core.webhook_http import WebhookClient, WebhookHTTPError, parse_target
+
+Reply = Callable[[int, bytes], list[bytes]]  # (request number, raw request) -> chunks to write
+
+
+class _Receiver(asyncio.Protocol):
+    """Answers each complete request (Content-Length bodies only) with what `reply` returns."""
+
+    def __init__(self, server: Receiver) -> None:
+        self.server = server
+        self.buf = b""
+        self.transport: Any = None
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        self.server.connections += 1
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        while b"\r\n\r\n" in self.buf:
+            head, rest = self.buf.split(b"\r\n\r\n", 1)
+            length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"content-length:")), 0)
+            if len(rest) < length:
+                return
+            request, self.buf = head + b"\r\n\r\n" + rest[:length], rest[length:]
+            self.server.requests.append(request)
+            for chunk in self.server.reply(len(self.server.requests), request):
+                if chunk == b"<close>":
+                    self.transport.close()
+                    return
+                self.transport.write(chunk)
+
+
+class Receiver:
+    def __init__(self, reply: Reply) -> None:
+        self.reply = reply
+        self.requests: list[bytes] = []
+        self.connections = 0
+        self.server: asyncio.Server | None = None
+        self.url = ""
+
+    async def __aenter__(self) -> Receiver:
+        self.server = await asyncio.get_running_loop().create_server(lambda: _Receiver(self), "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/hook/1?x=2"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+
+
+NO_CONTENT = [b"HTTP/1.1 204 No Content\r\n\r\n"]
+HEADERS = (("Content-Type", "application/json"), ("X-Gridcell-Sequence", "7"))
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def test_request_carries_body_path_host_and_headers_and_keeps_the_connection() -> None:
+    async def go() -> None:
+        async with Receiver(lambda n, r: NO_CONTENT) as rx:
+            client = WebhookClient(timeout_s=5)
+            statuses = [await client.post(rx.url, b'{"n": %d}' % i, HEADERS) for i in range(3)]
+            await client.close()
+        assert statuses == [204, 204, 204]
+        assert rx.connections == 1  # kept alive across the three POSTs
+        head, body = rx.requests[2].split(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        assert lines[0] == b"POST /hook/1?x=2 HTTP/1.1"
+        assert b"Content-Type: application/json" in lines and b"X-Gridcell-Sequence: 7" in lines
+        port = rx.url.split(":")[2].split("/")[0]
+        assert f"Host: 127.0.0.1:{port}".encode() in lines
+        assert body == b'{"n": 2}'
+
+    run(go())
+
+
+@pytest.mark.parametrize("response", [
+    [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"],
+    [b"HTTP/1.1 202 Accepted\r\nContent-Length: 11\r\n\r\nhello", b" world"],  # body split over writes
+])
+def test_response_bodies_are_read_to_their_end_and_the_connection_reused(response: list[bytes]) -> None:
+    async def go() -> None:
+        async with Receiver(lambda n, r: response) as rx:
+            client = WebhookClient(timeout_s=5)
+            first = await client.post(rx.url, b"{}", HEADERS)
+            second = await client.post(rx.url, b"{}", HEADERS)
+            await client.close()
+        assert first == second == int(response[0][9:12])
+        assert rx.connections == 1
+
+    run(go())
+
+
+def test_connection_close_and_close_delimited_responses_end_the_connection() -> None:
+    replies = {1: [b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"],
+               2: [b"HTTP/1.0 200 OK\r\n\r\nno length: ends with the connection", b"<close>"],
+               3: NO_CONTENT}
+
+    async def go() -> None:
+        async with Receiver(lambda n, r: replies[n]) as rx:
+            client = WebhookClient(timeout_s=5)
+            statuses = [await client.post(rx.url, b"{}", HEADERS) for _ in range(3)]
+            await client.close()
+        assert statuses == [200, 200, 204]
+        assert rx.connections == 3
+
+    run(go())
+
+
+def test_an_idle_connection_closed_by_the_receiver_is_replaced_without_failing_the_post() -> None:
+    async def go() -> None:
+        async with Receiver(lambda n, r: NO_CONTENT + ([b"<close>"] if n == 1 else [])) as rx:
+            client = WebhookClient(timeout_s=5)
+            assert await client.post(rx.url, b"{}", HEADERS) == 204
+            await asyncio.sleep(0)  # (the close may or may not have reached the client yet: both must work)
+            assert await client.post(rx.url, b"{}", HEADERS) == 204
+            await client.close()
+        assert len(rx.requests) == 2 and rx.connections == 2
+
+    run(go())
+
+
+def test_error_statuses_are_returned_not_raised() -> None:
+    async def go() -> None:
+        async with Receiver(lambda n, r: [b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nbusy"]) as rx:
+            client = WebhookClient(timeout_s=5)
+            assert await client.post(rx.url, b"{}", HEADERS) == 503
+            await client.close()
+
+    run(go())
+
+
+def test_failures_raise_what_the_worker_records() -> None:
+    async def go() -> None:
+        async with Receiver(lambda n, r: {1: [b"NOT HTTP AT ALL\r\n\r\n"], 2: [b"<close>"], 3: []}[n]) as rx:
+            client = WebhookClient(timeout_s=0.5)
+            with pytest.raises(WebhookHTTPError, match="malformed"):
+                await client.post(rx.url, b"{}", HEADERS)
+            with pytest.raises(WebhookHTTPError, match="closed before the response"):
+                await client.post(rx.url, b"{}", HEADERS)  # a fresh connection closed without answering
+            with pytest.raises(TimeoutError):
+                await client.post(rx.url, b"{}", HEADERS)  # no answer at all
+            await client.close()
+        closed = await asyncio.get_running_loop().create_server(asyncio.Protocol, "127.0.0.1", 0)
+        port = closed.sockets[0].getsockname()[1]
+        closed.close()
+        await closed.wait_closed()
+        with pytest.raises(OSError):
+            await WebhookClient(timeout_s=2).post(f"http://127.0.0.1:{port}/", b"{}", HEADERS)
+
+    run(go())
+
+
+def test_header_values_with_line_breaks_are_refused_before_anything_is_sent() -> None:
+    async def go() -> None:
+        async with Receiver(lambda n, r: NO_CONTENT) as rx:
+            client = WebhookClient(timeout_s=5)
+            with pytest.raises(ValueError, match="line break"):
+                await client.post(rx.url, b"{}", (("X-Evil", "a\r\nInjected: yes"),))
+            await client.close()
+        assert rx.requests == []
+
+    run(go())
+
+
+@pytest.mark.parametrize(("url", "origin", "host", "path"), [
+    ("http://example.net/hook", ("http", "example.net", 80), "example.net", "/hook"),
+    ("https://example.net", ("https", "example.net", 443), "example.net", "/"),
+    ("https://example.net:8443/a/b?c=d&e", ("https", "example.net", 8443), "example.net:8443", "/a/b?c=d&e"),
+    ("http://[::1]:9000/x", ("http", "::1", 9000), "[::1]:9000", "/x"),
+])
+def test_targets_are_parsed_into_origin_host_header_and_request_target(url: str, origin: tuple[str, str, int],
+                                                                      host: str, path: str) -> None:
+    target = parse_target(url)
+    assert (target.origin, target.host_header, target.path) == (origin, host, path)
+
+
+@pytest.mark.parametrize("url", ["ftp://example.net/x", "http:///nohost", "example.net/hook"])
+def test_non_http_targets_are_refused(url: str) -> None:
+    with pytest.raises(ValueError):
+        parse_target(url)
