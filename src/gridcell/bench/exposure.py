@@ -40,6 +40,8 @@ from typing import IO, Any, TypeVar, cast
 import httpx
 import orjson
 
+from gridcell.bench import python_speed_ms
+
 PLMN = "26201"
 TOTAL_SITES = 5000  # DSO sites (one serving cell each), split evenly over the DSOs
 CELLS_PER_RAN_SITE = 10
@@ -514,7 +516,8 @@ def run(alarms: int = 20_000, rate: float = 1000.0, duration_s: float = 10.0,
     cores = os.cpu_count() or 1
     common = {"backend": "sqlite", "sqlite_synchronous": "FULL",
               "server": "gridcell serve (uvicorn, 1 process)",
-              "transport": "HTTP/1.1 over loopback", "machine_cores": cores}
+              "transport": "HTTP/1.1 over loopback", "machine_cores": cores,
+              "python_speed_ms": python_speed_ms()}
 
     with _workdir() as work:
         url = f"sqlite:///{work / 'gridcell.db'}"

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, delete, insert, select, text
 from sqlalchemy.orm import Session
 
-from gridcell.core import events
+from gridcell.core import events, prepared
 from gridcell.core.clock import as_utc, isoformat, utcnow
 from gridcell.exposure import subscriptions
 from gridcell.exposure.models import SiteStatus
@@ -270,28 +270,25 @@ _EXISTING = select(_T.c.site_pk, _T.c.plmn, _T.c.status, _T.c.since, _T.c.expect
 
 def _existing(session: Session, pairs: set[tuple[int, str]]) -> dict[tuple[int, str], Stored]:
     """Stored rows of these pairs; a prebuilt Core statement, as the advisor asks in most units of work."""
-    if session.autoflush:  # what the ORM would do before a query: pending changes stay visible
-        session.flush()
     site_pks = sorted({p[0] for p in pairs})
     out: dict[tuple[int, str], Stored] = {}
     for i in range(0, len(site_pks), 500):
-        for row in session.execute(_EXISTING, {"pks": site_pks[i:i + 500]}):
+        for row in prepared.rows(session, _EXISTING, {"pks": site_pks[i:i + 500]}):
             if (row[0], row[1]) in pairs:
                 out[(row[0], row[1])] = Stored(row[2], as_utc(row[3]), None if row[4] is None else as_utc(row[4]),
                                                row[5], row[6])
     return out
 
 
+_INSERT = insert(_T)
 _UPDATE = (_T.update().where(_T.c.site_pk == bindparam("k_site"), _T.c.plmn == bindparam("k_plmn"))
            .values({c: bindparam(c) for c in ("mno_id", "status", "since", "expected_end", "reasons", "updated_at")}))
 
 
 def _write(session: Session, inserts: list[dict[str, Any]], updates: list[dict[str, Any]],
            deletes: list[tuple[int, str]]) -> None:
-    if inserts:
-        session.execute(insert(_T), inserts)
-    if updates:
-        session.execute(_UPDATE, updates)
+    prepared.execute_many(session, _INSERT, inserts)
+    prepared.execute_many(session, _UPDATE, updates)
     for site_pk, plmn in deletes:
         session.execute(delete(_T).where(_T.c.site_pk == site_pk, _T.c.plmn == plmn))
 

@@ -17,6 +17,7 @@ from shapely.prepared import PreparedGeometry, prep
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from gridcell.core import prepared
 from gridcell.core.bus import LOCAL_ONLY
 from gridcell.core.clock import isoformat, utcnow
 from gridcell.core.db import queue_after_commit
@@ -261,6 +262,7 @@ _EXPOSURE_SUBS_OF_ORGS = (select(_SUBS.c.id, _SUBS.c.org_id, _SUBS.c.callback_ur
                                  _SUBS.c.area, _SUBS.c.plmns, _SUBS.c.min_status, _SUBS.c.event_kinds, _SUBS.c.last_seq)
                           .where(_SUBS.c.org_id.in_(bindparam("orgs", expanding=True)), _SUBS.c.channel == "exposure")
                           .order_by(_SUBS.c.id).with_for_update())
+_INSERT_OUTBOX = insert(OUTBOX)
 _SET_LAST_SEQ = update(_SUBS).where(_SUBS.c.id == bindparam("k")).values(last_seq=bindparam("v"))
 
 
@@ -274,7 +276,7 @@ def enqueue_status_changes(session: Session, changes: list[StatusChange], now: d
     orgs = sorted({c.site.org_id for c in changes})
     subs_by_org: dict[str, list[_Target]] = {}
     seqs: dict[str, int] = {}
-    for row in session.execute(_EXPOSURE_SUBS_OF_ORGS, {"orgs": orgs}):
+    for row in prepared.rows(session, _EXPOSURE_SUBS_OF_ORGS, {"orgs": orgs}):
         subs_by_org.setdefault(row[1], []).append(_target(*row[:9]))
         seqs[row[0]] = row[9]
     pending: list[tuple[_Target, int, str, bytes]] = []
@@ -289,12 +291,12 @@ def enqueue_status_changes(session: Session, changes: list[StatusChange], now: d
         return 0
     # One executemany for the batch (ORM objects per row cost more than the SQL). Rows are addressed by
     # their notification id from here on, so no RETURNING is needed.
-    session.execute(insert(OUTBOX), [
+    prepared.execute_many(session, _INSERT_OUTBOX, [
         {"subscription_id": sub.id, "seq": seq, "notification_id": nid, "kind": "siteStatusChanged",
          "payload": body.decode(), "created_at": now, "attempts": 0, "next_attempt_at": now}
         for sub, seq, nid, body in pending])
     touched = {sub.id for sub, _, _, _ in pending}
-    session.execute(_SET_LAST_SEQ, [{"k": k, "v": seqs[k]} for k in sorted(touched)])
+    prepared.execute_many(session, _SET_LAST_SEQ, [{"k": k, "v": seqs[k]} for k in sorted(touched)])
     for sub, seq, nid, body in pending:
         queue_after_commit(session, OutboxMessage(sub.id, seq, nid, body, sub.callback_uri, sub.secret))
     return len(pending)

@@ -11,7 +11,7 @@ from urllib.parse import unquote, urlparse
 from sqlalchemy import Table, and_, bindparam, delete, insert, or_, select
 from sqlalchemy.orm import Session
 
-from gridcell.core import events
+from gridcell.core import events, prepared
 from gridcell.core.clock import as_utc, utcnow
 from gridcell.core.db import Base
 from gridcell.core.errors import InvalidInput
@@ -149,8 +149,9 @@ def ingest_many(session: Session, org_id: str, requests: Sequence[Sequence[Any]]
     ids = [str(n.notificationId) for n in notifications]
     seen: set[str] = set()
     for chunk in _chunks(sorted(set(ids))):
-        seen.update(session.scalars(_SEEN, {"org": org_id, "ids": list(chunk)}))
+        seen.update(r[0] for r in prepared.rows(session, _SEEN, {"org": org_id, "ids": list(chunk)}))
     existing = _prefetch(session, org_id, notifications)
+    _prefetch_cells(session, batch, existing)
     received: list[dict[str, Any]] = []
     batch.dn_cache = topology.cells_for_dns(session, org_id, _dns_to_map(notifications, existing))
     # One flush for the whole batch: the queries in the loop read topology, or condition cells through
@@ -172,8 +173,7 @@ def ingest_many(session: Session, org_id: str, requests: Sequence[Sequence[Any]]
             else:
                 _apply_alarm(session, batch, existing, n, nid)
     session.flush()
-    if received:
-        session.execute(insert(_table(ReceivedNotification)), received)
+    prepared.execute_many(session, _INSERT_RECEIVED, received)
     _insert_created(session, batch, existing)
     _write_cells(session, batch, existing)
     if batch.changed_cells:
@@ -220,6 +220,20 @@ def _prefetch(session: Session, org_id: str, notifications: Sequence[Any]) -> di
             for c in session.scalars(_CONDITIONS_BY_KEY, {"org": org_id, "kind": kind, "keys": list(chunk)}):
                 found[(c.kind, c.key)] = c
     return found
+
+
+_CELLS_OF_CONDITIONS = select(ConditionCell.condition_pk, ConditionCell.cell_pk).where(
+    ConditionCell.condition_pk.in_(bindparam("pks", expanding=True)))
+
+
+def _prefetch_cells(session: Session, batch: _Batch, existing: dict[tuple[str, str], Condition]) -> None:
+    """The cells of the stored conditions the batch names, in one query (a clear or change needs them)."""
+    by_pk = {cond.pk: k for k, cond in existing.items()}
+    for k in existing:
+        batch.cells[k] = []
+    for chunk in _chunks(sorted(by_pk)):
+        for condition_pk, cell_pk in prepared.rows(session, _CELLS_OF_CONDITIONS, {"pks": list(chunk)}):
+            batch.cells[by_pk[condition_pk]].append(cell_pk)
 
 
 def _map_dn(session: Session, batch: _Batch, dn: str) -> list[int]:
@@ -275,6 +289,10 @@ def _insert_created(session: Session, batch: _Batch, existing: dict[tuple[str, s
         existing[(kind, key)].pk = pk
 
 
+_INSERT_RECEIVED = insert(_table(ReceivedNotification))
+_INSERT_CONDITION_CELLS = insert(_table(ConditionCell))
+
+
 def _write_cells(session: Session, batch: _Batch, existing: dict[tuple[str, str], Condition]) -> None:
     """Store the cells of conditions created or re-targeted by this batch (after the flush gave them keys)."""
     rows: list[dict[str, int]] = []
@@ -283,8 +301,7 @@ def _write_cells(session: Session, batch: _Batch, existing: dict[tuple[str, str]
         if k not in batch.created:
             session.execute(delete(ConditionCell).where(ConditionCell.condition_pk == cond.pk))
         rows.extend({"condition_pk": cond.pk, "cell_pk": cell_pk} for cell_pk in sorted(set(batch.cells[k])))
-    for chunk in _chunks(rows):
-        session.execute(insert(_table(ConditionCell)), list(chunk))
+    prepared.execute_many(session, _INSERT_CONDITION_CELLS, rows)
 
 
 def _touch(session: Session, batch: _Batch, cond: Condition) -> None:
@@ -486,10 +503,9 @@ def _autoflush(session: Session) -> None:
 
 def _conditions_on_cells(session: Session, stmt: Any, cell_pks: Iterable[int],
                          **params: Any) -> dict[int, list[ActiveCondition]]:
-    _autoflush(session)
     out: dict[int, list[ActiveCondition]] = {}
     for chunk in _chunks(sorted(set(cell_pks))):
-        for r in session.execute(stmt, {"pks": list(chunk), **params}):
+        for r in prepared.rows(session, stmt, {"pks": list(chunk), **params}):
             out.setdefault(r[0], []).append(ActiveCondition(*r[1:]))
     return out
 

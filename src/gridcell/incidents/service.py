@@ -18,7 +18,7 @@ import shapely
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
-from gridcell.core import events
+from gridcell.core import events, prepared
 from gridcell.core.clock import isoformat, utcnow
 from gridcell.core.errors import Forbidden, InvalidInput, NotFound
 from gridcell.core.geo import parse_geojson_geometry
@@ -419,10 +419,8 @@ _OPEN_TICKET = {(m, d): _open_ticket_query(m, d) for m in (False, True) for d in
 
 
 def has_open_tickets(session: Session, *, mno_id: str | None = None, dso_id: str | None = None) -> bool:
-    if session.autoflush:  # Core skips the ORM's autoflush: tickets changed in this unit of work count
-        session.flush()
-    stmt = _OPEN_TICKET[(mno_id is not None, dso_id is not None)]
-    return session.scalar(stmt, {"mno": mno_id, "dso": dso_id}) is not None
+    stmt = _OPEN_TICKET[(mno_id is not None, dso_id is not None)]  # tickets changed in this unit of work count
+    return bool(prepared.rows(session, stmt, {"mno": mno_id, "dso": dso_id}))
 
 
 def all_open_tickets(session: Session) -> list[Ticket]:

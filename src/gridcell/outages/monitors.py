@@ -19,6 +19,7 @@ from shapely.geometry import Point
 from sqlalchemy import Table, bindparam, select
 from sqlalchemy.orm import Session
 
+from gridcell.core import prepared
 from gridcell.core.clock import utcnow
 from gridcell.core.errors import NotFound
 from gridcell.exposure import service as exposure
@@ -239,7 +240,7 @@ def evaluate_dsos(session: Session, dso_ids: Iterable[str]) -> int:
         return 0
     if session.autoflush:  # Core rows: flush as the ORM's autoflush would
         session.flush()
-    pks = list(session.scalars(_MONITORS_OF_DSOS, {"dsos": ids}))
+    pks = [r[0] for r in prepared.rows(session, _MONITORS_OF_DSOS, {"dsos": ids})]
     if not pks:  # the usual case on an ingest: no ORM query at all
         return 0
     return sum(evaluate(session, row) for row in session.scalars(

@@ -16,6 +16,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, or_, select
 from sqlalchemy.orm import Session
 
+from gridcell.core import prepared
 from gridcell.core.clock import as_utc, isoformat, utcnow
 from gridcell.core.errors import Forbidden, InvalidInput, NotFound
 from gridcell.faults.service import CellsChanged
@@ -457,7 +458,7 @@ def recompute_open(session: Session, dso_ids: Iterable[str], now: datetime | Non
     now = now or utcnow()
     if session.autoflush:  # Core rows: flush as the ORM's autoflush would
         session.flush()
-    pks = [pk for pk, affected in session.execute(_OPEN_OF_DSOS, {"dsos": sorted(set(dso_ids)) or [""]})
+    pks = [pk for pk, affected in prepared.rows(session, _OPEN_OF_DSOS, {"dsos": sorted(set(dso_ids)) or [""]})
            if ran_site_pks is None or set(affected or ()) & ran_site_pks]
     if not pks:
         return 0

@@ -14,13 +14,13 @@ import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import numpy as np
 from sqlalchemy import Table, bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from gridcell.core import events
+from gridcell.core import events, prepared
 from gridcell.core.clock import isoformat, utcnow
 from gridcell.core.db import bind_marker
 from gridcell.core.errors import Forbidden, InvalidInput
@@ -343,13 +343,25 @@ _ALARMED_AT_SITES = select(_D.site_pk, _D.plmn, _D.latency_alarm_since, _D.loss_
     _D.latency_alarm_since.is_not(None) | _D.loss_alarm_since.is_not(None) | (_D.tail_failures >= FAILING_TAIL))
 
 
+class _Alarmed(NamedTuple):
+    site_pk: int
+    plmn: str
+    latency_alarm_since: datetime | None
+    loss_alarm_since: datetime | None
+    mean_rtt: float
+    p_loss: float
+    tail_failures: int
+    last_ts_ms: int
+
+
 def degradation_evidence(session: Session, pairs: set[tuple[int, str]],
                          now: datetime) -> dict[tuple[int, str], list[dict[str, Any]]]:
     """Registered with gridcell.exposure.status: DSO-probe change detection as `degraded` evidence."""
     site_pks = sorted({p[0] for p in pairs})
     out: dict[tuple[int, str], list[dict[str, Any]]] = {}
     for i in range(0, len(site_pks), 500):
-        for d in session.execute(_ALARMED_AT_SITES, {"sites": site_pks[i:i + 500]}):
+        for row in prepared.rows(session, _ALARMED_AT_SITES, {"sites": site_pks[i:i + 500]}):
+            d = _Alarmed._make(row)
             pair = (d.site_pk, d.plmn)
             if pair not in pairs:
                 continue

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
+from gridcell.core import prepared
 from gridcell.core.clock import utcnow
 from gridcell.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gridcell.core.ids import new_id
@@ -194,7 +195,7 @@ _DSOS_OF_MNO = select(Agreement.dso_id).distinct().where(Agreement.mno_id == bin
 
 def dsos_of_mno(session: Session, mno_id: str) -> list[str]:
     """The DSOs this MNO has agreements with (asked on every MNO fault ingest; plain ids)."""
-    return sorted(session.scalars(_DSOS_OF_MNO, {"mno": mno_id}))
+    return sorted(r[0] for r in prepared.rows(session, _DSOS_OF_MNO, {"mno": mno_id}))
 
 
 def agreements_for(session: Session, org_id: str) -> list[AgreementView]:
@@ -206,7 +207,7 @@ def agreements_of_dsos(session: Session, dso_ids: Iterable[str]) -> dict[str, li
     ids = sorted(set(dso_ids))
     out: dict[str, list[AgreementView]] = {d: [] for d in ids}
     for i in range(0, len(ids), 500):
-        for r in session.execute(_AGREEMENTS_OF_DSOS, {"dsos": ids[i:i + 500]}):
+        for r in prepared.rows(session, _AGREEMENTS_OF_DSOS, {"dsos": ids[i:i + 500]}):
             out[r[1]].append(_view_of_row(r))
     return out
 

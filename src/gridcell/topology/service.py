@@ -19,7 +19,7 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import ColumnElement, bindparam, delete, func, insert, select
 from sqlalchemy.orm import Session
 
-from gridcell.core import events
+from gridcell.core import events, prepared
 from gridcell.core.clock import utcnow
 from gridcell.core.db import bind_marker
 from gridcell.core.errors import Forbidden, InvalidInput, NotFound
@@ -162,9 +162,9 @@ def cells_for_dns(session: Session, mno_org_id: str, dns: Iterable[str]) -> dict
     cell_by_dn: dict[str, list[int]] = defaultdict(list)
     site_by_dn: dict[str, list[int]] = defaultdict(list)
     for chunk in _chunks(all_prefixes):
-        for cell_dn, pk in session.execute(_CELLS_BY_DN, {"org": mno_org_id, "keys": chunk}):
+        for cell_dn, pk in prepared.rows(session, _CELLS_BY_DN, {"org": mno_org_id, "keys": chunk}):
             cell_by_dn[cell_dn or ""].append(pk)
-        for site_dn, pk in session.execute(_SITES_BY_DN, {"org": mno_org_id, "keys": chunk}):
+        for site_dn, pk in prepared.rows(session, _SITES_BY_DN, {"org": mno_org_id, "keys": chunk}):
             site_by_dn[site_dn or ""].append(pk)
     pending_sites: dict[str, list[int]] = {}
     pending_values: dict[str, str] = {}
@@ -922,13 +922,11 @@ _PAIRS_OF_CELLS = (select(_CPES.c.site_pk, _USIMS.c.plmn).distinct()
 
 
 def _core_rows(session: Session, stmt: Any, keys: Iterable[Any], **params: Any) -> list[Any]:
-    """Rows of a prebuilt statement over `keys` in chunks. Core statements skip the ORM's autoflush, so
-    flush here exactly when the ORM would have: a caller's pending topology changes stay visible."""
-    if session.autoflush:
-        session.flush()
+    """Rows of a prebuilt statement over `keys` in chunks (flushed first when the ORM would have, so a
+    caller's pending topology changes stay visible)."""
     rows: list[Any] = []
     for chunk in _chunks(keys):
-        rows += session.execute(stmt, {"pks": chunk, **params}).all()
+        rows += prepared.rows(session, stmt, {"pks": chunk, **params})
     return rows
 
 

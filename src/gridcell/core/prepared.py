@@ -1,0 +1,188 @@
+"""Prebuilt Core statements run straight on the driver's cursor.
+
+Why: an ingest unit of work asks ~20 small questions (topology, agreements, statuses, subscriptions…).
+Through `Session.execute` each costs ~200 µs of SQLAlchemy bookkeeping (parameter construction, expanding
+IN re-rendering, result wrapping) around ~50 µs of SQLite; here it is compiled once per dialect and list
+length, and only the type conversions the columns need are applied. Results are plain tuples.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
+
+
+def _bucket(n: int) -> int:
+    """List lengths compile in powers of two (padded), so a statement has a handful of compiled forms."""
+    return n if n <= 1 else 1 << (n - 1).bit_length()
+
+
+@dataclass
+class _Compiled:
+    sql: str
+    names: tuple[str, ...]  # bound parameter names in placeholder order (positional drivers only)
+    positional: bool
+    defaults: dict[str, Any]  # parameters the statement carries a value for (literals, LIMIT, …)
+    bind: dict[str, Callable[[Any], Any]]
+    types: tuple[Any, ...]  # the result columns' SQLAlchemy types
+    # (column index, processor) where one is needed; known once the driver has described the columns
+    result: tuple[tuple[int, Callable[[Any], Any]], ...] | None = None
+
+
+def _connection(session: Session) -> tuple[Connection, Any]:
+    """The session's connection and its driver connection, remembered for the transaction in progress
+    (Session.connection() alone costs about as much as a small SQLite query)."""
+    tx = session.get_transaction()
+    cached = session.info.get("_prepared_conn")
+    if tx is not None and cached is not None and cached[0] is tx:
+        return cached[1], cached[2]
+    conn = session.connection()
+    driver = conn.connection.driver_connection
+    session.info["_prepared_conn"] = (session.get_transaction(), conn, driver)
+    return conn, driver
+
+
+class Prepared:
+    """One prebuilt statement; its `bindparam(..., expanding=True)` lists take any length."""
+
+    def __init__(self, stmt: Executable) -> None:
+        self.stmt = stmt
+        binds = stmt.compile().binds  # type: ignore[attr-defined]
+        # The lists a caller passes (literal IN lists carry their own values).
+        self.expanding = tuple(sorted(name for name, b in binds.items() if b.expanding and b.required))
+        self._required = tuple(name for name, b in binds.items() if b.required and not b.expanding)
+        self._cache: dict[tuple[str, tuple[int, ...]], _Compiled] = {}
+
+    def _compile(self, dialect: Dialect, lengths: tuple[int, ...]) -> _Compiled:
+        stmt: Any = self.stmt
+        compiled: Any = stmt.compile(dialect=dialect)
+        # Placeholder values: lists fix their lengths (each becomes that many ordinary parameters pks_1,
+        # pks_2, … of the element type); the others only satisfy the compiler. Literal IN lists and LIMITs
+        # come back with their values, which stay as defaults.
+        placeholders: dict[str, Any] = dict.fromkeys(self._required)
+        placeholders.update({name: [None] * n for name, n in zip(self.expanding, lengths, strict=True)})
+        expanded = compiled.construct_expanded_state(placeholders)
+        positional = expanded.positiontup is not None
+        names = tuple(expanded.positiontup) if positional else ()
+        processors = {**compiled._bind_processors, **expanded.processors}
+        bind = {name: proc for name, proc in processors.items() if proc is not None}
+        defaults = {name: bind[name](v) if name in bind and v is not None else v
+                    for name, v in expanded.parameters.items()}
+        for name in self.expanding:  # a list's members share one processor, looked up once per call
+            proc = bind.get(f"{name}_1") or bind.get(name)
+            bind = {k: v for k, v in bind.items() if not k.startswith(f"{name}_")}
+            if proc is not None:
+                bind[name] = proc
+        types = tuple(col[3] for col in compiled._result_columns)
+        return _Compiled(expanded.statement, names, positional, defaults, bind, types)
+
+    def rows(self, session: Session, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """The statement's rows. Flushes first when the ORM would have (pending changes stay visible)."""
+        if session.autoflush:
+            session.flush()  # returns at once when nothing is pending
+        params = params or {}
+        conn, driver = _connection(session)
+        dialect = conn.dialect
+        lengths = tuple(_bucket(len(params[name])) for name in self.expanding)
+        key = (dialect.name, lengths)
+        c = self._cache.get(key)
+        if c is None:
+            c = self._cache[key] = self._compile(dialect, lengths)
+        values = {**c.defaults, **params}
+        for name, n in zip(self.expanding, lengths, strict=True):
+            items = list(values.pop(name))
+            if items and len(items) < n:  # IN lists only: repeating a member changes nothing
+                items += [items[-1]] * (n - len(items))
+            proc = c.bind.get(name)
+            for i, v in enumerate(items, 1):
+                values[f"{name}_{i}"] = v if proc is None else proc(v)
+        for name, proc in c.bind.items():
+            if name in params and name not in self.expanding:
+                values[name] = proc(values[name])
+        args: Any = tuple([values[name] for name in c.names]) if c.positional else values
+        cursor = driver.cursor()
+        try:
+            cursor.execute(c.sql, args)
+            description = cursor.description
+            fetched = cursor.fetchall() if description is not None else []
+        finally:
+            cursor.close()
+        if c.result is None:  # processors may depend on the driver's column type codes (PostgreSQL numerics)
+            c.result = tuple((i, proc) for i, (t, d) in enumerate(zip(c.types, description or (), strict=False))
+                             if (proc := t._cached_result_processor(dialect, d[1])) is not None)
+        if not c.result:
+            return fetched
+        out = []
+        for row in fetched:
+            r = list(row)
+            for i, proc in c.result:
+                r[i] = proc(r[i])
+            out.append(tuple(r))
+        return out
+
+
+_prepared: dict[int, Prepared] = {}
+
+
+def rows(session: Session, stmt: Executable, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+    """`Prepared(stmt).rows(...)`, compiled once per statement: for statements built once (module level)."""
+    p = _prepared.get(id(stmt))
+    if p is None or p.stmt is not stmt:
+        p = _prepared[id(stmt)] = Prepared(stmt)
+    return p.rows(session, params)
+
+
+@dataclass(frozen=True)
+class _Write:
+    sql: str
+    names: tuple[str, ...]  # placeholder order (positional drivers) or () for named ones
+    bind: tuple[tuple[str, Callable[[Any], Any]], ...]
+    required: tuple[str, ...]  # parameter names the SQL uses
+
+
+_writes: dict[tuple[int, str, tuple[str, ...]], tuple[Executable, _Write]] = {}
+
+
+def execute_many(session: Session, stmt: Executable, rows: Sequence[Mapping[str, Any]]) -> None:
+    """An INSERT / UPDATE / DELETE without RETURNING for many parameter sets in one driver executemany;
+    every row names the same keys. For statements built once (module level)."""
+    if not rows:
+        return
+    conn, driver = _connection(session)
+    dialect = conn.dialect
+    keys = tuple(rows[0])
+    cache_key = (id(stmt), dialect.name, keys)
+    cached = _writes.get(cache_key)
+    if cached is None or cached[0] is not stmt:
+        compiled: Any = stmt.compile(dialect=dialect, column_keys=list(keys),  # type: ignore[attr-defined]
+                                     for_executemany=True)
+        names = tuple(compiled.positiontup) if compiled.positional else ()
+        bind = tuple((name, proc) for name, proc in compiled._bind_processors.items() if proc is not None)
+        required = tuple(compiled.positiontup if compiled.positional else
+                         re.findall(r"%\((\w+)\)s", compiled.string))
+        cached = _writes[cache_key] = (stmt, _Write(compiled.string, names, bind, required))
+    w = cached[1]
+    if w.bind:
+        processed = []
+        for row in rows:
+            values = dict(row)
+            for name, proc in w.bind:
+                if name in values and values[name] is not None:
+                    values[name] = proc(values[name])
+            processed.append(values)
+        rows = processed
+    missing = set(w.required) - set(keys)
+    if missing:  # column defaults are SQLAlchemy's to fill in; here every value must be given
+        raise ValueError(f"execute_many: rows lack {sorted(missing)}")
+    args = [tuple(row[n] for n in w.names) for row in rows] if w.names else list(rows)
+    cursor = driver.cursor()
+    try:
+        cursor.executemany(w.sql, args)
+    finally:
+        cursor.close()
