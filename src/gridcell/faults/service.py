@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+import orjson
 from sqlalchemy import Table, and_, bindparam, delete, insert, or_, select
 from sqlalchemy.orm import Session
 
@@ -68,6 +69,31 @@ class _Batch:
     cells: dict[tuple[str, str], list[int]] = field(default_factory=dict)
     rewrite: set[tuple[str, str]] = field(default_factory=set)
     created: set[tuple[str, str]] = field(default_factory=set)
+    loaded: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)  # snapshots of stored ones
+
+
+@dataclass(slots=True)
+class BatchCondition:
+    """A condition as an ingest batch sees it: the columns of Condition as plain attributes, loaded (pk set)
+    or created by the batch (pk None until `_insert_created`). No ORM instrumentation: the batch writes
+    what changed itself (`_update_loaded`), comparing against what it loaded."""
+
+    org_id: str
+    kind: str
+    key: str
+    impact: str
+    object_instance: str | None
+    starts_at: datetime
+    ends_at: datetime | None
+    changed_at: datetime
+    cleared_at: datetime | None
+    mapped: bool
+    details: dict[str, Any]
+    last_notification_id: str | None
+    pk: int | None = None
+
+
+_Existing = dict[tuple[str, str], BatchCondition]  # by (kind, key)
 
 
 def classify_alarm(probable_cause: str | int, severity: str) -> str:
@@ -123,7 +149,10 @@ def unwrap(body: Any) -> list[Any]:
 _SEEN = select(ReceivedNotification.notification_id).where(
     ReceivedNotification.org_id == bindparam("org"),
     ReceivedNotification.notification_id.in_(bindparam("ids", expanding=True)))
-_CONDITIONS_BY_KEY = select(Condition).where(Condition.org_id == bindparam("org"), Condition.kind == bindparam("kind"),
+_CONDITION_COLUMNS = ("org_id", "kind", "key", "impact", "object_instance", "starts_at", "ends_at", "changed_at",
+                      "cleared_at", "mapped", "details", "last_notification_id")
+_CONDITIONS_BY_KEY = select(*[Condition.__table__.c[c] for c in ("pk", *_CONDITION_COLUMNS)]).where(
+    Condition.org_id == bindparam("org"), Condition.kind == bindparam("kind"),
                                              Condition.key.in_(bindparam("keys", expanding=True)))
 
 
@@ -150,7 +179,7 @@ def ingest_many(session: Session, org_id: str, requests: Sequence[Sequence[Any]]
     seen: set[str] = set()
     for chunk in _chunks(sorted(set(ids))):
         seen.update(r[0] for r in prepared.rows(session, _SEEN, {"org": org_id, "ids": list(chunk)}))
-    existing = _prefetch(session, org_id, notifications)
+    existing = _prefetch(session, batch, notifications)
     _prefetch_cells(session, batch, existing)
     received: list[dict[str, Any]] = []
     batch.dn_cache = topology.cells_for_dns(session, org_id, _dns_to_map(notifications, existing))
@@ -172,7 +201,7 @@ def ingest_many(session: Session, org_id: str, requests: Sequence[Sequence[Any]]
                 _apply_config(session, batch, existing, n, nid)
             else:
                 _apply_alarm(session, batch, existing, n, nid)
-    session.flush()
+    _update_loaded(session, batch, existing)
     prepared.execute_many(session, _INSERT_RECEIVED, received)
     _insert_created(session, batch, existing)
     _write_cells(session, batch, existing)
@@ -181,7 +210,7 @@ def ingest_many(session: Session, org_id: str, requests: Sequence[Sequence[Any]]
     return results
 
 
-def _dns_to_map(notifications: Sequence[Any], existing: dict[tuple[str, str], Condition]) -> list[str]:
+def _dns_to_map(notifications: Sequence[Any], existing: _Existing) -> list[str]:
     """DNs this batch may need mapped to cells: resolved in one go instead of a query per notification."""
     dns: list[str] = []
     for n in notifications:
@@ -209,24 +238,41 @@ def _key(n: Any) -> tuple[str, str]:
     return "alarm", n.alarmId
 
 
-def _prefetch(session: Session, org_id: str, notifications: Sequence[Any]) -> dict[tuple[str, str], Condition]:
+def _prefetch(session: Session, batch: _Batch, notifications: Sequence[Any]) -> _Existing:
+    """The stored conditions the notifications name, with a snapshot of each to tell what the batch changed."""
+    org_id = batch.org_id
     keys = {_key(n) for n in notifications}
-    found: dict[tuple[str, str], Condition] = {}
+    found: _Existing = {}
     by_kind: dict[str, list[str]] = {}
     for kind, key in keys:
         by_kind.setdefault(kind, []).append(key)
     for kind, kind_keys in by_kind.items():
         for chunk in _chunks(sorted(kind_keys)):
-            for c in session.scalars(_CONDITIONS_BY_KEY, {"org": org_id, "kind": kind, "keys": list(chunk)}):
-                found[(c.kind, c.key)] = c
+            for row in prepared.rows(session, _CONDITIONS_BY_KEY, {"org": org_id, "kind": kind, "keys": list(chunk)}):
+                cond = BatchCondition(*row[1:])
+                cond.pk = row[0]
+                found[(cond.kind, cond.key)] = cond
+                batch.loaded[(cond.kind, cond.key)] = _snapshot(cond)
     return found
+
+
+def _snapshot(cond: BatchCondition) -> tuple[Any, ...]:
+    return (cond.impact, cond.object_instance, cond.starts_at, cond.ends_at, cond.changed_at, cond.cleared_at,
+            cond.mapped, orjson.dumps(cond.details, option=orjson.OPT_SORT_KEYS), cond.last_notification_id)
+
+
+def _update_loaded(session: Session, batch: _Batch, existing: _Existing) -> None:
+    """Write back the stored conditions the batch changed (all their mutable columns, one executemany)."""
+    rows = [{"k_pk": cond.pk, **{c: getattr(cond, c) for c in _CONDITION_COLUMNS[3:]}}
+            for k, snap in batch.loaded.items() if _snapshot(cond := existing[k]) != snap]
+    prepared.execute_many(session, _UPDATE_CONDITION, rows)
 
 
 _CELLS_OF_CONDITIONS = select(ConditionCell.condition_pk, ConditionCell.cell_pk).where(
     ConditionCell.condition_pk.in_(bindparam("pks", expanding=True)))
 
 
-def _prefetch_cells(session: Session, batch: _Batch, existing: dict[tuple[str, str], Condition]) -> None:
+def _prefetch_cells(session: Session, batch: _Batch, existing: _Existing) -> None:
     """The cells of the stored conditions the batch names, in one query (a clear or change needs them)."""
     by_pk = {cond.pk: k for k, cond in existing.items()}
     for k in existing:
@@ -242,10 +288,10 @@ def _map_dn(session: Session, batch: _Batch, dn: str) -> list[int]:
     return batch.dn_cache[dn]
 
 
-def _new_condition(session: Session, batch: _Batch, existing: dict[tuple[str, str], Condition], kind: str,
-                   key: str, cells: list[int], **values: Any) -> Condition:
+def _new_condition(session: Session, batch: _Batch, existing: _Existing, kind: str,
+                   key: str, cells: list[int], **values: Any) -> BatchCondition:
     # Kept out of the session: new conditions go in one multi-row INSERT at the end of the batch.
-    cond = Condition(org_id=batch.org_id, kind=kind, key=key, mapped=bool(cells), **values)
+    cond = BatchCondition(org_id=batch.org_id, kind=kind, key=key, mapped=bool(cells), **values)
     existing[(kind, key)] = cond
     batch.cells[(kind, key)] = list(cells)
     batch.rewrite.add((kind, key))
@@ -257,7 +303,7 @@ def _new_condition(session: Session, batch: _Batch, existing: dict[tuple[str, st
     return cond
 
 
-def _cells_of(session: Session, batch: _Batch, cond: Condition) -> list[int]:
+def _cells_of(session: Session, batch: _Batch, cond: BatchCondition) -> list[int]:
     k = (cond.kind, cond.key)
     if k not in batch.cells:  # a condition stored before this batch, its cells unchanged so far
         batch.cells[k] = list(session.scalars(select(ConditionCell.cell_pk)
@@ -271,11 +317,9 @@ def _table(model: type[Base]) -> Table:
     return table
 
 
-_CONDITION_COLUMNS = ("org_id", "kind", "key", "impact", "object_instance", "starts_at", "ends_at", "changed_at",
-                      "cleared_at", "mapped", "details", "last_notification_id")
 
 
-def _insert_created(session: Session, batch: _Batch, existing: dict[tuple[str, str], Condition]) -> None:
+def _insert_created(session: Session, batch: _Batch, existing: _Existing) -> None:
     """The batch's new conditions in one INSERT … RETURNING; their final state, whatever the batch did to them."""
     created = [existing[k] for k in sorted(batch.created)]
     if not created:
@@ -289,22 +333,27 @@ def _insert_created(session: Session, batch: _Batch, existing: dict[tuple[str, s
         existing[(kind, key)].pk = pk
 
 
+_UPDATE_CONDITION = (_table(Condition).update().where(_table(Condition).c.pk == bindparam("k_pk"))
+                     .values({c: bindparam(c) for c in _CONDITION_COLUMNS[3:]}))
+
+
 _INSERT_RECEIVED = insert(_table(ReceivedNotification))
 _INSERT_CONDITION_CELLS = insert(_table(ConditionCell))
 
 
-def _write_cells(session: Session, batch: _Batch, existing: dict[tuple[str, str], Condition]) -> None:
+def _write_cells(session: Session, batch: _Batch, existing: _Existing) -> None:
     """Store the cells of conditions created or re-targeted by this batch (after the flush gave them keys)."""
     rows: list[dict[str, int]] = []
     for k in sorted(batch.rewrite):
         cond = existing[k]
         if k not in batch.created:
             session.execute(delete(ConditionCell).where(ConditionCell.condition_pk == cond.pk))
+        assert cond.pk is not None  # stored before this batch, or given one by _insert_created
         rows.extend({"condition_pk": cond.pk, "cell_pk": cell_pk} for cell_pk in sorted(set(batch.cells[k])))
     prepared.execute_many(session, _INSERT_CONDITION_CELLS, rows)
 
 
-def _touch(session: Session, batch: _Batch, cond: Condition) -> None:
+def _touch(session: Session, batch: _Batch, cond: BatchCondition) -> None:
     batch.result.accepted += 1
     if not cond.mapped:
         batch.result.unmapped += 1
@@ -330,7 +379,7 @@ def _alarm_details(n: Any) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not None}
 
 
-def _apply_alarm(session: Session, batch: _Batch, existing: dict[tuple[str, str], Condition], n: Any,
+def _apply_alarm(session: Session, batch: _Batch, existing: _Existing, n: Any,
                  nid: str) -> None:
     at = as_utc(n.eventTime)
     cond = existing.get(("alarm", n.alarmId))
@@ -370,7 +419,7 @@ def _apply_alarm(session: Session, batch: _Batch, existing: dict[tuple[str, str]
     _touch(session, batch, cond)
 
 
-def _apply_threshold(session: Session, batch: _Batch, existing: dict[tuple[str, str], Condition],
+def _apply_threshold(session: Session, batch: _Batch, existing: _Existing,
                      n: s.NotifyThresholdCrossing, nid: str) -> None:
     """The first crossing of a (object, metric) leaves normal; a crossing the other way returns to it."""
     kind, key = _key(n)
@@ -399,7 +448,7 @@ def _apply_threshold(session: Session, batch: _Batch, existing: dict[tuple[str, 
     _touch(session, batch, cond)
 
 
-def _apply_config(session: Session, batch: _Batch, existing: dict[tuple[str, str], Condition], n: Any,
+def _apply_config(session: Session, batch: _Batch, existing: _Existing, n: Any,
                   nid: str) -> None:
     """CM changes that take a cell out of service (locked, disabled, deleted) act like an outage."""
     kind, key = _key(n)
@@ -436,7 +485,7 @@ def _apply_config(session: Session, batch: _Batch, existing: dict[tuple[str, str
     _touch(session, batch, cond)
 
 
-def _apply_maintenance(session: Session, batch: _Batch, existing: dict[tuple[str, str], Condition],
+def _apply_maintenance(session: Session, batch: _Batch, existing: _Existing,
                        n: s.NotifyPlannedMaintenance, nid: str) -> None:
     start, end = as_utc(n.start), as_utc(n.end)
     if end <= start:
