@@ -55,6 +55,7 @@ class _Connection(asyncio.Protocol):
         self.received = False  # any byte of the current response
         self.keep_alive = False  # the last response allows another request (read while the parser knows)
         self.closed = False
+        self.deadline = 0.0  # loop time by which the current response must be complete
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's TCPTransport is not a subclass
@@ -110,13 +111,19 @@ class _Connection(asyncio.Protocol):
 
 
 class WebhookClient:
-    """POSTs over kept-alive connections; one request per connection at a time (no pipelining)."""
+    """POSTs over kept-alive connections; one request per connection at a time (no pipelining).
+
+    Timeouts: connecting is bounded by asyncio.timeout; a request in flight by a deadline that one reaper task
+    checks every `timeout_s / 10` (at most 1 s), so a response late by more than that fails with
+    TimeoutError. A timeout context per request cost more than the rest of the request's Python work.
+    """
 
     def __init__(self, timeout_s: float, ssl_context: ssl.SSLContext | None = None) -> None:
         self.timeout_s = timeout_s
         self._ssl = ssl_context
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
         self._busy: set[_Connection] = set()
+        self._reaper: asyncio.Task[None] | None = None
 
     async def post(self, url: str, body: bytes, headers: Iterable[tuple[str, str]]) -> int:
         """The response status. Raises TimeoutError, OSError (connect) or WebhookHTTPError."""
@@ -128,18 +135,34 @@ class WebhookClient:
             lines.append(f"{name}: {value}\r\n")
         lines.append("\r\n")
         request = "".join(lines).encode("latin-1") + body
-        async with asyncio.timeout(self.timeout_s):
-            conn = self._take_idle(target.origin)
-            if conn is not None:
-                try:
-                    return await self._exchange(target.origin, conn, request)
-                except WebhookHTTPError:
-                    if conn.received:
-                        raise
-                    # The peer closed the idle connection as we reused it: once more on a new one.
-            return await self._exchange(target.origin, await self._open(target.origin), request)
+        if self._reaper is None or self._reaper.done():
+            self._reaper = asyncio.create_task(self._reap(), name="webhook-timeouts")
+        deadline = asyncio.get_running_loop().time() + self.timeout_s
+        conn = self._take_idle(target.origin)
+        if conn is not None:
+            try:
+                return await self._exchange(target.origin, conn, request, deadline)
+            except WebhookHTTPError:
+                if conn.received:
+                    raise
+                # The peer closed the idle connection as we reused it: once more on a new one.
+        async with asyncio.timeout_at(deadline):
+            conn = await self._open(target.origin)
+        return await self._exchange(target.origin, conn, request, deadline)
 
-    async def _exchange(self, origin: tuple[str, str, int], conn: _Connection, request: bytes) -> int:
+    async def _reap(self) -> None:
+        period = max(0.01, min(1.0, self.timeout_s / 10))
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(period)
+            now = loop.time()
+            for conn in [c for c in self._busy if c.deadline <= now]:
+                conn._fail(TimeoutError(f"no complete response within {self.timeout_s:g} s"))
+                conn.close()
+
+    async def _exchange(self, origin: tuple[str, str, int], conn: _Connection, request: bytes,
+                        deadline: float) -> int:
+        conn.deadline = deadline
         self._busy.add(conn)
         try:
             status = await conn.send(request)
@@ -182,4 +205,6 @@ class WebhookClient:
         self._idle.clear()
         for conn in list(self._busy):
             conn.close()
+        if self._reaper is not None:
+            self._reaper.cancel()
         await asyncio.sleep(0)  # let the transports run their close callbacks

@@ -119,12 +119,14 @@ class _Worker:
                 continue
             if self.next_seq is not None and not self.queue and not self.more:
                 self.wake.clear()
-                try:  # caught up: sleep until the next commit for this subscription
+                if svc.leases is None:  # caught up: sleep until the next commit for this subscription
+                    await self.wake.wait()
+                    continue
+                try:
                     async with asyncio.timeout(svc.idle_s):  # no extra task per wait, unlike wait_for
                         await self.wake.wait()
-                except TimeoutError:
-                    if svc.leases is not None:  # idle in a cluster: let any process take it next time
-                        return
+                except TimeoutError:  # idle in a cluster: let any process take it next time
+                    return
                 continue
             # Position unknown (start, restart) or a gap in sequence numbers: the outbox decides.
             items = await svc.load_undelivered(self, self.next_seq or 0)
