@@ -130,3 +130,17 @@ def test_execute_many_writes_typed_values_and_refuses_rows_missing_a_value(store
         for i in range(5)]
     with store.write() as s:
         s.execute(_T.delete().where(_T.c.pk >= 100))
+
+
+def test_insert_returning_many_rows_over_several_statements(store: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(prepared, "INSERT_PARAMS_MAX", 12)  # 5 columns: two rows per statement
+    rows = [{"pk": 200 + i, "name": "r", "at": T0 + timedelta(seconds=i), "data": {"r": i}, "x": i + 0.25}
+            for i in range(5)]
+    with store.write() as s:
+        back = prepared.insert_returning(s, _T, rows, ("pk", "at", "x"))
+    assert sorted(back) == [(200 + i, T0 + timedelta(seconds=i), i + 0.25) for i in range(5)]
+    with store.read() as s:
+        got = s.execute(select(_T.c.data).where(_T.c.pk >= 200).order_by(_T.c.pk)).scalars().all()
+    assert got == [{"r": i} for i in range(5)]
+    with store.write() as s:
+        s.execute(_T.delete().where(_T.c.pk >= 200))

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Table
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import Executable
@@ -186,3 +187,51 @@ def execute_many(session: Session, stmt: Executable, rows: Sequence[Mapping[str,
         cursor.executemany(w.sql, args)
     finally:
         cursor.close()
+
+
+_returning: dict[tuple[str, str, tuple[str, ...], int, tuple[str, ...]], str] = {}
+INSERT_PARAMS_MAX = 900  # parameters per INSERT statement (under SQLite's oldest limit of 999)
+
+
+def insert_returning(session: Session, table: Table, rows: Sequence[Mapping[str, Any]],
+                     returning: Sequence[str]) -> list[tuple[Any, ...]]:
+    """A multi-row INSERT … RETURNING of plain rows (every row names the same columns), in as few statements
+    as the parameter limit allows. The returned rows come in no particular order."""
+    if not rows:
+        return []
+    conn, driver = _connection(session)
+    dialect = conn.dialect
+    keys = tuple(rows[0])
+    marker = "?" if dialect.paramstyle == "qmark" else "%s"
+    quote = dialect.identifier_preparer.quote
+    binds = [(i, proc) for i, k in enumerate(keys)
+             if (proc := table.c[k].type._cached_bind_processor(dialect)) is not None]
+    types = [table.c[name].type for name in returning]
+    per_statement = max(1, INSERT_PARAMS_MAX // len(keys))
+    out: list[tuple[Any, ...]] = []
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start:start + per_statement]
+        cache_key = (dialect.name, table.name, keys, len(chunk), tuple(returning))
+        sql = _returning.get(cache_key)
+        if sql is None:
+            one = f"({', '.join([marker] * len(keys))})"
+            sql = _returning[cache_key] = (
+                f"INSERT INTO {quote(table.name)} ({', '.join(quote(k) for k in keys)}) "
+                f"VALUES {', '.join([one] * len(chunk))} RETURNING {', '.join(quote(r) for r in returning)}")
+        args: list[Any] = []
+        for row in chunk:
+            values = [row[k] for k in keys]
+            for i, proc in binds:
+                if values[i] is not None:
+                    values[i] = proc(values[i])
+            args.extend(values)
+        cursor = driver.cursor()
+        try:
+            cursor.execute(sql, args)
+            description = cursor.description
+            fetched = cursor.fetchall()
+        finally:
+            cursor.close()
+        procs = [t._cached_result_processor(dialect, d[1]) for t, d in zip(types, description, strict=True)]
+        out.extend(tuple(v if p is None else p(v) for p, v in zip(procs, row, strict=True)) for row in fetched)
+    return out

@@ -12,9 +12,8 @@ from urllib.parse import urlparse
 
 import orjson
 from shapely.geometry import Point
-from shapely.geometry.base import BaseGeometry
 from shapely.prepared import PreparedGeometry, prep
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, Text, bindparam, cast, insert, select, update
 from sqlalchemy.orm import Session
 
 from gridcell.core import prepared
@@ -174,21 +173,6 @@ def delete(session: Session, org_id: str, sub_id: str) -> None:
     session.delete(get(session, org_id, sub_id))
 
 
-_prepared: dict[str, tuple[str, PreparedGeometry]] = {}
-
-
-def _area(sub_id: str, area: dict[str, Any] | None) -> PreparedGeometry | None:
-    if area is None:
-        return None
-    raw = orjson.dumps(area).decode()
-    cached = _prepared.get(sub_id)
-    if cached is None or cached[0] != raw:
-        geom: BaseGeometry = parse_geojson_geometry(area, polygonal=True)
-        cached = (raw, prep(geom))
-        _prepared[sub_id] = cached
-    return cached[1]
-
-
 @dataclass(frozen=True)
 class _Target:
     """An exposure subscription as the enqueue hot path needs it: filters compiled (site ids as a set),
@@ -217,33 +201,28 @@ class _Target:
         return self.area is None or self.area.intersects(Point(change.site.lon, change.site.lat))
 
 
-_sets: dict[str, tuple[list[Any], frozenset[str]]] = {}
+_targets: dict[str, tuple[tuple[Any, ...], _Target]] = {}
 
 
-def _site_set(sub_id: str, site_ids: list[Any] | None) -> frozenset[str] | None:
-    if site_ids is None:
-        return None
-    cached = _sets.get(sub_id)
-    if cached is None or cached[0] != site_ids:
-        cached = (site_ids, frozenset(site_ids))
-        _sets[sub_id] = cached
-    return cached[1]
+def _target(row: tuple[Any, ...]) -> _Target:
+    """A subscription row (its JSON filters as stored text) as a compiled _Target, rebuilt only when the row
+    differs from the one the cached target was built from."""
+    cached = _targets.get(row[0])
+    if cached is not None and cached[0] == row:
+        return cached[1]
+    sub_id, org_id, callback_uri, secret, site_ids, area, plmns, min_status, event_kinds = row
+    sites, geo, plmn_list, kinds = (None if v is None else orjson.loads(v)
+                                    for v in (site_ids, area, plmns, event_kinds))
+    target = _Target(sub_id, org_id, callback_uri, secret, "siteStatusChanged" in (kinds or ()),
+                     None if sites is None else frozenset(sites), None if plmn_list is None else frozenset(plmn_list),
+                     RANK[min_status], None if geo is None else prep(parse_geojson_geometry(geo, polygonal=True)))
+    _targets[sub_id] = (row, target)
+    return target
 
 
-def _target(sub_id: str, org_id: str, callback_uri: str | None, secret: str, site_ids: list[Any] | None,
-            area: dict[str, Any] | None, plmns: list[Any] | None, min_status: str, event_kinds: list[Any]) -> _Target:
-    return _Target(sub_id, org_id, callback_uri, secret, "siteStatusChanged" in event_kinds,
-                   _site_set(sub_id, site_ids), None if plmns is None else frozenset(plmns), RANK[min_status],
-                   _area(sub_id, area))
-
-
-def payload_of(change: StatusChange, sub_id: str, seq: int, notification_id: str, now: datetime) -> dict[str, Any]:
+def _change_fields(change: StatusChange) -> dict[str, Any]:
+    """The part of a siteStatusChanged notification that is the same for every subscription it goes to."""
     return {
-        "notificationId": notification_id,
-        "notificationType": "siteStatusChanged",
-        "eventTime": isoformat(now),
-        "subscriptionId": sub_id,
-        "sequenceNo": seq,
         "site": {"id": change.site.site_id, "name": change.site.name, "kind": change.site.kind,
                  "lat": change.site.lat, "lon": change.site.lon},
         "plmn": change.plmn,
@@ -258,8 +237,10 @@ def payload_of(change: StatusChange, sub_id: str, seq: int, notification_id: str
 
 _SUBS: Table = Subscription.__table__  # type: ignore[assignment]
 # Built once: asked by every status change (so on most MNO fault ingests).
-_EXPOSURE_SUBS_OF_ORGS = (select(_SUBS.c.id, _SUBS.c.org_id, _SUBS.c.callback_uri, _SUBS.c.secret, _SUBS.c.site_ids,
-                                 _SUBS.c.area, _SUBS.c.plmns, _SUBS.c.min_status, _SUBS.c.event_kinds, _SUBS.c.last_seq)
+# JSON filters as their stored text: unchanged subscriptions reuse their compiled target without decoding.
+_EXPOSURE_SUBS_OF_ORGS = (select(_SUBS.c.id, _SUBS.c.org_id, _SUBS.c.callback_uri, _SUBS.c.secret,
+                                 cast(_SUBS.c.site_ids, Text), cast(_SUBS.c.area, Text), cast(_SUBS.c.plmns, Text),
+                                 _SUBS.c.min_status, cast(_SUBS.c.event_kinds, Text), _SUBS.c.last_seq)
                           .where(_SUBS.c.org_id.in_(bindparam("orgs", expanding=True)), _SUBS.c.channel == "exposure")
                           .order_by(_SUBS.c.id).with_for_update())
 _INSERT_OUTBOX = insert(OUTBOX)
@@ -277,16 +258,21 @@ def enqueue_status_changes(session: Session, changes: list[StatusChange], now: d
     subs_by_org: dict[str, list[_Target]] = {}
     seqs: dict[str, int] = {}
     for row in prepared.rows(session, _EXPOSURE_SUBS_OF_ORGS, {"orgs": orgs}):
-        subs_by_org.setdefault(row[1], []).append(_target(*row[:9]))
+        subs_by_org.setdefault(row[1], []).append(_target(row[:9]))
         seqs[row[0]] = row[9]
     pending: list[tuple[_Target, int, str, bytes]] = []
+    event_time = isoformat(now)
     for change in changes:
+        fields: dict[str, Any] | None = None
         for sub in subs_by_org.get(change.site.org_id, ()):
             if not sub.matches(change):
                 continue
             seq = seqs[sub.id] = seqs[sub.id] + 1
             nid = new_uuid()
-            pending.append((sub, seq, nid, orjson.dumps(payload_of(change, sub.id, seq, nid, now))))
+            fields = fields or _change_fields(change)
+            payload = {"notificationId": nid, "notificationType": "siteStatusChanged", "eventTime": event_time,
+                       "subscriptionId": sub.id, "sequenceNo": seq, **fields}
+            pending.append((sub, seq, nid, orjson.dumps(payload)))
     if not pending:
         return 0
     # One executemany for the batch (ORM objects per row cost more than the SQL). Rows are addressed by

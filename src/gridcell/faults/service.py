@@ -324,11 +324,10 @@ def _insert_created(session: Session, batch: _Batch, existing: _Existing) -> Non
     created = [existing[k] for k in sorted(batch.created)]
     if not created:
         return
-    # RETURNING without parameter order (SQLite would fall back to a statement per row); (kind, key) is
-    # unique per sender, so it tells the rows apart.
-    t = _table(Condition)
-    rows = session.execute(insert(t).returning(t.c.pk, t.c.kind, t.c.key),
-                           [{c: getattr(cond, c) for c in _CONDITION_COLUMNS} for cond in created]).all()
+    # RETURNING comes in no particular order; (kind, key) is unique per sender, so it tells the rows apart.
+    rows = prepared.insert_returning(session, _table(Condition),
+                                     [{c: getattr(cond, c) for c in _CONDITION_COLUMNS} for cond in created],
+                                     ("pk", "kind", "key"))
     for pk, kind, key in rows:
         existing[(kind, key)].pk = pk
 
