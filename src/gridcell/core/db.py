@@ -45,13 +45,21 @@ class UtcDateTime(TypeDecorator[datetime]):
 def _sqlite_datetime(value: Any) -> str | None:
     """SQLAlchemy's SQLite storage format ('YYYY-MM-DD HH:MM:SS.ffffff', UTC) from one C call: its own
     %-format over a dict of fields was the largest single cost of writing a batch of alarms."""
+    global _last_datetime
     if value is None:
         return None
+    last = _last_datetime
+    if value is last[0]:  # a unit of work writes its `now` into many rows and columns
+        return last[1]
     if not isinstance(value, datetime):
         raise TypeError(f"a datetime is required, not {type(value).__name__}")
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value.isoformat(" ", "microseconds")
+    utc = value.astimezone(UTC).replace(tzinfo=None) if value.tzinfo is not None else value
+    text = utc.isoformat(" ", "microseconds")
+    _last_datetime = (value, text)  # one tuple swap: safe across threads
+    return text
+
+
+_last_datetime: tuple[Any, str] = (None, "")
 
 
 def _json_dumps(value: Any) -> str:
