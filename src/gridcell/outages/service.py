@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, or_, select
+from sqlalchemy import Table, bindparam, exists, or_, select
 from sqlalchemy.orm import Session
 
 from gridcell.core import prepared
@@ -21,7 +21,7 @@ from gridcell.core.clock import as_utc, isoformat, utcnow
 from gridcell.core.errors import Forbidden, InvalidInput, NotFound
 from gridcell.faults.service import CellsChanged
 from gridcell.outages import grid, moi, notify, plan, views
-from gridcell.outages.models import OutageInfo
+from gridcell.outages.models import OutageInfo, ThresholdMonitor
 from gridcell.outages.plan import DsoSite, OutageFacts, Pair, PowerEvidence, RanSite, SpatialIndex
 from gridcell.outages.power import RanSitePower, alarm_evidence
 from gridcell.outages.power import ran_site_power as _ran_site_power
@@ -450,6 +450,13 @@ _OPEN_OF_DSOS = (select(_O.pk, _O.affected_ran_site_pks).where(
     or_(_O.actual_end.is_(None), _O.updated_at < _O.actual_end)).order_by(_O.pk))
 
 
+_M = cast(Table, ThresholdMonitor.__table__).c
+_DSOS: Any = bindparam("dsos", expanding=True)
+_ACTIVITY_OF_DSOS = select(
+    exists().where(_O.dso_id.in_(_DSOS), or_(_O.actual_end.is_(None), _O.updated_at < _O.actual_end)),
+    exists().where(_M.dso_id.in_(_DSOS)))
+
+
 def recompute_open(session: Session, dso_ids: Iterable[str], now: datetime | None = None,
                    ran_site_pks: set[int] | None = None) -> int:
     """Recompute the plans of open outages of these DSOs (optionally only those touching these RAN sites).
@@ -474,16 +481,23 @@ def recompute_open(session: Session, dso_ids: Iterable[str], now: datetime | Non
 
 
 def on_cells_changed(session: Session, event: CellsChanged) -> None:
-    """MNO alarms changed on these cells: power state of their RAN sites, hence the plans touching them."""
-    refs = topology.cell_refs(session, event.cell_pks)
-    ran_pks = {c.ran_site_pk for c in refs.values()}
-    if not ran_pks:
-        return
-    dsos = tenancy.dsos_of_mno(session, event.org_id)
-    recompute_open(session, dsos, None, ran_pks)
+    """MNO alarms changed on these cells: power state of their RAN sites, hence the plans touching them.
+
+    One query first asks whether the MNO's DSOs have any open outage or threshold monitor at all (on most
+    ingests they have neither); only then are the cells' RAN sites and the candidates read."""
     from gridcell.outages import monitors
 
-    monitors.evaluate_dsos(session, dsos)
+    dsos = tenancy.dsos_of_mno(session, event.org_id)
+    if not dsos:
+        return
+    [(has_open, has_monitors)] = prepared.rows(session, _ACTIVITY_OF_DSOS, {"dsos": dsos})
+    if has_open:
+        refs = topology.cell_refs(session, event.cell_pks)
+        ran_pks = {c.ran_site_pk for c in refs.values()}
+        if ran_pks:
+            recompute_open(session, dsos, None, ran_pks)
+    if has_monitors:
+        monitors.evaluate_dsos(session, dsos)
 
 
 def on_topology_imported(session: Session, event: TopologyImported) -> None:
