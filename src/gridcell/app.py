@@ -101,6 +101,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None, bus
             await asyncio.to_thread(bus.start)
         keeper = LeaseKeeper(leases)
         delivery = DeliveryService(db, bus, timeout_s=settings.webhook_timeout_s,
+                                   allow_private=settings.allow_private_webhooks,
                                    max_backoff_s=settings.webhook_max_backoff_s,
                                    concurrency=settings.webhook_concurrency, leases=leases)
         tasks: list[asyncio.Task[None]] = []

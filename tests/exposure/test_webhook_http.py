@@ -72,7 +72,7 @@ def run(coro: Any) -> Any:
 def test_request_carries_body_path_host_and_headers_and_keeps_the_connection() -> None:
     async def go() -> None:
         async with Receiver(lambda n, r: NO_CONTENT) as rx:
-            client = WebhookClient(timeout_s=5)
+            client = WebhookClient(timeout_s=5, allow_private=True)
             statuses = [await client.post(rx.url, b'{"n": %d}' % i, HEADERS) for i in range(3)]
             await client.close()
         assert statuses == [204, 204, 204]
@@ -95,7 +95,7 @@ def test_request_carries_body_path_host_and_headers_and_keeps_the_connection() -
 def test_response_bodies_are_read_to_their_end_and_the_connection_reused(response: list[bytes]) -> None:
     async def go() -> None:
         async with Receiver(lambda n, r: response) as rx:
-            client = WebhookClient(timeout_s=5)
+            client = WebhookClient(timeout_s=5, allow_private=True)
             first = await client.post(rx.url, b"{}", HEADERS)
             second = await client.post(rx.url, b"{}", HEADERS)
             await client.close()
@@ -112,7 +112,7 @@ def test_connection_close_and_close_delimited_responses_end_the_connection() -> 
 
     async def go() -> None:
         async with Receiver(lambda n, r: replies[n]) as rx:
-            client = WebhookClient(timeout_s=5)
+            client = WebhookClient(timeout_s=5, allow_private=True)
             statuses = [await client.post(rx.url, b"{}", HEADERS) for _ in range(3)]
             await client.close()
         assert statuses == [200, 200, 204]
@@ -124,7 +124,7 @@ def test_connection_close_and_close_delimited_responses_end_the_connection() -> 
 def test_an_idle_connection_closed_by_the_receiver_is_replaced_without_failing_the_post() -> None:
     async def go() -> None:
         async with Receiver(lambda n, r: NO_CONTENT + ([b"<close>"] if n == 1 else [])) as rx:
-            client = WebhookClient(timeout_s=5)
+            client = WebhookClient(timeout_s=5, allow_private=True)
             assert await client.post(rx.url, b"{}", HEADERS) == 204
             await asyncio.sleep(0)  # (the close may or may not have reached the client yet: both must work)
             assert await client.post(rx.url, b"{}", HEADERS) == 204
@@ -137,7 +137,7 @@ def test_an_idle_connection_closed_by_the_receiver_is_replaced_without_failing_t
 def test_error_statuses_are_returned_not_raised() -> None:
     async def go() -> None:
         async with Receiver(lambda n, r: [b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\n\r\nbusy"]) as rx:
-            client = WebhookClient(timeout_s=5)
+            client = WebhookClient(timeout_s=5, allow_private=True)
             assert await client.post(rx.url, b"{}", HEADERS) == 503
             await client.close()
 
@@ -147,7 +147,7 @@ def test_error_statuses_are_returned_not_raised() -> None:
 def test_failures_raise_what_the_worker_records() -> None:
     async def go() -> None:
         async with Receiver(lambda n, r: {1: [b"NOT HTTP AT ALL\r\n\r\n"], 2: [b"<close>"], 3: []}[n]) as rx:
-            client = WebhookClient(timeout_s=0.5)
+            client = WebhookClient(timeout_s=0.5, allow_private=True)
             with pytest.raises(WebhookHTTPError, match="malformed"):
                 await client.post(rx.url, b"{}", HEADERS)
             with pytest.raises(WebhookHTTPError, match="closed before the response"):
@@ -160,7 +160,7 @@ def test_failures_raise_what_the_worker_records() -> None:
         closed.close()
         await closed.wait_closed()
         with pytest.raises(OSError):
-            await WebhookClient(timeout_s=2).post(f"http://127.0.0.1:{port}/", b"{}", HEADERS)
+            await WebhookClient(timeout_s=2, allow_private=True).post(f"http://127.0.0.1:{port}/", b"{}", HEADERS)
 
     run(go())
 
@@ -168,7 +168,7 @@ def test_failures_raise_what_the_worker_records() -> None:
 def test_header_values_with_line_breaks_are_refused_before_anything_is_sent() -> None:
     async def go() -> None:
         async with Receiver(lambda n, r: NO_CONTENT) as rx:
-            client = WebhookClient(timeout_s=5)
+            client = WebhookClient(timeout_s=5, allow_private=True)
             with pytest.raises(ValueError, match="line break"):
                 await client.post(rx.url, b"{}", (("X-Evil", "a\r\nInjected: yes"),))
             await client.close()
@@ -193,3 +193,21 @@ def test_targets_are_parsed_into_origin_host_header_and_request_target(url: str,
 def test_non_http_targets_are_refused(url: str) -> None:
     with pytest.raises(ValueError):
         parse_target(url)
+
+
+def test_a_target_resolving_to_a_private_address_is_refused_at_connect_time() -> None:
+    """Subscriptions are checked when made; a name that later resolves to loopback (DNS rebinding) must
+    still not be reached unless private targets are allowed."""
+    async def go() -> None:
+        async with Receiver(lambda n, r: NO_CONTENT) as rx:
+            url = rx.url.replace("127.0.0.1", "localhost")
+            strict = WebhookClient(timeout_s=5)
+            with pytest.raises(WebhookHTTPError, match="non-public address"):
+                await strict.post(url, b"{}", HEADERS)
+            await strict.close()
+            assert rx.requests == []
+            allowed = WebhookClient(timeout_s=5, allow_private=True)
+            assert await allowed.post(rx.url, b"{}", HEADERS) == 204
+            await allowed.close()
+
+    run(go())

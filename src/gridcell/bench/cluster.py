@@ -73,7 +73,7 @@ class ClusterServer(Server):
     def __enter__(self) -> ClusterServer:
         env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDCELL_")}
         env.update(GRIDCELL_DATABASE_URL=self.url, GRIDCELL_CLUSTER="true", GRIDCELL_BUS_URL=self.nats_url,
-                   GRIDCELL_BUS_PREFIX=self.prefix)
+                   GRIDCELL_BUS_PREFIX=self.prefix, GRIDCELL_ALLOW_PRIVATE_WEBHOOKS="true")
         self._log = (self.workdir / f"{self.name}.log").open("wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-c", "from gridcell.cli import main; main()", "serve", "--cluster", "--host", LOOPBACK,

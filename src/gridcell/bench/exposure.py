@@ -170,7 +170,9 @@ class Server:
 
     def __enter__(self) -> Server:
         env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDCELL_")}
-        env.update(GRIDCELL_DATABASE_URL=self.url, GRIDCELL_SQLITE_SYNCHRONOUS="FULL")
+        # The webhook receiver listens on loopback, which the server refuses to reach unless told otherwise.
+        env.update(GRIDCELL_DATABASE_URL=self.url, GRIDCELL_SQLITE_SYNCHRONOUS="FULL",
+                   GRIDCELL_ALLOW_PRIVATE_WEBHOOKS="true")
         self._log = (self.workdir / "server.log").open("wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-c", "from gridcell.cli import main; main()", "serve", "--host", LOOPBACK,

@@ -10,6 +10,8 @@ this machine against ~50 µs here).
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import socket
 import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -118,9 +120,13 @@ class WebhookClient:
     TimeoutError. A timeout context per request cost more than the rest of the request's Python work.
     """
 
-    def __init__(self, timeout_s: float, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(self, timeout_s: float, ssl_context: ssl.SSLContext | None = None, *,
+                 allow_private: bool = False) -> None:
         self.timeout_s = timeout_s
         self._ssl = ssl_context
+        # Targets are checked when a subscription is made; checking the address actually connected to as well
+        # keeps a name that later resolves to a private or loopback address (DNS rebinding) from being reached.
+        self.allow_private = allow_private
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
         self._busy: set[_Connection] = set()
         self._reaper: asyncio.Task[None] | None = None
@@ -190,13 +196,25 @@ class WebhookClient:
     async def _open(self, origin: tuple[str, str, int]) -> _Connection:
         scheme, host, port = origin
         loop = asyncio.get_running_loop()
+        address = host if self.allow_private else await self._public_address(host, port)
         if scheme == "https":
             if self._ssl is None:
                 self._ssl = ssl.create_default_context()
-            _, conn = await loop.create_connection(_Connection, host, port, ssl=self._ssl, server_hostname=host)
+            _, conn = await loop.create_connection(_Connection, address, port, ssl=self._ssl, server_hostname=host)
         else:
-            _, conn = await loop.create_connection(_Connection, host, port)
+            _, conn = await loop.create_connection(_Connection, address, port)
         return conn
+
+    async def _public_address(self, host: str, port: int) -> str:
+        """The first address the host resolves to, refusing the connection if any of them is not public."""
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+        addresses = [str(info[4][0]) for info in infos]
+        for address in addresses:
+            if not ipaddress.ip_address(address).is_global:
+                raise WebhookHTTPError(f"{host} resolves to a non-public address ({address}); refused")
+        if not addresses:
+            raise OSError(f"{host} does not resolve")
+        return addresses[0]
 
     async def close(self) -> None:
         for conns in self._idle.values():
