@@ -38,7 +38,10 @@ class _Compiled:
 
 def _connection(session: Session) -> tuple[Connection, Any]:
     """The session's connection and its driver connection, remembered for the transaction in progress
-    (Session.connection() alone costs about as much as a small SQLite query)."""
+    (Session.connection() alone costs about as much as a small SQLite query). Pending ORM changes are
+    flushed first, as Session.execute would: every statement here sees them."""
+    if session.autoflush:
+        session.flush()  # returns at once when nothing is pending
     tx = session.get_transaction()
     cached = session.info.get("_prepared_conn")
     if tx is not None and cached is not None and cached[0] is tx:
@@ -77,16 +80,15 @@ class Prepared:
                     for name, v in expanded.parameters.items()}
         for name in self.expanding:  # a list's members share one processor, looked up once per call
             proc = bind.get(f"{name}_1") or bind.get(name)
-            bind = {k: v for k, v in bind.items() if not k.startswith(f"{name}_")}
+            member = re.compile(rf"{re.escape(name)}_\d+")
+            bind = {k: v for k, v in bind.items() if not member.fullmatch(k)}
             if proc is not None:
                 bind[name] = proc
         types = tuple(col[3] for col in compiled._result_columns)
         return _Compiled(expanded.statement, names, positional, defaults, bind, types)
 
     def rows(self, session: Session, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
-        """The statement's rows. Flushes first when the ORM would have (pending changes stay visible)."""
-        if session.autoflush:
-            session.flush()  # returns at once when nothing is pending
+        """The statement's rows (pending ORM changes are flushed first)."""
         params = params or {}
         conn, driver = _connection(session)
         dialect = conn.dialect
@@ -107,16 +109,10 @@ class Prepared:
             if name in params and name not in self.expanding:
                 values[name] = proc(values[name])
         args: Any = tuple([values[name] for name in c.names]) if c.positional else values
-        cursor = driver.cursor()
-        try:
-            cursor.execute(c.sql, args)
-            description = cursor.description
-            fetched = cursor.fetchall() if description is not None else []
-        finally:
-            cursor.close()
+        description, fetched = _execute(driver, c.sql, args)
         if c.result is None:  # processors may depend on the driver's column type codes (PostgreSQL numerics)
-            c.result = tuple((i, proc) for i, (t, d) in enumerate(zip(c.types, description or (), strict=False))
-                             if (proc := t._cached_result_processor(dialect, d[1])) is not None)
+            c.result = tuple((i, proc) for i, proc in enumerate(_result_processors(dialect, c.types, description))
+                             if proc is not None)
         if not c.result:
             return fetched
         out = []
@@ -126,6 +122,22 @@ class Prepared:
                 r[i] = proc(r[i])
             out.append(tuple(r))
         return out
+
+
+def _execute(driver: Any, sql: str, args: Any) -> tuple[Any, list[Any]]:
+    """Run one statement on a fresh driver cursor: (the cursor's description, its rows)."""
+    cursor = driver.cursor()
+    try:
+        cursor.execute(sql, args)
+        description = cursor.description
+        return description, cursor.fetchall() if description is not None else []
+    finally:
+        cursor.close()
+
+
+def _result_processors(dialect: Dialect, types: Sequence[Any], description: Any) -> list[Any]:
+    """Per result column, SQLAlchemy's processor for its type (None where the driver's value is final)."""
+    return [t._cached_result_processor(dialect, d[1]) for t, d in zip(types, description or (), strict=False)]
 
 
 _prepared: dict[int, Prepared] = {}
@@ -142,9 +154,9 @@ def rows(session: Session, stmt: Executable, params: Mapping[str, Any] | None = 
 @dataclass(frozen=True)
 class _Write:
     sql: str
-    names: tuple[str, ...]  # placeholder order (positional drivers) or () for named ones
+    names: tuple[str, ...]  # the parameters the SQL uses, in placeholder order for positional drivers
+    positional: bool
     bind: tuple[tuple[str, Callable[[Any], Any]], ...]
-    required: tuple[str, ...]  # parameter names the SQL uses
 
 
 _writes: dict[tuple[int, str, tuple[str, ...]], tuple[Executable, _Write]] = {}
@@ -163,12 +175,13 @@ def execute_many(session: Session, stmt: Executable, rows: Sequence[Mapping[str,
     if cached is None or cached[0] is not stmt:
         compiled: Any = stmt.compile(dialect=dialect, column_keys=list(keys),  # type: ignore[attr-defined]
                                      for_executemany=True)
-        names = tuple(compiled.positiontup) if compiled.positional else ()
+        names = tuple(compiled.positiontup if compiled.positional else re.findall(r"%\((\w+)\)s", compiled.string))
         bind = tuple((name, proc) for name, proc in compiled._bind_processors.items() if proc is not None)
-        required = tuple(compiled.positiontup if compiled.positional else
-                         re.findall(r"%\((\w+)\)s", compiled.string))
-        cached = _writes[cache_key] = (stmt, _Write(compiled.string, names, bind, required))
+        cached = _writes[cache_key] = (stmt, _Write(compiled.string, names, bool(compiled.positional), bind))
     w = cached[1]
+    missing = set(w.names) - set(keys)
+    if missing:  # column defaults are SQLAlchemy's to fill in; here every value must be given
+        raise ValueError(f"execute_many: rows lack {sorted(missing)}")
     if w.bind:
         processed = []
         for row in rows:
@@ -178,10 +191,7 @@ def execute_many(session: Session, stmt: Executable, rows: Sequence[Mapping[str,
                     values[name] = proc(values[name])
             processed.append(values)
         rows = processed
-    missing = set(w.required) - set(keys)
-    if missing:  # column defaults are SQLAlchemy's to fill in; here every value must be given
-        raise ValueError(f"execute_many: rows lack {sorted(missing)}")
-    args = [tuple(row[n] for n in w.names) for row in rows] if w.names else list(rows)
+    args = [tuple(row[n] for n in w.names) for row in rows] if w.positional else list(rows)
     cursor = driver.cursor()
     try:
         cursor.executemany(w.sql, args)
@@ -225,13 +235,7 @@ def insert_returning(session: Session, table: Table, rows: Sequence[Mapping[str,
                 if values[i] is not None:
                     values[i] = proc(values[i])
             args.extend(values)
-        cursor = driver.cursor()
-        try:
-            cursor.execute(sql, args)
-            description = cursor.description
-            fetched = cursor.fetchall()
-        finally:
-            cursor.close()
-        procs = [t._cached_result_processor(dialect, d[1]) for t, d in zip(types, description, strict=True)]
+        description, fetched = _execute(driver, sql, args)
+        procs = _result_processors(dialect, types, description)
         out.extend(tuple(v if p is None else p(v) for p, v in zip(procs, row, strict=True)) for row in fetched)
     return out

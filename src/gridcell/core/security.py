@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import secrets
+from collections.abc import Iterable
 
 
 def new_token() -> str:
@@ -18,6 +20,15 @@ def hash_token(token: str) -> str:
 
 def new_secret() -> str:
     return secrets.token_hex(32)
+
+
+def first_non_public(addresses: Iterable[str]) -> str | None:
+    """The first address that is not globally routable (loopback, private, link-local, …), or None: webhook
+    targets must not reach into the exchange's own network."""
+    for address in addresses:
+        if not ipaddress.ip_address(address).is_global:
+            return address
+    return None
 
 
 def sign(secret: str, body: bytes) -> str:

@@ -10,7 +10,6 @@ this machine against ~50 µs here).
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import socket
 import ssl
 from collections.abc import Iterable
@@ -20,6 +19,8 @@ from typing import cast
 from urllib.parse import urlsplit
 
 import httptools
+
+from gridcell.core.security import first_non_public
 
 IDLE_PER_ORIGIN = 64  # keep-alive connections kept open per origin; more are closed after use
 
@@ -209,9 +210,9 @@ class WebhookClient:
         """The first address the host resolves to, refusing the connection if any of them is not public."""
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
         addresses = [str(info[4][0]) for info in infos]
-        for address in addresses:
-            if not ipaddress.ip_address(address).is_global:
-                raise WebhookHTTPError(f"{host} resolves to a non-public address ({address}); refused")
+        refused = first_non_public(addresses)
+        if refused is not None:
+            raise WebhookHTTPError(f"{host} resolves to a non-public address ({refused}); refused")
         if not addresses:
             raise OSError(f"{host} does not resolve")
         return addresses[0]

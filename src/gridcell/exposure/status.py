@@ -17,7 +17,7 @@ from sqlalchemy import Table, bindparam, delete, insert, select, text
 from sqlalchemy.orm import Session
 
 from gridcell.core import events, prepared
-from gridcell.core.clock import as_utc, isoformat, utcnow
+from gridcell.core.clock import isoformat, utcnow
 from gridcell.exposure import subscriptions
 from gridcell.exposure.models import SiteStatus
 from gridcell.faults import service as faults
@@ -275,8 +275,7 @@ def _existing(session: Session, pairs: set[tuple[int, str]]) -> dict[tuple[int, 
     for i in range(0, len(site_pks), 500):
         for row in prepared.rows(session, _EXISTING, {"pks": site_pks[i:i + 500]}):
             if (row[0], row[1]) in pairs:
-                out[(row[0], row[1])] = Stored(row[2], as_utc(row[3]), None if row[4] is None else as_utc(row[4]),
-                                               row[5], row[6])
+                out[(row[0], row[1])] = Stored(*row[2:])  # UtcDateTime columns come back aware
     return out
 
 

@@ -23,7 +23,7 @@ from gridcell.core.db import queue_after_commit
 from gridcell.core.errors import InvalidInput, NotFound
 from gridcell.core.geo import parse_geojson_geometry
 from gridcell.core.ids import new_id, new_uuid
-from gridcell.core.security import new_secret
+from gridcell.core.security import first_non_public, new_secret
 from gridcell.exposure.models import OutboxRow, Subscription
 from gridcell.topology.service import SiteRef
 
@@ -72,20 +72,20 @@ def validate_callback(uri: str, *, allow_private: bool) -> str:
         return uri
     host = parsed.hostname
     try:
-        addrs = {ipaddress.ip_address(host)}
+        addrs = [str(ipaddress.ip_address(host))]
     except ValueError:
         try:
             infos = socket.getaddrinfo(host, parsed.port or 443, proto=socket.IPPROTO_TCP)
         except OSError as exc:
             raise InvalidInput(f"callbackUri host '{host}' does not resolve",
                                errors=[{"loc": "callbackUri", "msg": "host does not resolve"}]) from exc
-        addrs = {ipaddress.ip_address(info[4][0]) for info in infos}
-    for addr in addrs:
-        if not addr.is_global:
-            raise InvalidInput(
-                f"callbackUri resolves to a non-public address ({addr}); loopback and private targets are "
-                "refused unless GRIDCELL_ALLOW_PRIVATE_WEBHOOKS=true",
-                errors=[{"loc": "callbackUri", "msg": "private or loopback address"}])
+        addrs = [str(info[4][0]) for info in infos]
+    addr = first_non_public(addrs)
+    if addr is not None:
+        raise InvalidInput(
+            f"callbackUri resolves to a non-public address ({addr}); loopback and private targets are "
+            "refused unless GRIDCELL_ALLOW_PRIVATE_WEBHOOKS=true",
+            errors=[{"loc": "callbackUri", "msg": "private or loopback address"}])
     return uri
 
 

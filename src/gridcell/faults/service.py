@@ -153,7 +153,7 @@ _CONDITION_COLUMNS = ("org_id", "kind", "key", "impact", "object_instance", "sta
                       "cleared_at", "mapped", "details", "last_notification_id")
 _CONDITIONS_BY_KEY = select(*[Condition.__table__.c[c] for c in ("pk", *_CONDITION_COLUMNS)]).where(
     Condition.org_id == bindparam("org"), Condition.kind == bindparam("kind"),
-                                             Condition.key.in_(bindparam("keys", expanding=True)))
+    Condition.key.in_(bindparam("keys", expanding=True)))
 
 
 def validate(notifications: Sequence[Any]) -> None:
@@ -303,20 +303,14 @@ def _new_condition(session: Session, batch: _Batch, existing: _Existing, kind: s
     return cond
 
 
-def _cells_of(session: Session, batch: _Batch, cond: BatchCondition) -> list[int]:
-    k = (cond.kind, cond.key)
-    if k not in batch.cells:  # a condition stored before this batch, its cells unchanged so far
-        batch.cells[k] = list(session.scalars(select(ConditionCell.cell_pk)
-                                              .where(ConditionCell.condition_pk == cond.pk)))
-    return batch.cells[k]
+def _cells_of(batch: _Batch, cond: BatchCondition) -> list[int]:
+    return batch.cells[(cond.kind, cond.key)]  # prefetched for stored conditions, set for new ones
 
 
 def _table(model: type[Base]) -> Table:
     """The Core table: bulk writes on it skip the ORM's per-row bookkeeping."""
     table: Table = model.__table__  # type: ignore[assignment]
     return table
-
-
 
 
 def _insert_created(session: Session, batch: _Batch, existing: _Existing) -> None:
@@ -356,7 +350,7 @@ def _touch(session: Session, batch: _Batch, cond: BatchCondition) -> None:
     batch.result.accepted += 1
     if not cond.mapped:
         batch.result.unmapped += 1
-    batch.changed_cells.update(_cells_of(session, batch, cond))
+    batch.changed_cells.update(_cells_of(batch, cond))
 
 
 def _etr(info: dict[str, Any] | None) -> datetime | None:
@@ -506,7 +500,7 @@ def _apply_maintenance(session: Session, batch: _Batch, existing: _Existing,
     if at < cond.changed_at:
         batch.result.stale += 1
         return
-    old_cells = set(_cells_of(session, batch, cond))
+    old_cells = set(_cells_of(batch, cond))
     batch.changed_cells.update(old_cells)
     if old_cells != cells:
         batch.cells[("maintenance", n.maintenanceId)] = sorted(cells)
@@ -543,12 +537,6 @@ _WINDOW_EDGES = select(_CCELLS.c.cell_pk).select_from(_CELL_CONDS).where(
         and_(_CONDS.c.ends_at > bindparam("after"), _CONDS.c.ends_at <= bindparam("until"))))
 
 
-def _autoflush(session: Session) -> None:
-    """Core statements skip the ORM's autoflush; flush when it would have, so pending changes are seen."""
-    if session.autoflush:
-        session.flush()
-
-
 def _conditions_on_cells(session: Session, stmt: Any, cell_pks: Iterable[int],
                          **params: Any) -> dict[int, list[ActiveCondition]]:
     out: dict[int, list[ActiveCondition]] = {}
@@ -565,8 +553,7 @@ def active_conditions(session: Session, cell_pks: Iterable[int], now: datetime) 
 
 def cells_with_window_edges(session: Session, after: datetime, until: datetime) -> set[int]:
     """Cells whose maintenance window opened or closed in (after, until]: their status moves with time."""
-    _autoflush(session)
-    return set(session.scalars(_WINDOW_EDGES, {"after": after, "until": until}))
+    return {r[0] for r in prepared.rows(session, _WINDOW_EDGES, {"after": after, "until": until})}
 
 
 def upcoming_maintenance(session: Session, cell_pks: Iterable[int], now: datetime,

@@ -238,8 +238,6 @@ def evaluate_dsos(session: Session, dso_ids: Iterable[str]) -> int:
     ids = sorted(set(dso_ids))
     if not ids:
         return 0
-    if session.autoflush:  # Core rows: flush as the ORM's autoflush would
-        session.flush()
     pks = [r[0] for r in prepared.rows(session, _MONITORS_OF_DSOS, {"dsos": ids})]
     if not pks:  # the usual case on an ingest: no ORM query at all
         return 0

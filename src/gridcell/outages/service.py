@@ -445,16 +445,11 @@ def _recompute(session: Session, row: OutageInfo, now: datetime, *, notify_moi: 
 # recomputed at or after its actual end (and a closed plan changes no more), so rows updated since their
 # actual end are closed: they stay in the database, out of the loop.
 _O = cast(Table, OutageInfo.__table__).c
-_OPEN_OF_DSOS = (select(_O.pk, _O.affected_ran_site_pks).where(
-    _O.dso_id.in_(bindparam("dsos", expanding=True)),
-    or_(_O.actual_end.is_(None), _O.updated_at < _O.actual_end)).order_by(_O.pk))
-
-
-_M = cast(Table, ThresholdMonitor.__table__).c
+_IS_OPEN = or_(_O.actual_end.is_(None), _O.updated_at < _O.actual_end)
 _DSOS: Any = bindparam("dsos", expanding=True)
-_ACTIVITY_OF_DSOS = select(
-    exists().where(_O.dso_id.in_(_DSOS), or_(_O.actual_end.is_(None), _O.updated_at < _O.actual_end)),
-    exists().where(_M.dso_id.in_(_DSOS)))
+_OPEN_OF_DSOS = select(_O.pk, _O.affected_ran_site_pks).where(_O.dso_id.in_(_DSOS), _IS_OPEN).order_by(_O.pk)
+_M = cast(Table, ThresholdMonitor.__table__).c
+_ACTIVITY_OF_DSOS = select(exists().where(_O.dso_id.in_(_DSOS), _IS_OPEN), exists().where(_M.dso_id.in_(_DSOS)))
 
 
 def recompute_open(session: Session, dso_ids: Iterable[str], now: datetime | None = None,
@@ -463,8 +458,6 @@ def recompute_open(session: Session, dso_ids: Iterable[str], now: datetime | Non
 
     The candidates are found as plain rows; ORM objects are loaded only for them (usually none)."""
     now = now or utcnow()
-    if session.autoflush:  # Core rows: flush as the ORM's autoflush would
-        session.flush()
     pks = [pk for pk, affected in prepared.rows(session, _OPEN_OF_DSOS, {"dsos": sorted(set(dso_ids)) or [""]})
            if ran_site_pks is None or set(affected or ()) & ran_site_pks]
     if not pks:

@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session
 
 from gridcell.core import events, prepared
 from gridcell.core.clock import utcnow
-from gridcell.core.db import bind_marker
 from gridcell.core.errors import Forbidden, InvalidInput, NotFound
 from gridcell.core.geo import sector_polygon
 from gridcell.tenancy.service import get_org
@@ -968,22 +967,16 @@ def pairs_for_cells(session: Session, cell_pks: Iterable[int]) -> set[tuple[int,
     return {(r[0], r[1]) for r in _core_rows(session, _PAIRS_OF_CELLS, set(cell_pks))}
 
 
+_USIMS_OF_ORG = (select(*_USIM_COLS).select_from(_USIMS_JOIN).where(_CPES.c.org_id == bindparam("org"))
+                 .order_by(_USIMS.c.cpe_pk, _USIMS.c.plmn))
 _USIMS_OF_CPE_IDS = (select(*_USIM_COLS).select_from(_USIMS_JOIN)
                      .where(_CPES.c.org_id == bindparam("org"), _CPES.c.cpe_id.in_(_PKS)))
 
 
 def usims_of_org(session: Session, org_id: str) -> list[UsimRef]:
     """Every USIM of the organisation's CPEs, ordered by CPE and PLMN, as driver rows (a fleet-wide probe
-    upload asks for thousands; every column is a plain string or integer)."""
-    if session.autoflush:
-        session.flush()
-    conn = session.connection()
-    mark = bind_marker(conn)
-    rows = conn.exec_driver_sql(
-        "SELECT usims.pk, usims.cpe_pk, cpes.cpe_id, cpes.site_pk, usims.plmn, usims.role, usims.reported_cell_id "
-        f"FROM usims JOIN cpes ON cpes.pk = usims.cpe_pk WHERE cpes.org_id = {mark} ORDER BY usims.cpe_pk, usims.plmn",
-        (org_id,)).fetchall()
-    return [UsimRef._make(r) for r in rows]
+    upload asks for thousands)."""
+    return [UsimRef._make(r) for r in prepared.rows(session, _USIMS_OF_ORG, {"org": org_id})]
 
 
 def usims_of_cpe_ids(session: Session, org_id: str, cpe_ids: Iterable[str]) -> list[UsimRef]:
