@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Iterator
@@ -231,3 +232,49 @@ def test_ride_along_work_commits_with_a_unit_of_work_and_waits_again_after_a_rol
     with store.write():
         pass
     assert "not carried" not in names()
+
+
+def test_background_checkpoints_take_the_wal_off_the_writers_and_keep_up(tmp_path: Any) -> None:
+    """With a checkpoint thread running, writer connections no longer checkpoint inside their commits
+    (wal_autocheckpoint=0), yet what they commit reaches the database file itself, not just the WAL;
+    stopping hands the job back to the writers."""
+    import shutil
+    import sqlite3
+    import time
+
+    from gridcell.tenancy import service as tenancy
+
+    path = tmp_path / "wal.db"
+    db = fresh_database(f"sqlite:///{path}")
+
+    def writer_autocheckpoint() -> int:
+        with db.write() as s:
+            return int(s.connection().exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one())
+
+    def orgs_in_database_file() -> int:
+        """The main file alone, copied without its WAL: only checkpointed pages are in it."""
+        copy = tmp_path / "copy.db"
+        shutil.copyfile(path, copy)
+        try:
+            with contextlib.closing(sqlite3.connect(copy)) as conn:
+                return int(conn.execute("SELECT count(*) FROM organisations").fetchone()[0])
+        except sqlite3.DatabaseError:  # copied mid-checkpoint: look again
+            return -1
+
+    try:
+        assert writer_autocheckpoint() > 0  # SQLite's own default until a checkpointer runs
+        checkpointer = db.start_background_checkpoints(interval_s=0.01)
+        assert checkpointer is not None and db.start_background_checkpoints() is checkpointer
+        assert writer_autocheckpoint() == 0
+        for i in range(50):
+            with db.write() as s:
+                tenancy.create_org(s, f"org {i}", "dso")
+        deadline = time.monotonic() + 10
+        while (seen := orgs_in_database_file()) != 50:
+            assert time.monotonic() < deadline, f"the database file holds {seen} of 50 organisations"
+            time.sleep(0.02)
+        assert checkpointer.checkpoints > 0
+        db.stop_background_checkpoints()
+        assert db.checkpointer is None and writer_autocheckpoint() > 0
+    finally:
+        db.dispose()

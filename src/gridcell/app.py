@@ -106,6 +106,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None, bus
                                    concurrency=settings.webhook_concurrency, leases=leases)
         tasks: list[asyncio.Task[None]] = []
         if run_workers:
+            db.start_background_checkpoints()
             keeper.start()
             await delivery.start()
             lookback = 2 * settings.lease_ttl_s if clustered else 0.0
@@ -132,6 +133,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None, bus
                 await _bounded(delivery.stop(grace_s=settings.shutdown_grace_s), "delivery",
                                settings.shutdown_grace_s + 5.0)
                 await _bounded(keeper.stop(), "lease keeper", 10.0)
+                await _bounded(asyncio.to_thread(db.stop_background_checkpoints), "WAL checkpoint", 35.0)
             if isinstance(bus, NatsBus) and owns_bus:
                 await asyncio.to_thread(bus.close)
 

@@ -25,9 +25,10 @@ from datetime import timedelta
 from typing import Any
 
 from prometheus_client import Counter, Histogram
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
 
+from gridcell.core import prepared
 from gridcell.core.bus import Bus, Message, on_loop
 from gridcell.core.clock import as_utc, utcnow
 from gridcell.core.db import Database
@@ -46,6 +47,9 @@ LATENCY = Histogram("gridcell_delivery_latency_seconds", "Commit of a status cha
 _OK, _ERROR, _REJECTED = DELIVERED.labels("ok"), DELIVERED.labels("error"), DELIVERED.labels("rejected")
 OUTBOX_PAGE = 200  # undelivered rows read at a time (start, restart, gap, retry)
 ACK_LINGER_S = 0.05  # how long delivery marks wait for another unit of work to carry them
+# Rides along every ingest unit of work: one driver executemany, not an ORM bulk update (~0.8 ms each).
+_MARK_DELIVERED = (update(OutboxRow).where(OutboxRow.notification_id == bindparam("nid"))
+                   .values(delivered_at=bindparam("at")))
 
 
 @dataclass
@@ -364,9 +368,7 @@ class DeliveryService:
         if not batch:
             return None
         now = utcnow()
-        for i in range(0, len(batch), 500):
-            session.execute(update(OutboxRow).where(OutboxRow.notification_id.in_(batch[i:i + 500]))
-                            .values(delivered_at=now))
+        prepared.execute_many(session, _MARK_DELIVERED, [{"nid": nid, "at": now} for nid in batch])
 
         def undo() -> None:  # the unit of work rolled back: the marks wait for the next one
             with self._ack_lock:
