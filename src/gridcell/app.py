@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
@@ -30,6 +31,7 @@ from gridcell.core.clock import utcnow
 from gridcell.core.db import Database
 from gridcell.core.leases import DbLeases, LeaseKeeper, Leases, LocalLeases, node_id, singleton
 from gridcell.core.nats_bus import NatsBus
+from gridcell.core.webhook_http import tls_context
 from gridcell.exposure import status
 from gridcell.exposure.delivery import DeliveryService
 from gridcell.exposure.models import OutboxRow
@@ -91,6 +93,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None, bus
         bus = (NatsBus(settings.nats_url, prefix=settings.bus_prefix, node=node, delivery_topics={OUTBOX_TOPIC},
                        replicas=settings.bus_replicas) if clustered else InProcessBus())
     leases: Leases = DbLeases(db, node, settings.lease_ttl_s) if clustered else LocalLeases(node)
+    try:
+        tls = tls_context(settings.webhook_ca_file)
+    except (OSError, ssl.SSLError) as exc:  # fail at start, not at the first https delivery
+        raise ValueError(f"GRIDCELL_WEBHOOK_CA_FILE={settings.webhook_ca_file}: {exc}") from exc
     wire(db, bus)
 
     @asynccontextmanager
@@ -101,7 +107,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None, bus
             await asyncio.to_thread(bus.start)
         keeper = LeaseKeeper(leases)
         delivery = DeliveryService(db, bus, timeout_s=settings.webhook_timeout_s,
-                                   allow_private=settings.allow_private_webhooks,
+                                   allow_private=settings.allow_private_webhooks, tls=tls,
                                    max_backoff_s=settings.webhook_max_backoff_s,
                                    concurrency=settings.webhook_concurrency, leases=leases)
         tasks: list[asyncio.Task[None]] = []

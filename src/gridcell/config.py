@@ -14,6 +14,7 @@ class Settings(BaseSettings):
     # FULL: an acknowledged event survives power loss, not only a process crash.
     sqlite_synchronous: str = "FULL"
     allow_private_webhooks: bool = False
+    webhook_ca_file: str | None = None  # PEM CAs trusted for https webhooks besides the system's (a DSO's own PKI)
     max_body_bytes: int = 1024 * 1024
     webhook_timeout_s: float = 5.0
     webhook_max_backoff_s: float = 300.0

@@ -4,12 +4,17 @@ end, and the failures a delivery worker must tell apart."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 
-from gridcell.core.webhook_http import WebhookClient, WebhookHTTPError, parse_target
+from gridcell.app import create_app
+from gridcell.config import Settings
+from gridcell.core.webhook_http import WebhookClient, WebhookHTTPError, parse_target, tls_context
 
 Reply = Callable[[int, bytes], list[bytes]]  # (request number, raw request) -> chunks to write
 
@@ -44,16 +49,19 @@ class _Receiver(asyncio.Protocol):
 
 
 class Receiver:
-    def __init__(self, reply: Reply) -> None:
+    def __init__(self, reply: Reply, tls: ssl.SSLContext | None = None) -> None:
         self.reply = reply
+        self.tls = tls
         self.requests: list[bytes] = []
         self.connections = 0
         self.server: asyncio.Server | None = None
         self.url = ""
 
     async def __aenter__(self) -> Receiver:
-        self.server = await asyncio.get_running_loop().create_server(lambda: _Receiver(self), "127.0.0.1", 0)
-        self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/hook/1?x=2"
+        self.server = await asyncio.get_running_loop().create_server(lambda: _Receiver(self), "127.0.0.1", 0,
+                                                                     ssl=self.tls)
+        scheme = "https" if self.tls else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/hook/1?x=2"
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -211,3 +219,48 @@ def test_a_target_resolving_to_a_private_address_is_refused_at_connect_time() ->
             await allowed.close()
 
     run(go())
+
+
+def _tls_receiver(ca: trustme.CA, *names: str) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(*names).configure_cert(context)
+    return context
+
+
+def test_https_targets_are_verified_against_the_system_and_the_configured_ca(tmp_path: Path) -> None:
+    """A receiver with a certificate of the DSO's own CA is reached once that CA is configured; the same
+    receiver is refused with the system CAs alone, and so is a certificate naming another host."""
+    ca = trustme.CA()
+    ca_file = tmp_path / "dso-ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+
+    async def go() -> None:
+        async with Receiver(lambda n, r: NO_CONTENT, _tls_receiver(ca, "localhost")) as rx:
+            url = rx.url.replace("127.0.0.1", "localhost")
+            trusted = WebhookClient(timeout_s=5, ssl_context=tls_context(str(ca_file)), allow_private=True)
+            assert await trusted.post(url, b'{"n":1}', HEADERS) == 204
+            assert await trusted.post(url, b'{"n":2}', HEADERS) == 204
+            await trusted.close()
+            assert rx.connections == 1 and [r.endswith(b'{"n":2}') for r in rx.requests] == [False, True]
+            system_only = WebhookClient(timeout_s=5, allow_private=True)
+            with pytest.raises(ssl.SSLCertVerificationError, match="certificate verify failed"):
+                await system_only.post(url, b"{}", HEADERS)
+            await system_only.close()
+        async with Receiver(lambda n, r: NO_CONTENT, _tls_receiver(ca, "other.example")) as rx:
+            wrong_name = WebhookClient(timeout_s=5, ssl_context=tls_context(str(ca_file)), allow_private=True)
+            with pytest.raises(ssl.SSLCertVerificationError, match="match"):
+                await wrong_name.post(rx.url.replace("127.0.0.1", "localhost"), b"{}", HEADERS)
+            await wrong_name.close()
+            assert rx.requests == []
+
+    run(go())
+    # The delivery worker records any of these as a failed attempt and retries: they are OSErrors.
+    assert issubclass(ssl.SSLCertVerificationError, OSError)
+
+
+def test_an_unreadable_webhook_ca_file_stops_the_server_at_start(tmp_path: Path) -> None:
+    bad = tmp_path / "not-a-ca.pem"
+    bad.write_text("not a certificate")
+    for path in (bad, tmp_path / "missing.pem"):
+        with pytest.raises(ValueError, match="GRIDCELL_WEBHOOK_CA_FILE"):
+            create_app(Settings(database_url=f"sqlite:///{tmp_path / 'g.db'}", webhook_ca_file=str(path)))

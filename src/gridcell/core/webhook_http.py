@@ -25,6 +25,15 @@ from gridcell.core.security import first_non_public
 IDLE_PER_ORIGIN = 64  # keep-alive connections kept open per origin; more are closed after use
 
 
+def tls_context(ca_file: str | None = None) -> ssl.SSLContext:
+    """Certificate and host name checks against the system's CAs, plus the PEM bundle `ca_file` if given:
+    a DSO's receivers often carry certificates of its own corporate CA."""
+    context = ssl.create_default_context()
+    if ca_file:
+        context.load_verify_locations(cafile=ca_file)
+    return context
+
+
 class WebhookHTTPError(Exception):
     """The exchange failed below HTTP status level (malformed response, connection closed early)."""
 
@@ -200,7 +209,7 @@ class WebhookClient:
         address = host if self.allow_private else await self._public_address(host, port)
         if scheme == "https":
             if self._ssl is None:
-                self._ssl = ssl.create_default_context()
+                self._ssl = tls_context()
             _, conn = await loop.create_connection(_Connection, address, port, ssl=self._ssl, server_hostname=host)
         else:
             _, conn = await loop.create_connection(_Connection, address, port)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import threading
 import time
 from collections import deque
@@ -173,12 +174,13 @@ class _Worker:
 class DeliveryService:
     def __init__(self, db: Database, bus: Bus, *, timeout_s: float = 5.0, base_backoff_s: float = 0.5,
                  max_backoff_s: float = 300.0, concurrency: int = 64, leases: Leases | None = None,
-                 idle_s: float = 30.0, allow_private: bool = False) -> None:
+                 idle_s: float = 30.0, allow_private: bool = False, tls: ssl.SSLContext | None = None) -> None:
         self.db, self.bus = db, bus
         # Distributed leases: one process per subscription at a time (None: this process delivers everything).
         self.leases = leases if leases is not None and leases.distributed else None
         self.idle_s = idle_s
         self.allow_private = allow_private
+        self.tls = tls  # for https targets; None: the system's CAs
         self._no_webhook: set[str] = set()
         self._scan_task: asyncio.Task[None] | None = None
         self.timeout_s = timeout_s
@@ -200,7 +202,7 @@ class DeliveryService:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._client = WebhookClient(self.timeout_s, allow_private=self.allow_private)
+        self._client = WebhookClient(self.timeout_s, self.tls, allow_private=self.allow_private)
         self._unsubscribe = self.bus.subscribe(OUTBOX_TOPIC, on_loop(loop, self._on_message))
         self._unride = self.db.ride_along(self._ride_along)
         self._ack_task = asyncio.create_task(self._ack_loop())
