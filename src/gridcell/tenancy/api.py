@@ -44,10 +44,11 @@ def create_client(body: sc.ClientIn, caller: Caller = Depends(get_caller),
 
 @router.get("/audit", response_model=list[sc.AuditOut],
             summary="Cross-organisation reads by or of this organisation (admin)")
-def audit_log(limit: int = Query(100, ge=1, le=1000), caller: Caller = Depends(get_caller),
-              db: Database = Depends(get_db)) -> list[dict[str, Any]]:
+def audit_log(limit: int = Query(100, ge=1, le=1000),
+              before: int | None = Query(None, ge=1, description="only entries older than this entry id (paging)"),
+              caller: Caller = Depends(get_caller), db: Database = Depends(get_db)) -> list[dict[str, Any]]:
     caller.require("admin")
     with db.read() as session:
-        rows = service.audit_entries(session, caller.org_id, limit)
-    return [{"at": r.at, "clientId": r.client_id, "orgId": r.org_id, "action": r.action,
+        rows = service.audit_entries(session, caller.org_id, limit, before)
+    return [{"id": r.id, "at": r.at, "clientId": r.client_id, "orgId": r.org_id, "action": r.action,
              "counterparts": r.counterpart_org_ids, "detail": r.detail} for r in rows]

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from gridcell.core.db import Base
 
@@ -49,7 +49,7 @@ class Agreement(Base):
 
 class AuditEntry(Base):
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_log_org_at", "org_id", "at"),)
+    __table_args__ = (Index("ix_audit_log_org_at", "org_id", "at"), Index("ix_audit_log_org_id", "org_id", "id"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[datetime]
@@ -58,3 +58,13 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(200))
     counterpart_org_ids: Mapped[list[Any]]
     detail: Mapped[dict[str, Any] | None]
+    # The same counterparts as rows, so "entries reading my data" is an index lookup, not a JSON scan.
+    counterparts: Mapped[list[AuditCounterpart]] = relationship(cascade="all, delete-orphan", lazy="raise")
+
+
+class AuditCounterpart(Base):
+    __tablename__ = "audit_counterparts"
+    __table_args__ = (Index("ix_audit_counterparts_org_entry", "org_id", "entry_id"),)
+
+    entry_id: Mapped[int] = mapped_column(ForeignKey("audit_log.id", ondelete="CASCADE"), primary_key=True)
+    org_id: Mapped[str] = mapped_column(String(40), primary_key=True)

@@ -40,6 +40,7 @@ class ClientOut(BaseModel):
 
 
 class AuditOut(BaseModel):
+    id: int
     at: datetime
     clientId: str
     orgId: str

@@ -16,7 +16,7 @@ from gridcell.core.clock import utcnow
 from gridcell.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gridcell.core.ids import new_id
 from gridcell.core.security import hash_token, new_token
-from gridcell.tenancy.models import Agreement, ApiClient, AuditEntry, Organisation
+from gridcell.tenancy.models import Agreement, ApiClient, AuditCounterpart, AuditEntry, Organisation
 
 ORG_KINDS = ("dso", "mno")
 ROLES = ("viewer", "operator", "admin")
@@ -223,10 +223,22 @@ def audit(session: Session, caller: Caller, action: str, counterparts: Iterable[
     if not others:
         return
     session.add(AuditEntry(at=utcnow(), client_id=caller.client_id, org_id=caller.org_id, action=action,
-                           counterpart_org_ids=others, detail=detail))
+                           counterpart_org_ids=others, detail=detail,
+                           counterparts=[AuditCounterpart(org_id=o) for o in others]))
 
 
-def audit_entries(session: Session, org_id: str, limit: int = 100) -> Sequence[AuditEntry]:
-    """Entries by this organisation's clients, or reading this organisation's data."""
-    rows = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(5000)).all()
-    return [r for r in rows if r.org_id == org_id or org_id in r.counterpart_org_ids][:limit]
+def audit_entries(session: Session, org_id: str, limit: int = 100,
+                  before: int | None = None) -> Sequence[AuditEntry]:
+    """Entries by this organisation's clients, or reading this organisation's data, newest first; `before`
+    (an entry id) pages back. Two index range scans of at most `limit` ids each, however long the log."""
+    own = select(AuditEntry.id).where(AuditEntry.org_id == org_id)
+    read = select(AuditCounterpart.entry_id).where(AuditCounterpart.org_id == org_id)
+    if before is not None:
+        own = own.where(AuditEntry.id < before)
+        read = read.where(AuditCounterpart.entry_id < before)
+    ids = set(session.scalars(own.order_by(AuditEntry.id.desc()).limit(limit)))
+    ids.update(session.scalars(read.order_by(AuditCounterpart.entry_id.desc()).limit(limit)))
+    newest = sorted(ids, reverse=True)[:limit]
+    if not newest:
+        return []
+    return session.scalars(select(AuditEntry).where(AuditEntry.id.in_(newest)).order_by(AuditEntry.id.desc())).all()
