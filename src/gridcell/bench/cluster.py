@@ -50,11 +50,11 @@ from gridcell.bench.exposure import (
     World,
     _HookProtocol,
     _ingest_bodies,
-    _result,
     _run_async,
     _workdir,
     build_world,
-    post_paced,
+    cold_start,
+    warm_then_measure,
 )
 
 INGEST_CONNECTIONS = 4  # per process
@@ -172,17 +172,12 @@ async def _latency(bases: list[str], world: World, sock: socket.socket, rate: fl
         for c in clients:
             for _ in range(per):
                 await c.get("/healthz")
-        run = await post_paced(clients, world, rate, duration_s, LATENCY_BATCH, offset)
-        deadline = time.perf_counter() + DRAIN_TIMEOUT_S
-        while len(hooks.arrivals) < run.expected and time.perf_counter() < deadline:
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(0.5)  # duplicates / strays
+        return await warm_then_measure(clients, world, hooks, rate, duration_s, LATENCY_BATCH, offset)
     finally:
         for c in clients:
             await c.aclose()
         receiver.close()
         await receiver.wait_closed()
-    return _result(run, hooks)
 
 
 # ---- the figures ------------------------------------------------------------------------------------
@@ -259,4 +254,4 @@ def run(alarms: int = 20_000, rate: float = 100.0, duration_s: float = 10.0, n_s
                          f"requests alternating over the processes",
                "webhook_subscriptions": world.n_subscriptions, "deliveries_expected": lat.expected,
                "deliveries_received": lat.received, "duplicates": lat.duplicates, "unmatched": lat.unmatched,
-               "ingest_request_max_ms": round(lat.max_request_ms, 1)}
+               "ingest_request_max_ms": round(lat.max_request_ms, 1), **cold_start(lat.cold)}

@@ -493,20 +493,25 @@ async def _latency(base: str, world: World, sock: socket.socket, rate: float, du
         async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=120) as client:
             for _ in range(LATENCY_CONNECTIONS):  # open the connections before the clock starts
                 await client.get("/healthz")
-            # Warm-up at the same rate: raise, then clear, the first cells, so that the measured run starts
-            # from an all-ok world on a server that has served traffic (connections to the subscribers open,
-            # statements compiled). Its figures are reported apart as the cold start.
-            warm_cells = max(1, round(rate * WARMUP_S / 2))
-            warm = await post_paced([client], world, rate, WARMUP_S, batch, WARMUP_OFFSET, warm_cells)
-            await _drain(hooks, warm.expected)
-            cold = _result(warm, hooks)
-            hooks.arrivals.clear()
-            hooks.bad = 0
-            run = await post_paced([client], world, rate, duration_s, batch)
-            await _drain(hooks, run.expected)
+            return await warm_then_measure([client], world, hooks, rate, duration_s, batch)
     finally:
         receiver.close()
         await receiver.wait_closed()
+
+
+async def warm_then_measure(clients: list[httpx.AsyncClient], world: World, hooks: Hooks, rate: float,
+                            duration_s: float, batch: int, offset: int = 0) -> LatencyResult:
+    """A paced warm-up, then the measured run. The warm-up (WARMUP_S at the same rate) raises, then clears,
+    the first cells, so the measured run starts from an all-ok world on servers that have served traffic
+    (connections to the subscribers open, statements compiled); its figures come back as `cold`."""
+    warm_cells = max(1, round(rate * WARMUP_S / 2))
+    warm = await post_paced(clients, world, rate, WARMUP_S, batch, WARMUP_OFFSET + offset, warm_cells)
+    await _drain(hooks, warm.expected)
+    cold = _result(warm, hooks)
+    hooks.arrivals.clear()
+    hooks.bad = 0
+    run = await post_paced(clients, world, rate, duration_s, batch, offset)
+    await _drain(hooks, run.expected)
     result = _result(run, hooks)
     result.cold = cold
     return result
@@ -516,7 +521,7 @@ async def _drain(hooks: Hooks, expected: int) -> None:
     deadline = time.perf_counter() + DRAIN_TIMEOUT_S
     while len(hooks.arrivals) < expected and time.perf_counter() < deadline:
         await asyncio.sleep(0.05)
-    await asyncio.sleep(0.2)  # catch duplicates / strays
+    await asyncio.sleep(0.5)  # catch duplicates / strays
 
 
 def _result(run: PacedRun, hooks: Hooks) -> LatencyResult:
@@ -526,7 +531,7 @@ def _result(run: PacedRun, hooks: Hooks) -> LatencyResult:
                          max(run.request_ms, default=0.0))
 
 
-def _cold_start(cold: LatencyResult | None) -> dict[str, Any]:
+def cold_start(cold: LatencyResult | None) -> dict[str, Any]:
     """The warm-up run, which met the server just started: what the first second after a restart sees."""
     if cold is None:
         return {}
@@ -588,7 +593,7 @@ def run(alarms: int = 20_000, rate: float = 1000.0, duration_s: float = 10.0,
            "matches_per_alarm": "1-2", "deliveries_expected": result.expected,
            "deliveries_received": result.received, "duplicates": result.duplicates,
            "unmatched": result.unmatched, "ingest_request_max_ms": round(result.max_request_ms, 1),
-           **_cold_start(result.cold),
+           **cold_start(result.cold),
            "mean_ms": round(statistics.fmean(result.latencies_ms), 2) if result.latencies_ms else None,
            "max_ms": round(max(result.latencies_ms), 2) if result.latencies_ms else None}
     compare = (f"today a DSO learns of trouble from a {PING_INTERVAL_S:g} s ping: mean detection "
