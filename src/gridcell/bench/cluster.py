@@ -41,11 +41,12 @@ from gridcell.bench.exposure import (
     INGEST_BATCH,
     INGEST_PATH,
     LATENCY_BATCH,
-    LATENCY_CONNECTIONS,
     LOOPBACK,
+    SENDER_NOTE,
     Hooks,
     IngestResult,
     LatencyResult,
+    Sender,
     Server,
     World,
     _HookProtocol,
@@ -164,18 +165,12 @@ async def _latency(bases: list[str], world: World, sock: socket.socket, rate: fl
     loop = asyncio.get_running_loop()
     hooks = Hooks()
     receiver = await loop.create_server(lambda: _HookProtocol(hooks), sock=sock)
-    headers = {"Authorization": f"Bearer {world.mno_token}", "Content-Type": "application/json"}
-    per = max(1, LATENCY_CONNECTIONS // len(bases))
-    clients = [httpx.AsyncClient(base_url=b, headers=headers, timeout=120, limits=httpx.Limits(
-        max_connections=per, max_keepalive_connections=per)) for b in bases]
+    senders = [Sender(b, world.mno_token) for b in bases]  # the warm-up opens the connections
     try:
-        for c in clients:
-            for _ in range(per):
-                await c.get("/healthz")
-        return await warm_then_measure(clients, world, hooks, rate, duration_s, LATENCY_BATCH, offset)
+        return await warm_then_measure(senders, world, hooks, rate, duration_s, LATENCY_BATCH, offset)
     finally:
-        for c in clients:
-            await c.aclose()
+        for sender in senders:
+            await sender.close()
         receiver.close()
         await receiver.wait_closed()
 
@@ -252,6 +247,7 @@ def run(alarms: int = 20_000, rate: float = 100.0, duration_s: float = 10.0, n_s
                "target_rate": rate, "achieved_rate": round(lat.achieved_rate, 1), "duration_s": duration_s,
                "pacing": f"{LATENCY_BATCH} alarms per request every {LATENCY_BATCH / rate * 1000:g} ms, "
                          f"requests alternating over the processes",
+               "sender": SENDER_NOTE,
                "webhook_subscriptions": world.n_subscriptions, "deliveries_expected": lat.expected,
                "deliveries_received": lat.received, "duplicates": lat.duplicates, "unmatched": lat.unmatched,
                "ingest_request_max_ms": round(lat.max_request_ms, 1), **cold_start(lat.cold)}
