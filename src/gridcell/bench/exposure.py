@@ -2,7 +2,8 @@
 
 Each phase builds a world in a fresh SQLite file (one MNO, N DSOs, each DSO site served by one cell
 of the MNO, cell-level agreements), starts `gridcell serve` on it as a uvicorn subprocess with the
-default durability (synchronous=FULL) and drives it from this process over loopback with httpx.
+default durability (synchronous=FULL) and drives it from this process over loopback: the ingest phases
+with httpx (they read every acknowledgement), the latency runs with gridcell's lean keep-alive client.
 
 Figures (the names are a fixed interface):
 

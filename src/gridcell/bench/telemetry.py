@@ -105,6 +105,7 @@ def ingest_rates(results: int = 500_000, cpes: int = 2000) -> list[dict[str, Any
             dso, _ = _world(db, cpes)
             start = datetime.now(UTC) - timedelta(days=2)
             bodies = _bodies(cpes, results, start)
+            db.start_background_checkpoints()  # as `gridcell serve` does: commits never checkpoint
             gc.freeze()  # as the server does once started (gridcell.app)
             n = 0
             elapsed = 0.0
