@@ -59,12 +59,34 @@ def _parse(ts: str) -> Any:
     return datetime.fromisoformat(ts)
 
 
-def _check(db: Database, dso: str, uploads: list[list[dict[str, Any]]]) -> None:
+def _blocks(db: Database) -> int:
+    with db.read() as s:
+        return int(s.scalar(text("SELECT count(*) FROM probe_blocks")) or 0)
+
+
+def _check(db: Database, dso: str, uploads: list[list[dict[str, Any]]], compact: bool = False) -> None:
+    """Ingest the uploads, optionally compact every block, then compare every reader with the truth."""
     truth = _truth(uploads)
     with manual_clock():
         answers = [ingest(db, dso, batch) for batch in uploads if batch]
     assert sum(a["accepted"] for a in answers) == len(truth)
     assert sum(a["accepted"] + a["duplicates"] for a in answers) == sum(len(b) for b in uploads)
+    if compact:
+        before = _blocks(db)
+        while True:  # small batches, as the retention job runs it
+            with db.write() as s:
+                removed, written = store.compact(s, T0_MS + 1, max_groups=3)
+            assert written <= removed // 2
+            if not removed:
+                break
+        after = _blocks(db)
+        with db.read() as s:  # what is left: at most one small block per (USIM, cell, hour)
+            left = s.execute(text("SELECT usim_pk, cell_pk, t0_ms / 3600000, count(*) FROM probe_blocks "
+                                  f"WHERE n < {store.SMALL_BLOCK} GROUP BY 1, 2, 3 HAVING count(*) > 1")).all()
+        assert left == [] and after <= before
+        with manual_clock():  # everything sent again is recognised in the merged blocks
+            again = [ingest(db, dso, batch) for batch in uploads if batch]
+        assert sum(a["accepted"] for a in again) == 0
     with db.read() as s:
         refs = {u.pk: (u.cpe_id, u.plmn) for u in topology.usim_refs(s, dso)}
         cells = {c: pk for (_, c), pk in topology.cell_pks_by_id(s, {(PLMN_A, f"{PLMN_A}-C0"),
@@ -118,14 +140,22 @@ def test_overlapping_late_and_repeated_uploads_store_each_result_once(tdb: Datab
     _check(tdb, w.dso, uploads)
 
 
+def test_compaction_merges_small_blocks_and_every_reader_sees_the_same_probes(tdb: Database) -> None:
+    """Many small uploads (an MQTT fleet), then compaction: fewer rows, identical probes, rollups untouched."""
+    w = build(tdb, n_sites=2)
+    uploads = _uploads(random.Random(11), 40, 12)  # ~8 blocks an upload before compaction
+    _check(tdb, w.dso, uploads, compact=True)
+    assert _blocks(tdb) < sum(len(b) for b in uploads) // 4
+
+
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(seed=st.integers(0, 10_000), batches=st.integers(1, 5), rows=st.integers(1, 80))
+@given(seed=st.integers(0, 10_000), batches=st.integers(1, 5), rows=st.integers(1, 80), compact=st.booleans())
 def test_any_upload_sequence_keeps_store_and_rollups_consistent(tmp_path: Any, seed: int, batches: int,
-                                                                 rows: int) -> None:
-    db = fresh_database(f"sqlite:///{tmp_path / f'p{seed}-{batches}-{rows}.db'}")
+                                                                 rows: int, compact: bool) -> None:
+    db = fresh_database(f"sqlite:///{tmp_path / f'p{seed}-{batches}-{rows}-{compact}.db'}")
     try:
         w = build(db, n_sites=2)
-        _check(db, w.dso, _uploads(random.Random(seed), batches, rows))
+        _check(db, w.dso, _uploads(random.Random(seed), batches, rows), compact)
     finally:
         db.dispose()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from gridcell.core.leases import singleton
@@ -13,6 +14,8 @@ from gridcell.telemetry.mqtt import MqttSettings, ProbeListener
 
 log = logging.getLogger(__name__)
 PRUNE_INTERVAL_S = 3600.0
+COMPACT_GROUPS = 100  # (USIM, cell, hour) groups merged per unit of work
+COMPACT_PAUSE_S = 0.05
 
 
 def register() -> None:
@@ -41,3 +44,10 @@ async def _prune_loop(app: Any) -> None:
 def _prune(db: Any) -> None:
     with db.write() as session:
         service.prune(session)
+    # Compaction in short units of work, each letting waiting writers (ingest) go first.
+    while True:
+        with db.write() as session:
+            removed, _ = service.compact(session, max_groups=COMPACT_GROUPS)
+        if not removed:
+            return
+        time.sleep(COMPACT_PAUSE_S)

@@ -33,6 +33,7 @@ from gridcell.tenancy.service import Caller
 from gridcell.topology import service as topology
 
 RAW_RETENTION = timedelta(days=7)
+COMPACT_AFTER = timedelta(hours=1)  # small probe blocks are merged once their hour is this far behind
 HOURLY_RETENTION = timedelta(days=400)
 FUTURE_TOLERANCE = timedelta(minutes=5)
 SMALL_UPLOAD_CPES = 200
@@ -631,3 +632,9 @@ def caller_may_ingest(caller: Caller) -> None:
 def prune(session: Session, now: datetime | None = None) -> tuple[int, int]:
     now = now or utcnow()
     return store.prune(session, _ms(now - RAW_RETENTION), (_ms(now - HOURLY_RETENTION)) // store.HOUR_MS)
+
+
+def compact(session: Session, now: datetime | None = None, max_groups: int = 100) -> tuple[int, int]:
+    """Merge small probe blocks that ended more than COMPACT_AFTER ago (see `store.compact`)."""
+    now = now or utcnow()
+    return store.compact(session, _ms(now - COMPACT_AFTER), max_groups)

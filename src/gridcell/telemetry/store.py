@@ -72,9 +72,19 @@ def _chunks(ids: Sequence[int]) -> list[list[int]]:
 
 def insert_raw(session: Session, usim: I64, ts: I64, ok: B, rtt: F64, cell: I64, rsrp: F64, sinr: F64) -> int:
     """Store probes that are not stored yet (see `stored_mask`), one block per (USIM, cell). Returns the count."""
+    rows = _pack(usim, ts, ok, rtt, cell, rsrp, sinr)
+    if rows:
+        conn = session.connection()
+        conn.exec_driver_sql(f"INSERT INTO probe_blocks ({', '.join(_BLOCK_COLS)}) VALUES ({_marks(conn, 11)})", rows)
+    return len(usim)
+
+
+def _pack(usim: I64, ts: I64, ok: B, rtt: npt.NDArray[Any], cell: I64, rsrp: npt.NDArray[Any],
+          sinr: npt.NDArray[Any]) -> list[tuple[Any, ...]]:
+    """probe_blocks rows (in `_BLOCK_COLS` order), one per (USIM, cell), each sorted by time."""
     n = len(usim)
     if n == 0:
-        return 0
+        return []
     order = np.lexsort((ts, cell, usim))
     u, c, t, okb = usim[order], cell[order], ts[order], ok[order]
     starts = np.flatnonzero(np.r_[True, (u[1:] != u[:-1]) | (c[1:] != c[:-1])])
@@ -97,9 +107,7 @@ def insert_raw(session: Session, usim: I64, ts: I64, ok: B, rtt: F64, cell: I64,
         rows.append((uu, f0, f1, None if cc < 0 else cc, b - a, nf, offsets[4 * a:4 * b],
                      np.packbits(okb[a:b]).tobytes(), rtt_b[4 * a:4 * b],
                      rsrp_b[4 * a:4 * b] if rsrp_has[i] else None, sinr_b[4 * a:4 * b] if sinr_has[i] else None))
-    conn = session.connection()
-    conn.exec_driver_sql(f"INSERT INTO probe_blocks ({', '.join(_BLOCK_COLS)}) VALUES ({_marks(conn, 11)})", rows)
-    return n
+    return rows
 
 
 def _decode(t0: int, n: int, ts: bytes, ok: bytes, rtt: bytes) -> tuple[I64, B, F64]:
@@ -277,6 +285,53 @@ def percentile_from_hist(hist: npt.NDArray[np.int64], q: float) -> float | None:
         return None
     idx = int(np.searchsorted(np.cumsum(hist), q * total, side="left"))
     return float(BUCKET_EDGES[idx]) if idx < len(BUCKET_EDGES) else float(BUCKET_EDGES[-1]) * 2
+
+
+# ---- compaction --------------------------------------------------------------------------------------
+
+SMALL_BLOCK = 256  # probes: blocks smaller than this are merged with their (USIM, cell, hour) neighbours
+
+
+def compact(session: Session, before_ms: int, max_groups: int = 100) -> tuple[int, int]:
+    """Merge the small blocks of one USIM through one cell that start in the same hour and whose newest probe
+    is older than `before_ms` into one block. Returns (blocks merged away, blocks written).
+
+    Why: an MQTT fleet uploads a few probes per CPE per message, one block each (1,440 a day per USIM at one
+    message a minute); every read of a window then decodes that many rows. The probes themselves are
+    unchanged (their float32 bytes are carried over, not re-rounded), so readers, counts and duplicate
+    detection see the same results. Bounded to `max_groups` per call, so a unit of work stays short."""
+    hour = _BLOCKS.c.t0_ms // HOUR_MS
+    small = (_BLOCKS.c.t1_ms < before_ms, _BLOCKS.c.n < SMALL_BLOCK)
+    groups = session.execute(
+        select(_BLOCKS.c.usim_pk, _BLOCKS.c.cell_pk, hour).where(*small)
+        .group_by(_BLOCKS.c.usim_pk, _BLOCKS.c.cell_pk, hour).having(func.count() > 1)
+        .order_by(_BLOCKS.c.usim_pk, hour).limit(max_groups)).all()
+    removed = written = 0
+    for u, c, h in groups:
+        blocks = session.execute(
+            select(_BLOCKS.c.t0_ms, _BLOCKS.c.n, _BLOCKS.c.ts, _BLOCKS.c.ok, _BLOCKS.c.rtt, _BLOCKS.c.rsrp,
+                   _BLOCKS.c.sinr)
+            .where(_BLOCKS.c.usim_pk == u, _BLOCKS.c.cell_pk.is_not_distinct_from(c), *small,
+                   _BLOCKS.c.t0_ms >= h * HOUR_MS, _BLOCKS.c.t0_ms < (h + 1) * HOUR_MS)).all()
+        if len(blocks) < 2:
+            continue
+        ts = np.concatenate([np.frombuffer(b.ts, dtype="<u4").astype(np.int64) + b.t0_ms for b in blocks])
+        if int(ts.max() - ts.min()) > MAX_SPAN_MS:
+            continue
+        ok = np.concatenate([np.unpackbits(np.frombuffer(b.ok, dtype=np.uint8), count=b.n).astype(np.bool_)
+                             for b in blocks])
+        rtt, rsrp, sinr = (np.concatenate([np.frombuffer(b[col], dtype="<f4") if b[col] is not None
+                                           else np.full(b.n, np.nan, dtype=np.float32) for b in blocks])
+                           for col in (4, 5, 6))
+        rows = _pack(np.full(len(ts), u, dtype=np.int64), ts, ok, rtt,
+                     np.full(len(ts), -1 if c is None else c, dtype=np.int64), rsrp, sinr)
+        session.execute(delete(ProbeBlock).where(ProbeBlock.usim_pk == u,
+                                                 ProbeBlock.t0_ms.in_([b.t0_ms for b in blocks])))
+        conn = session.connection()
+        conn.exec_driver_sql(f"INSERT INTO probe_blocks ({', '.join(_BLOCK_COLS)}) VALUES ({_marks(conn, 11)})", rows)
+        removed += len(blocks)
+        written += len(rows)
+    return removed, written
 
 
 def prune(session: Session, raw_before_ms: int, hourly_before_hour: int) -> tuple[int, int]:
