@@ -74,3 +74,28 @@ def test_fast_and_per_line_csv_agree(items: list[dict[str, Any]]) -> None:
         fast = parse.parse_csv(text.encode())
     raw = text.encode().split(b"\n")
     _same(fast, parse._csv_slow(header, raw[1:], np.arange(2, len(raw) + 1, dtype=np.int64)))
+
+
+def test_an_upload_spanning_several_parse_blocks_keeps_its_rows_in_order() -> None:
+    """NDJSON is parsed in 2 MB blocks on several threads: rows, blank lines and line numbers must come out
+    exactly as one pass over the lines gives them."""
+    import random
+
+    rnd = random.Random(5)
+    lines: list[bytes] = []
+    for i in range(80_000):  # ~7 MB: three blocks and more
+        if i % 997 == 0:
+            lines.append(b"")
+            continue
+        row: dict[str, Any] = {"cpe": f"CPE-{rnd.randrange(3000)}", "plmn": rnd.choice(["26201", "26202"]),
+                               "ts": (T0 + timedelta(seconds=i)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                               "ok": rnd.random() > 0.1, "rtt_ms": round(rnd.uniform(5, 90), 1)}
+        if rnd.random() > 0.5:
+            row["cell"] = f"C{rnd.randrange(40)}"
+        lines.append(orjson.dumps(row))
+    body = b"\n".join(lines)
+    assert len(body) > 3 * parse.NDJSON_BLOCK
+    with _fast_only():
+        fast = parse.parse_ndjson(body)
+    keep = [i for i, ln in enumerate(lines) if ln]
+    _same(fast, parse._ndjson_slow([lines[i] for i in keep], np.array(keep, dtype=np.int64) + 1))
