@@ -73,11 +73,16 @@ def _check(db: Database, dso: str, uploads: list[list[dict[str, Any]]], compact:
     assert sum(a["accepted"] + a["duplicates"] for a in answers) == sum(len(b) for b in uploads)
     if compact:
         before = _blocks(db)
-        while True:  # small batches, as the retention job runs it
-            with db.write() as s:
-                removed, written = store.compact(s, T0_MS + 1, max_groups=3)
-            assert written <= removed // 2
-            if not removed:
+        while True:  # passes in small pages, as the retention job runs them hourly, until one merges nothing
+            after, merged = None, 0
+            while True:
+                with db.write() as s:
+                    removed, written, after = store.compact(s, T0_MS + 1, max_blocks=64, after=after)
+                assert written <= removed // 2
+                merged += removed
+                if after is None:
+                    break
+            if not merged:
                 break
         after = _blocks(db)
         with db.read() as s:  # what is left: at most one small block per (USIM, cell, hour)

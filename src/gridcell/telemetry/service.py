@@ -634,7 +634,8 @@ def prune(session: Session, now: datetime | None = None) -> tuple[int, int]:
     return store.prune(session, _ms(now - RAW_RETENTION), (_ms(now - HOURLY_RETENTION)) // store.HOUR_MS)
 
 
-def compact(session: Session, now: datetime | None = None, max_groups: int = 100) -> tuple[int, int]:
+def compact(session: Session, now: datetime | None = None, max_blocks: int = 256,
+            after: tuple[int, int] | None = None) -> tuple[int, int, tuple[int, int] | None]:
     """Merge small probe blocks that ended more than COMPACT_AFTER ago (see `store.compact`)."""
     now = now or utcnow()
-    return store.compact(session, _ms(now - COMPACT_AFTER), max_groups)
+    return store.compact(session, _ms(now - COMPACT_AFTER), max_blocks, after)

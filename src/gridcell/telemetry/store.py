@@ -19,7 +19,7 @@ from typing import Any, cast
 import numpy as np
 import numpy.typing as npt
 import orjson
-from sqlalchemy import Connection, Table, delete, func, select
+from sqlalchemy import Connection, Table, delete, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from gridcell.core.db import bind_marker
@@ -292,27 +292,39 @@ def percentile_from_hist(hist: npt.NDArray[np.int64], q: float) -> float | None:
 SMALL_BLOCK = 256  # probes: blocks smaller than this are merged with their (USIM, cell, hour) neighbours
 
 
-def compact(session: Session, before_ms: int, max_groups: int = 100) -> tuple[int, int]:
+def compact(session: Session, before_ms: int, max_blocks: int = 256,
+            after: tuple[int, int] | None = None) -> tuple[int, int, tuple[int, int] | None]:
     """Merge the small blocks of one USIM through one cell that start in the same hour and whose newest probe
-    is older than `before_ms` into one block. Returns (blocks merged away, blocks written).
+    is older than `before_ms` into one block. Returns (blocks merged away, blocks written, where to go on
+    from: pass it back as `after`, None once the whole table has been seen).
 
     Why: an MQTT fleet uploads a few probes per CPE per message, one block each (1,440 a day per USIM at one
     message a minute); every read of a window then decodes that many rows. The probes themselves are
     unchanged (their float32 bytes are carried over, not re-rounded), so readers, counts and duplicate
-    detection see the same results. Bounded to `max_groups` per call, so a unit of work stays short."""
-    hour = _BLOCKS.c.t0_ms // HOUR_MS
-    small = (_BLOCKS.c.t1_ms < before_ms, _BLOCKS.c.n < SMALL_BLOCK)
-    groups = session.execute(
-        select(_BLOCKS.c.usim_pk, _BLOCKS.c.cell_pk, hour).where(*small)
-        .group_by(_BLOCKS.c.usim_pk, _BLOCKS.c.cell_pk, hour).having(func.count() > 1)
-        .order_by(_BLOCKS.c.usim_pk, hour).limit(max_groups)).all()
+    detection see the same results. A call looks at up to `max_blocks` candidates, walking the primary key
+    from `after`: on SQLite its unit of work holds the one writer, and alarm ingest waits behind it. Pages
+    end between hours of a USIM, so a group is merged whole unless one (USIM, hour) fills a page alone."""
+    cols = _BLOCKS.c
+    query = (select(cols.usim_pk, cols.t0_ms, cols.cell_pk, cols.n, cols.ts, cols.ok, cols.rtt, cols.rsrp, cols.sinr)
+             .where(cols.t1_ms < before_ms, cols.n < SMALL_BLOCK)
+             .order_by(cols.usim_pk, cols.t0_ms).limit(max_blocks))
+    if after is not None:
+        query = query.where(tuple_(cols.usim_pk, cols.t0_ms) > tuple_(*after))  # a primary-key range scan
+    page = session.execute(query).all()
+    full = len(page) == max_blocks
+    if full:  # the last (USIM, hour) may go on in the next page: leave it whole to that one
+        tail = (page[-1].usim_pk, page[-1].t0_ms // HOUR_MS)
+        cut = len(page)
+        while cut > 0 and (page[cut - 1].usim_pk, page[cut - 1].t0_ms // HOUR_MS) == tail:
+            cut -= 1
+        if cut:  # else one (USIM, hour) fills the page alone: merged in parts, page by page
+            page = page[:cut]
+    groups: dict[tuple[int, int | None, int], list[Any]] = {}
+    for b in page:
+        groups.setdefault((b.usim_pk, b.cell_pk, b.t0_ms // HOUR_MS), []).append(b)
     removed = written = 0
-    for u, c, h in groups:
-        blocks = session.execute(
-            select(_BLOCKS.c.t0_ms, _BLOCKS.c.n, _BLOCKS.c.ts, _BLOCKS.c.ok, _BLOCKS.c.rtt, _BLOCKS.c.rsrp,
-                   _BLOCKS.c.sinr)
-            .where(_BLOCKS.c.usim_pk == u, _BLOCKS.c.cell_pk.is_not_distinct_from(c), *small,
-                   _BLOCKS.c.t0_ms >= h * HOUR_MS, _BLOCKS.c.t0_ms < (h + 1) * HOUR_MS)).all()
+    conn = session.connection()
+    for (u, c, _), blocks in groups.items():
         if len(blocks) < 2:
             continue
         ts = np.concatenate([np.frombuffer(b.ts, dtype="<u4").astype(np.int64) + b.t0_ms for b in blocks])
@@ -322,16 +334,15 @@ def compact(session: Session, before_ms: int, max_groups: int = 100) -> tuple[in
                              for b in blocks])
         rtt, rsrp, sinr = (np.concatenate([np.frombuffer(b[col], dtype="<f4") if b[col] is not None
                                            else np.full(b.n, np.nan, dtype=np.float32) for b in blocks])
-                           for col in (4, 5, 6))
+                           for col in (6, 7, 8))
         rows = _pack(np.full(len(ts), u, dtype=np.int64), ts, ok, rtt,
                      np.full(len(ts), -1 if c is None else c, dtype=np.int64), rsrp, sinr)
         session.execute(delete(ProbeBlock).where(ProbeBlock.usim_pk == u,
                                                  ProbeBlock.t0_ms.in_([b.t0_ms for b in blocks])))
-        conn = session.connection()
         conn.exec_driver_sql(f"INSERT INTO probe_blocks ({', '.join(_BLOCK_COLS)}) VALUES ({_marks(conn, 11)})", rows)
         removed += len(blocks)
         written += len(rows)
-    return removed, written
+    return removed, written, (page[-1].usim_pk, page[-1].t0_ms) if full else None
 
 
 def prune(session: Session, raw_before_ms: int, hourly_before_hour: int) -> tuple[int, int]:
