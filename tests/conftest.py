@@ -52,6 +52,22 @@ def fresh_database(url: str) -> Database:
     return db
 
 
+def database_at(url: str, revision: str) -> Database:
+    """An empty store migrated only up to `revision`: for tests of what a later migration does to data."""
+    db = Database(url, sqlite_synchronous="NORMAL")
+    if db.is_sqlite:
+        db.dispose()
+        if os.path.exists(path := url.removeprefix("sqlite:///")):
+            os.remove(path)
+        db = Database(url, sqlite_synchronous="NORMAL")
+    else:
+        with db.engine.begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE"))
+            conn.execute(text("CREATE SCHEMA public"))
+    upgrade(db, revision)
+    return db
+
+
 @contextmanager
 def private_database(url: str) -> Iterator[str]:
     """On PostgreSQL, a database of this test's own: the shared one is reset by whichever suite runs next to

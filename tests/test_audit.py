@@ -3,16 +3,13 @@ others', pages newest first, and a store migrated from before counterpart rows k
 
 from __future__ import annotations
 
-import os
-
-from sqlalchemy import insert, text
+from sqlalchemy import insert
 
 from gridcell.core.clock import utcnow
-from gridcell.core.db import Database
 from gridcell.migrations import upgrade
 from gridcell.tenancy.models import AuditEntry
 from gridcell.tenancy.service import Caller, audit, audit_entries
-from tests.conftest import fresh_database, private_database
+from tests.conftest import database_at, fresh_database, private_database
 
 
 def _caller(org: str) -> Caller:
@@ -59,17 +56,8 @@ def test_pages_run_newest_first_over_own_entries_and_reads_of_own_data(storage_u
 
 def test_entries_written_before_the_counterpart_rows_existed_are_found_after_the_upgrade(storage_url: str) -> None:
     with private_database(storage_url) as url:
-        db = fresh_database(url)
+        db = database_at(url, "0001")
         try:
-            if not db.is_sqlite:  # fresh_database upgraded to heads: start over at the base revision
-                with db.engine.begin() as conn:
-                    conn.execute(text("DROP SCHEMA public CASCADE"))
-                    conn.execute(text("CREATE SCHEMA public"))
-            else:
-                db.dispose()
-                os.remove(url.removeprefix("sqlite:///"))
-                db = Database(url, sqlite_synchronous="NORMAL")
-            upgrade(db, "0001")
             table = AuditEntry.__table__
             with db.engine.begin() as conn:
                 conn.execute(insert(table), [

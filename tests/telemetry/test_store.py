@@ -19,7 +19,7 @@ from gridcell.migrations import upgrade
 from gridcell.telemetry import store
 from gridcell.telemetry.models import ProbeHourly
 from gridcell.topology import service as topology
-from tests.conftest import fresh_database, private_database
+from tests.conftest import database_at, fresh_database, private_database
 from tests.telemetry.helpers import PLMN_A, PLMN_B, T0, build, ingest, manual_clock
 
 T0_MS = int(T0.timestamp() * 1000)
@@ -168,19 +168,8 @@ def test_any_upload_sequence_keeps_store_and_rollups_consistent(tmp_path: Any, s
 def test_migration_converts_raw_rows_to_blocks(storage_url: str) -> None:
     """A store holding one row per probe (before 0008) keeps every probe after the upgrade."""
     with private_database(storage_url) as url:
-        db = fresh_database(url)
+        db = database_at(url, "0003")
         try:
-            if not db.is_sqlite:  # fresh_database upgraded to heads: start over at the revision before
-                with db.engine.begin() as conn:
-                    conn.execute(text("DROP SCHEMA public CASCADE"))
-                    conn.execute(text("CREATE SCHEMA public"))
-            else:
-                db.dispose()
-                import os
-
-                os.remove(url.removeprefix("sqlite:///"))
-                db = Database(url, sqlite_synchronous="NORMAL")
-            upgrade(db, "0003")
             rnd = np.random.default_rng(3)
             rows = [(u, T0_MS - 10_000 * i, int(rnd.random() > 0.3), None if i % 7 == 0 else float(i % 50) + 0.5,
                      None if i % 3 else 40 + u, -90.25 if i % 2 else None, None)
