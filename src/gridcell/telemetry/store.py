@@ -72,11 +72,13 @@ def _chunks(ids: Sequence[int]) -> list[list[int]]:
 
 def insert_raw(session: Session, usim: I64, ts: I64, ok: B, rtt: F64, cell: I64, rsrp: F64, sinr: F64) -> int:
     """Store probes that are not stored yet (see `stored_mask`), one block per (USIM, cell). Returns the count."""
-    rows = _pack(usim, ts, ok, rtt, cell, rsrp, sinr)
-    if rows:
-        conn = session.connection()
-        conn.exec_driver_sql(f"INSERT INTO probe_blocks ({', '.join(_BLOCK_COLS)}) VALUES ({_marks(conn, 11)})", rows)
+    _insert_blocks(session.connection(), _pack(usim, ts, ok, rtt, cell, rsrp, sinr))
     return len(usim)
+
+
+def _insert_blocks(conn: Connection, rows: list[tuple[Any, ...]]) -> None:
+    if rows:
+        conn.exec_driver_sql(f"INSERT INTO probe_blocks ({', '.join(_BLOCK_COLS)}) VALUES ({_marks(conn, 11)})", rows)
 
 
 def _pack(usim: I64, ts: I64, ok: B, rtt: npt.NDArray[Any], cell: I64, rsrp: npt.NDArray[Any],
@@ -322,8 +324,8 @@ def compact(session: Session, before_ms: int, max_blocks: int = 256,
     groups: dict[tuple[int, int | None, int], list[Any]] = {}
     for b in page:
         groups.setdefault((b.usim_pk, b.cell_pk, b.t0_ms // HOUR_MS), []).append(b)
-    removed = written = 0
-    conn = session.connection()
+    gone: list[tuple[int, int]] = []  # (usim_pk, t0_ms) of the blocks merged away
+    merged: list[tuple[Any, ...]] = []
     for (u, c, _), blocks in groups.items():
         if len(blocks) < 2:
             continue
@@ -337,12 +339,14 @@ def compact(session: Session, before_ms: int, max_blocks: int = 256,
                            for col in (6, 7, 8))
         rows = _pack(np.full(len(ts), u, dtype=np.int64), ts, ok, rtt,
                      np.full(len(ts), -1 if c is None else c, dtype=np.int64), rsrp, sinr)
-        session.execute(delete(ProbeBlock).where(ProbeBlock.usim_pk == u,
-                                                 ProbeBlock.t0_ms.in_([b.t0_ms for b in blocks])))
-        conn.exec_driver_sql(f"INSERT INTO probe_blocks ({', '.join(_BLOCK_COLS)}) VALUES ({_marks(conn, 11)})", rows)
-        removed += len(blocks)
-        written += len(rows)
-    return removed, written, (page[-1].usim_pk, page[-1].t0_ms) if full else None
+        gone.extend((u, b.t0_ms) for b in blocks)
+        merged.extend(rows)
+    if gone:  # deleted first: a merged block keeps the first t0_ms of its group
+        conn = session.connection()
+        mark = bind_marker(conn)
+        conn.exec_driver_sql(f"DELETE FROM probe_blocks WHERE usim_pk = {mark} AND t0_ms = {mark}", gone)
+        _insert_blocks(conn, merged)
+    return len(gone), len(merged), (page[-1].usim_pk, page[-1].t0_ms) if full else None
 
 
 def prune(session: Session, raw_before_ms: int, hourly_before_hour: int) -> tuple[int, int]:
