@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
@@ -93,10 +92,12 @@ def create_app(settings: Settings | None = None, db: Database | None = None, bus
         bus = (NatsBus(settings.nats_url, prefix=settings.bus_prefix, node=node, delivery_topics={OUTBOX_TOPIC},
                        replicas=settings.bus_replicas) if clustered else InProcessBus())
     leases: Leases = DbLeases(db, node, settings.lease_ttl_s) if clustered else LocalLeases(node)
-    try:
-        tls = tls_context(settings.webhook_ca_file)
-    except (OSError, ssl.SSLError) as exc:  # fail at start, not at the first https delivery
-        raise ValueError(f"GRIDCELL_WEBHOOK_CA_FILE={settings.webhook_ca_file}: {exc}") from exc
+    tls = None  # None: the webhook client loads the system's CAs at its first https delivery
+    if settings.webhook_ca_file:
+        try:
+            tls = tls_context(settings.webhook_ca_file)
+        except OSError as exc:  # ssl.SSLError included: fail at start, not at the first https delivery
+            raise ValueError(f"GRIDCELL_WEBHOOK_CA_FILE={settings.webhook_ca_file}: {exc}") from exc
     wire(db, bus)
 
     @asynccontextmanager
