@@ -473,9 +473,15 @@ def test_no_cross_tenant_writes(app_client: TestClient, world: World) -> None:
     assert c.post("/api/v1/topology/import", json=doc, headers=world.dso2.auth()).status_code == 200
     mine = c.get(f"/api/v1/sites/{SITE}", headers=world.dso.auth("viewer")).json()
     assert mine["name"] != "hijack"
-    # An MNO importing RAN sites with the other MNO's ids does not touch the other's RAN site.
+    # An MNO importing the other MNO's RAN site with its PLMN is refused (403, naming the field) ...
     doc_m = mno_topology(PLMN_B, 1)
     doc_m["ranSites"][0]["name"] = "hijack"
+    r = c.post("/api/v1/topology/import", json=doc_m, headers=world.mno.auth())
+    assert r.status_code == 403 and r.headers["content-type"].startswith("application/problem+json")
+    assert [e["loc"] for e in r.json()["errors"]] == ["ranSites/0/cells/0/plmn"]
+    # ... and with a RAN site id the other MNO uses, but its own PLMN, it gets its own RAN site.
+    for cell in doc_m["ranSites"][0]["cells"]:
+        cell.update(plmn=PLMN_A, cellId=f"{PLMN_A}-X")
     assert c.post("/api/v1/topology/import", json=doc_m, headers=world.mno.auth()).status_code == 200
     theirs = c.get(f"/api/v1/ran-sites/RAN-{PLMN_B}", headers=world.mno2.auth("viewer")).json()
     assert theirs["name"] != "hijack"

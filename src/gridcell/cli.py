@@ -146,16 +146,13 @@ def create_agreement(dso_id: str, mno_id: str,
                      share_telemetry: Annotated[bool, typer.Option("--share-telemetry")] = False,
                      site: Annotated[list[str] | None, typer.Option(help="covered DSO site id; default all")] = None,
                      sla_target: float = 0.999) -> None:
-    from gridcell.exposure import status
     from gridcell.tenancy import service
 
     try:
-        with _db().write() as session:
+        with _db().write() as session:  # relinks the DSO's USIMs and rebuilds its status (AGREEMENT_CREATED)
             agreement_id = service.create_agreement(session, dso_id, mno_id, plmn, level,
                                                     share_telemetry=share_telemetry, site_ids=site,
                                                     sla_target=sla_target)
-            session.flush()
-            status.rebuild_org(session, dso_id)
     except DomainError as exc:
         _fail(exc)
     typer.echo(agreement_id)

@@ -61,9 +61,17 @@ def dso(db: Database) -> str:
     return make_org(db, "Netz Süd", "dso")
 
 
+def agree(db: Database, dso: str, mno: str, plmns: list[str], level: str = "cell") -> None:
+    with db.write() as s:
+        tenancy.create_agreement(s, dso, mno, plmns, level)
+
+
 @pytest.fixture
-def mno(db: Database) -> str:
-    return make_org(db, "Mobil Eins", "mno")
+def mno(db: Database, dso: str) -> str:
+    """An MNO whose agreement with `dso` names the PLMNs these tests give their cells."""
+    org = make_org(db, "Mobil Eins", "mno")
+    agree(db, dso, org, ["26201", "26202", "26203"])
+    return org
 
 
 def imp(db: Database, org: str, doc: Any) -> dict[str, int]:
@@ -284,6 +292,7 @@ def test_disc_coverage_property(lat0: float, lon0: float, radius: float, bearing
         db = make_db(Path(tmp) / "p.db")
         try:
             dso, mno = make_org(db, "D", "dso"), make_org(db, "M", "mno")
+            agree(db, dso, mno, ["26201"])
             imp(db, mno, {"ranSites": [ran_site("RS", lon0, lat0, [
                 {"cellId": "DISC", "plmn": "26201", "rangeM": radius}])]})
             imp(db, dso, {"sites": [site("SS", lon, lat, [{"plmn": "26201", "role": "primary"}])]})
@@ -297,6 +306,7 @@ def test_disc_coverage_property(lat0: float, lon0: float, radius: float, bearing
 
 def test_cross_org_isolation(db: Database, dso: str, mno: str) -> None:
     dso2, mno2 = make_org(db, "Other DSO", "dso"), make_org(db, "Other MNO", "mno")
+    agree(db, dso2, mno2, ["26202"])
     imp(db, mno, {"ranSites": [ran_site("RS", LON0, LAT0, [{"cellId": "SAME", "plmn": "26201"}])]})
     imp(db, mno2, {"ranSites": [ran_site("RS", LON0, LAT0, [{"cellId": "SAME", "plmn": "26202"}])]})
     imp(db, dso, {"sites": [site("SS", LON0, LAT0, [{"plmn": "26201", "role": "primary"}])]})
@@ -312,7 +322,7 @@ def test_cross_org_isolation(db: Database, dso: str, mno: str) -> None:
             topo.get_ran_site(s, mno2, "nope")
         with pytest.raises(NotFound):
             topo.site_by_id(s, mno, "SS")
-    # Each DSO's USIM links to its own PLMN's cell only, whichever MNO owns it.
+    # Each DSO's USIM links to its own PLMN's cell only, of the MNO its agreement names for that PLMN.
     assert links_of(db, dso, "SS") == {"26201": ["SAME"]}
     assert links_of(db, dso2, "SS") == {"26202": ["SAME"]}
 
@@ -322,6 +332,9 @@ def test_cross_org_isolation(db: Database, dso: str, mno: str) -> None:
 
 def test_cells_for_dn_rules(db: Database, mno: str) -> None:
     mno2 = make_org(db, "Other", "mno")
+    with db.write() as s:
+        agree_dso = tenancy.create_org(s, "Other DSO", "dso")
+    agree(db, agree_dso, mno2, ["26202"])
     me = "SubNetwork=DE,ManagedElement=RS-1"
     imp(db, mno, {"ranSites": [
         ran_site("RS-1", LON0, LAT0, [

@@ -6,11 +6,14 @@ Generic on purpose: no capability's data lives here, only the TMF Open API desig
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs
 
-from gridcell.core.errors import InvalidInput
+from gridcell.core.clock import isoformat
+from gridcell.core.errors import Forbidden, InvalidInput
 
 RESERVED_QUERY = frozenset({"fields", "offset", "limit", "sort"})
 MAX_LIMIT = 1000
@@ -153,3 +156,41 @@ TMF_LIFECYCLE = Lifecycle("acknowledged", {
     "cancelled": (),
     "closed": (),
 })
+
+
+_ORG_LABEL = re.compile(r"^\s*(dso|mno)\b", re.IGNORECASE)
+
+
+def note_author(label: str, given: Any, counterparts: Iterable[str], loc: str) -> str:
+    """Who a new note is stored as: always the writing organisation (`label`, "MNO mno_1"). A person's name
+    given as `author` is kept in front of it ("Jane Roe (MNO mno_1)"); an author that names an organisation
+    other than the writer's (its label, id or name) is a forgery: 403."""
+    if given is None or (isinstance(given, str) and given.strip() in ("", label)):
+        return label
+    text = str(given).strip()
+    lowered = text.lower()
+    if _ORG_LABEL.match(text) or any(c and c.lower() in lowered for c in counterparts):
+        raise Forbidden(f"a note is authored by the organisation that writes it ({label}), not '{text}'",
+                        errors=[{"loc": loc, "msg": f"names another organisation; leave it out or give {label}"}])
+    return f"{text[:200]} ({label})"
+
+
+def stamp_notes(notes: list[dict[str, Any]], existing: list[dict[str, Any]], label: str, now: datetime, *,
+                counterparts: Iterable[str] = ()) -> list[dict[str, Any]]:
+    """Notes are append-only: existing ones stay as they were (changing one is a 400); new ones get an id, the
+    date and the writing organisation as author (see `note_author`)."""
+    kept = {n["id"]: n for n in existing}
+    others = list(counterparts)
+    out = list(existing)
+    next_id = len(existing) + 1
+    for i, n in enumerate(notes):
+        if n.get("id") in kept:
+            if n.get("text") != kept[n["id"]].get("text"):
+                raise InvalidInput(f"note {n['id']} exists and cannot be changed; add a new note instead",
+                                   errors=[{"loc": f"note/{i}/text", "msg": "notes are append-only"}])
+            continue
+        author = note_author(label, n.get("author"), others, f"note/{i}/author")
+        out.append({"id": str(next_id), "author": author, "date": isoformat(now), "text": n["text"],
+                    **{k: v for k, v in n.items() if k.startswith("@")}})
+        next_id += 1
+    return out

@@ -85,8 +85,9 @@ def status_summary(items: list[dict[str, Any]]) -> dict[str, int]:
 def alarm_list(session: Session, caller: Caller, *, include_cleared: bool = False) -> dict[str, dict[str, Any]]:
     """Fault-MnS-style alarm list for a DSO: alarms on cells serving its sites, per agreement level.
 
-    Keyed by alarm id for `cell` agreements; `area` agreements get an opaque key and no cell, object
-    or text, only the reason category, severity and the affected sites of the DSO itself.
+    Alarm identity is (MNO, alarmId): two MNOs may both raise `V-1`. `cell` agreements key a record by
+    "<mnoId>:<alarmId>" and give the MNO's own alarmId beside it; `area` agreements get an opaque key and no
+    cell, object or text, only the reason category, severity and the affected sites of the DSO itself.
     """
     agreements = _dso_agreements(session, caller)
     pairs = topology.all_site_pairs(session, caller.org_id)
@@ -128,8 +129,8 @@ def alarm_list(session: Session, caller: Caller, *, include_cleared: bool = Fals
                               additionalText=d.get("additionalText"),
                               cells=sorted(refs[pk].cell_id for pk in visible),
                               alarmChangedTime=isoformat(cond.changed_at),
-                              expectedEnd=isoformat(cond.ends_at))
-                key = cond.key
+                              expectedEnd=isoformat(cond.ends_at), alarmId=cond.key)
+                key = f"{mno}:{cond.key}"
             else:
                 key = "a-" + hashlib.sha256(f"{mno}|{cond.key}".encode()).hexdigest()[:16]
             out[key] = record

@@ -167,7 +167,7 @@ def _reason(g: dict[str, Any]) -> dict[str, Any]:
 
 def _event(c: ActiveCondition) -> dict[str, Any]:
     d = c.details
-    out: dict[str, Any] = {"kind": c.kind, "id": c.key, "since": isoformat(c.starts_at)}
+    out: dict[str, Any] = {"kind": c.kind, "id": c.key, "mnoId": c.org_id, "since": isoformat(c.starts_at)}
     if c.kind == "alarm":
         out.update(probableCause=d.get("probableCause"), perceivedSeverity=d.get("perceivedSeverity"),
                    alarmType=d.get("alarmType"), additionalText=d.get("additionalText"),
@@ -329,6 +329,10 @@ def on_topology_imported(session: Session, event: TopologyImported) -> None:
         dsos = {event.org_id}
     for dso in sorted(dsos):
         rebuild_org(session, dso)
+
+
+def on_agreement_created(session: Session, event: tenancy.AgreementCreated) -> None:
+    rebuild_org(session, event.dso_id)
 
 
 def rebuild_org(session: Session, dso_id: str) -> int:

@@ -73,7 +73,8 @@ def _condition_item(cond: faults.ActiveCondition, cleared: datetime | None, cell
     if category is None:
         category = {"outage": "network_outage", "degradation": "degradation", "power": "power_supply"}.get(
             cond.impact, cond.impact)
-    return {"kind": cond.kind, "source": "mno", "id": cond.key, "start": isoformat(cond.starts_at),
+    return {"kind": cond.kind, "source": "mno", "mnoId": cond.org_id, "id": cond.key,
+            "start": isoformat(cond.starts_at),
             "end": isoformat(cleared if cleared is not None else (cond.ends_at if cond.kind == "maintenance"
                                                                   else None)),
             "etr": isoformat(cond.ends_at), "category": category, "cellId": cell.cell_id,

@@ -118,24 +118,6 @@ def site_refs_of(body: dict[str, Any]) -> dict[str, list[str]]:
     return out
 
 
-def stamp_notes(notes: list[dict[str, Any]], existing: list[dict[str, Any]], author: str,
-                now: datetime) -> list[dict[str, Any]]:
-    """Notes are append-only: existing ones stay as they were; new ones get an id, the date and an author."""
-    kept = {n["id"]: n for n in existing}
-    out = list(existing)
-    next_id = len(existing) + 1
-    for n in notes:
-        if n.get("id") in kept:
-            if n.get("text") != kept[n["id"]].get("text"):
-                raise InvalidInput(f"note {n['id']} exists and cannot be changed; add a new note instead",
-                                   errors=[_err("note", "notes are append-only")])
-            continue
-        out.append({"id": str(next_id), "author": n.get("author") or author, "date": isoformat(now),
-                    "text": n["text"], **{k: v for k, v in n.items() if k.startswith("@")}})
-        next_id += 1
-    return out
-
-
 def render(t: Ticket, attribution: dict[str, Any]) -> dict[str, Any]:
     doc = t.doc
     out: dict[str, Any] = {

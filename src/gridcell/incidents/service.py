@@ -23,7 +23,7 @@ from gridcell.core.clock import isoformat, utcnow
 from gridcell.core.errors import Forbidden, InvalidInput, NotFound
 from gridcell.core.geo import parse_geojson_geometry
 from gridcell.core.ids import new_uuid
-from gridcell.core.tmf import TMF_LIFECYCLE, attribute_filter, merge_patch, paging, select_fields
+from gridcell.core.tmf import TMF_LIFECYCLE, attribute_filter, merge_patch, paging, select_fields, stamp_notes
 from gridcell.incidents import attribution as attr
 from gridcell.incidents import notify, resource
 from gridcell.incidents.models import Ticket, TicketSite
@@ -155,6 +155,16 @@ def _addressee(session: Session, caller: Caller, body: dict[str, Any]) -> str:
                        errors=[{"loc": "relatedParty", "msg": f"one of: {', '.join(mnos) or 'no agreement'}"}])
 
 
+def _label(caller: Caller) -> str:
+    """How a note records its author: the writing organisation."""
+    return f"{caller.org_kind.upper()} {caller.org_id}"
+
+
+def _names(session: Session, org_id: str) -> list[str]:
+    """What a forged author would name: the counterpart organisation's id and name."""
+    return [org_id, tenancy.get_org(session, org_id).name]
+
+
 def _parties(dso_id: str, mno_id: str, given: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = [{"id": dso_id, "role": "reporter", "@referredType": "Organization"},
            {"id": mno_id, "role": "addressee", "@referredType": "Organization"}]
@@ -184,10 +194,10 @@ def create_ticket(session: Session, caller: Caller, body: Any) -> dict[str, Any]
     mno_id = _addressee(session, caller, body)
     site_pks = _resolve_sites(session, caller.org_id, mno_id, body)
     start = resource.parse_date(body.get("incidentStart"), "incidentStart", []) or now
-    author = f"DSO {caller.org_id}"
     doc = {k: body[k] for k in ("requestedResolutionDate", "attachment", "channel", "troubleTicketRelationship",
                                 "relatedEntity", "statusChangeReason") if body.get(k) is not None}
-    doc["note"] = resource.stamp_notes(body.get("note") or [], [], author, now)
+    doc["note"] = stamp_notes(body.get("note") or [], [], _label(caller), now,
+                              counterparts=_names(session, mno_id))
     doc["relatedParty"] = _parties(caller.org_id, mno_id, body.get("relatedParty") or [])
     doc["statusChange"] = [{"status": LIFECYCLE.initial, "changeDate": isoformat(now),
                             "changeReason": "ticket created"}]
@@ -273,8 +283,9 @@ def _apply_fields(session: Session, t: Ticket, caller: Caller, patch: dict[str, 
         t.etr_source = "mno" if t.expected_resolution_date is not None else None
         changed.append("expectedResolutionDate")
     if "note" in patch:
-        author = f"{'DSO' if caller.org_kind == 'dso' else 'MNO'} {caller.org_id}"
-        notes = resource.stamp_notes(patched.get("note") or [], doc.get("note") or [], author, now)
+        other = t.mno_id if caller.org_kind == "dso" else t.dso_id
+        notes = stamp_notes(patched.get("note") or [], doc.get("note") or [], _label(caller), now,
+                            counterparts=_names(session, other))
         if notes != doc.get("note"):
             doc["note"] = notes
             changed.append("note")
@@ -340,8 +351,8 @@ def _decide(t: Ticket, caller: Caller, decision: Any, now: datetime) -> None:
                      "decidedAt": isoformat(now), "decisionNote": note, "automatic": automatic,
                      "confidence": 1.0 if state == "overridden" else automatic.get("confidence")}
     doc = dict(t.doc)
-    doc["note"] = resource.stamp_notes([{"text": f"attribution {state}: {final}. {note}"}], doc.get("note") or [],
-                                       f"MNO {caller.org_id}", now)
+    doc["note"] = stamp_notes([{"text": f"attribution {state}: {final}. {note}"}], doc.get("note") or [],
+                              _label(caller), now)
     t.doc = doc
 
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from gridcell.core.clock import isoformat, utcnow
 from gridcell.core.errors import Forbidden, InvalidInput, NotFound
 from gridcell.core.ids import new_uuid
-from gridcell.core.tmf import TMF_LIFECYCLE, attribute_filter, merge_patch, paging, select_fields
+from gridcell.core.tmf import TMF_LIFECYCLE, attribute_filter, merge_patch, paging, select_fields, stamp_notes
 from gridcell.problems import notify, resource
 from gridcell.problems.models import Problem
 from gridcell.tenancy import service as tenancy
@@ -27,6 +27,12 @@ OPEN = tuple(s for s in LIFECYCLE.states if not LIFECYCLE.is_final(s))
 DSO_STATUS = frozenset({"cancelled", "closed", "inProgress"})
 MNO_STATUS = frozenset({"acknowledged", "inProgress", "pending", "held", "resolved", "rejected"})
 FIXED = frozenset({"originatorParty", "responsibleParty"})
+# Who writes what: the originating DSO describes the problem; the responsible MNO gives its analysis. Either side
+# adds notes and moves the status within its own transitions; neither rewrites what the other wrote (403).
+MNO_FIELDS = frozenset({"rootCauseResource", "rootCauseService", "problemEscalation", "parentProblem",
+                        "underlyingProblem"})
+BOTH_FIELDS = frozenset({"note", "status", "statusChangeReason"})
+DSO_FIELDS = frozenset(resource.ALL_KEYS - MNO_FIELDS - BOTH_FIELDS - FIXED - set(resource.SERVER_SET))
 
 
 def _level(session: Session, dso_id: str, mno_id: str) -> str:
@@ -76,6 +82,11 @@ def list_problems(session: Session, caller: Caller, query: dict[str, list[str]],
     return [select_fields(i, fields) for i in page], len(items)
 
 
+def _names(session: Session, org_id: str) -> list[str]:
+    """What a forged note author would name: the counterpart organisation's id and name."""
+    return [org_id, tenancy.get_org(session, org_id).name]
+
+
 def _responsible(session: Session, caller: Caller, body: dict[str, Any]) -> str:
     mnos = sorted({a.mno_id for a in tenancy.agreements_for(session, caller.org_id) if a.dso_id == caller.org_id})
     party = body.get("responsibleParty")
@@ -95,8 +106,7 @@ def new_problem(session: Session, dso_id: str, mno_id: str, body: dict[str, Any]
     doc = {k: body[k] for k in resource.DOC_KEYS if body.get(k) is not None}
     doc["originatorParty"] = {"id": dso_id, "role": "originator", "@referredType": "Organization"}
     doc["responsibleParty"] = {"id": mno_id, "role": "responsible", "@referredType": "Organization"}
-    doc["note"] = [{"id": str(i + 1), "date": isoformat(now), "author": n.get("author") or f"DSO {dso_id}",
-                    "text": n["text"]} for i, n in enumerate(body.get("note") or [])]
+    doc["note"] = stamp_notes(body.get("note") or [], [], f"DSO {dso_id}", now, counterparts=_names(session, mno_id))
     what = "proposed by the trend job" if proposed else "created"
     doc["trackingRecord"] = [resource.tracking(what, dso_id, now, 1)]
     p = Problem(id=new_uuid(), dso_id=dso_id, mno_id=mno_id, name=body.get("name"), category=body["category"],
@@ -132,6 +142,11 @@ def patch_problem(session: Session, caller: Caller, problem_id: str, patch: Any,
     if unknown or fixed:
         raise InvalidInput("members not patchable: " + ", ".join(unknown + fixed),
                            errors=[{"loc": k, "msg": "unknown or not patchable"} for k in unknown + fixed])
+    theirs = sorted(set(patch) - (DSO_FIELDS if caller.org_kind == "dso" else MNO_FIELDS) - BOTH_FIELDS)
+    if theirs:
+        owner = "the responsible MNO" if caller.org_kind == "dso" else "the originating DSO"
+        raise Forbidden(f"{', '.join(theirs)}: written by {owner}",
+                        errors=[{"loc": k, "msg": f"written by {owner}"} for k in theirs])
     now = utcnow()
     current = resource.render(p, p.doc)
     updated = merge_patch(current, patch, content_type)
@@ -151,12 +166,9 @@ def patch_problem(session: Session, caller: Caller, problem_id: str, patch: Any,
                 setattr(p, key, value)
                 changed.append(key)
         elif key == "note":
-            notes = list(doc.get("note") or [])
-            known = {n["id"] for n in notes}
-            for n in value or []:
-                if n.get("id") not in known:
-                    notes.append({"id": str(len(notes) + 1), "date": isoformat(now), "text": n["text"],
-                                  "author": n.get("author") or f"{caller.org_kind.upper()} {caller.org_id}"})
+            other = p.mno_id if caller.org_kind == "dso" else p.dso_id
+            notes = stamp_notes(value or [], list(doc.get("note") or []), f"{caller.org_kind.upper()} {caller.org_id}",
+                                now, counterparts=_names(session, other))
             if notes != doc.get("note"):
                 doc["note"] = notes
                 changed.append(key)

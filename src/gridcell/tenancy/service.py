@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
-from gridcell.core import prepared
+from gridcell.core import events, prepared
 from gridcell.core.clock import utcnow
 from gridcell.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gridcell.core.ids import new_id
@@ -171,7 +171,20 @@ def create_agreement(session: Session, dso_id: str, mno_id: str, plmns: Iterable
                           site_ids=None if site_ids is None else sorted(set(site_ids)), level=level,
                           share_telemetry=share_telemetry, sla_target=sla_target, created_at=utcnow())
     session.add(agreement)
+    session.flush()
+    events.emit(session, AGREEMENT_CREATED, AgreementCreated(dso_id, mno_id))
     return agreement.id
+
+
+AGREEMENT_CREATED = "tenancy.agreement_created"
+
+
+@dataclass(frozen=True)
+class AgreementCreated:
+    """Emitted in the transaction that created an agreement: which cells may serve the DSO's USIMs changed."""
+
+    dso_id: str
+    mno_id: str
 
 
 _AGREEMENT_COLS = (Agreement.id, Agreement.dso_id, Agreement.mno_id, Agreement.plmns, Agreement.site_ids,

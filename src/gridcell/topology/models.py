@@ -96,3 +96,13 @@ class ServingLink(Base):
     usim_pk: Mapped[int] = mapped_column(ForeignKey("usims.pk", ondelete="CASCADE"), primary_key=True)
     cell_pk: Mapped[int] = mapped_column(ForeignKey("cells.pk", ondelete="CASCADE"), primary_key=True)
     source: Mapped[str] = mapped_column(String(10))  # reported | coverage
+
+
+class TopologyVersion(Base):
+    """Bumped by every topology write of an organisation: what was derived from its topology (spatial
+    indexes, read models) is valid while the version it was built from is current."""
+
+    __tablename__ = "topology_versions"
+
+    org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)

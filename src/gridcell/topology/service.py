@@ -10,21 +10,22 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
 from shapely import STRtree
 from shapely.geometry import Point, shape
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import ColumnElement, bindparam, delete, func, insert, select
+from sqlalchemy import ColumnElement, Table, bindparam, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from gridcell.core import events, prepared
 from gridcell.core.clock import utcnow
-from gridcell.core.errors import Forbidden, InvalidInput, NotFound
+from gridcell.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gridcell.core.geo import sector_polygon
+from gridcell.tenancy import service as tenancy
 from gridcell.tenancy.service import get_org
-from gridcell.topology.models import Cell, Cpe, DsoSite, RanSite, ServingLink, Usim
+from gridcell.topology.models import Cell, Cpe, DsoSite, RanSite, ServingLink, TopologyVersion, Usim
 from gridcell.topology.schemas import (
     DEFAULT_DEPTH_OF_DISCHARGE,
     DEFAULT_RANGE_M,
@@ -453,14 +454,75 @@ def import_topology(session: Session, org_id: str, doc: Any) -> ImportResult:
     """Validate then upsert a topology document for one organisation; recompute the serving links."""
     kind = get_org(session, org_id).kind
     parsed = parse_document(doc, kind)
+    if parsed.ran_sites:
+        _check_ownership(session, org_id, parsed.ran_sites)
     result = ImportResult()
     if parsed.sites:
         _write_sites(session, org_id, [s for _, s in parsed.sites], result)
     if parsed.ran_sites:
         _write_ran_sites(session, org_id, [s for _, s in parsed.ran_sites], result)
+    bump_version(session, org_id)
     session.flush()
     events.emit(session, TOPOLOGY_IMPORTED, TopologyImported(org_id, kind))
     return result
+
+
+def agreement_plmns(session: Session, mno_id: str) -> set[str]:
+    """The PLMNs an MNO's agreements name: the only PLMNs its cells may carry."""
+    return {p for a in tenancy.agreements_for(session, mno_id) if a.mno_id == mno_id for p in a.plmns}
+
+
+def _check_ownership(session: Session, org_id: str, ran_sites: list[tuple[str, RanSiteIn]]) -> None:
+    """An MNO imports cells of its own PLMNs only (403), and never a cell that another MNO holds under the
+    same PLMN and cell id (409): a cell global identity names one cell of one network."""
+    own = agreement_plmns(session, org_id)
+    foreign = [_err(f"{loc}/cells/{i}/plmn", f"PLMN {c.plmn} is not named by any agreement of this MNO "
+                                             f"(its PLMNs: {', '.join(sorted(own)) or 'none'})")
+               for loc, site in ran_sites for i, c in enumerate(site.cells) if c.plmn not in own]
+    if foreign:
+        raise Forbidden(f"{len(foreign)} cell(s) carry a PLMN this MNO has no agreement for; nothing was imported",
+                        errors=foreign)
+    where = {(c.plmn, c.cell_id): f"{loc}/cells/{i}/cellId"
+             for loc, site in ran_sites for i, c in enumerate(site.cells)}
+    clashes: list[dict[str, Any]] = []
+    for chunk in _chunks(sorted({k[1] for k in where})):
+        for plmn, cell_id in session.execute(
+                select(Cell.plmn, Cell.cell_id).where(Cell.cell_id.in_(chunk), Cell.org_id != org_id)):
+            if (plmn, cell_id) in where:
+                clashes.append(_err(where[(plmn, cell_id)],
+                                    f"cell {cell_id} of PLMN {plmn} belongs to another organisation"))
+    if clashes:
+        raise Conflict(f"{len(clashes)} cell id(s) belong to another organisation: "
+                       + ", ".join(sorted(e["loc"] for e in clashes)) + "; nothing was imported",
+                       errors=sorted(clashes, key=lambda e: e["loc"]))
+
+
+def bump_version(session: Session, org_id: str) -> None:
+    """One more topology write of this organisation (in the writer's transaction)."""
+    table = cast(Table, TopologyVersion.__table__)
+    dialect = session.get_bind().dialect.name
+    upsert: Any
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        upsert = pg_insert(table).values(org_id=org_id, version=1)
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        upsert = sqlite_insert(table).values(org_id=org_id, version=1)
+    session.execute(upsert.on_conflict_do_update(index_elements=[table.c.org_id],
+                                                 set_={"version": table.c.version + 1}))
+
+
+def topology_versions(session: Session, org_ids: Iterable[str]) -> dict[str, int]:
+    """The current topology version of each organisation (0: never imported)."""
+    ids = sorted(set(org_ids))
+    out = dict.fromkeys(ids, 0)
+    for chunk in _chunks(ids):
+        for org_id, version in session.execute(select(TopologyVersion.org_id, TopologyVersion.version)
+                                               .where(TopologyVersion.org_id.in_(chunk))):
+            out[org_id] = version
+    return out
 
 
 def _write_sites(session: Session, org_id: str, items: list[SiteIn], result: ImportResult) -> None:
@@ -592,6 +654,7 @@ def _write_ran_sites(session: Session, org_id: str, items: list[RanSiteIn], resu
 @dataclass(frozen=True)
 class _UsimRow:
     pk: int
+    org_id: str  # the DSO owning the CPE
     plmn: str
     reported: str | None
     lon: float
@@ -608,12 +671,12 @@ class _CellGeom:
 
 def _usim_rows(session: Session, *criteria: ColumnElement[bool]) -> list[_UsimRow]:
     stmt = (
-        select(Usim.pk, Usim.plmn, Usim.reported_cell_id, DsoSite.lon, DsoSite.lat)
+        select(Usim.pk, DsoSite.org_id, Usim.plmn, Usim.reported_cell_id, DsoSite.lon, DsoSite.lat)
         .join(Cpe, Cpe.pk == Usim.cpe_pk)
         .join(DsoSite, DsoSite.pk == Cpe.site_pk)
         .where(*criteria)
     )
-    return [_UsimRow(r[0], r[1], r[2], r[3], r[4]) for r in session.execute(stmt)]
+    return [_UsimRow(*r) for r in session.execute(stmt)]
 
 
 def cell_polygon(coverage: dict[str, Any] | None, azimuth: float | None, range_m: float | None,
@@ -635,32 +698,47 @@ def _cell_geoms(session: Session, *criteria: ColumnElement[bool]) -> list[_CellG
             for r in session.execute(stmt)]
 
 
+def _network_of(session: Session, dso_ids: Iterable[str]) -> dict[tuple[str, str], frozenset[str]]:
+    """(DSO, PLMN) → the MNOs whose cells a USIM of that PLMN may link to: those the DSO's agreements name
+    for it. Another MNO's cell never serves a DSO's USIM, whatever PLMN or id it carries."""
+    out: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for dso, agreements in tenancy.agreements_of_dsos(session, dso_ids).items():
+        for a in agreements:
+            for plmn in a.plmns:
+                out[(dso, plmn)].add(a.mno_id)
+    return {k: frozenset(v) for k, v in out.items()}
+
+
 def _recompute_links(session: Session, rows: Sequence[_UsimRow]) -> int:
-    """Replace the serving links of these USIMs: the reported cell when it is known (same PLMN, any
-    MNO), else every cell of the USIM's PLMN whose coverage contains the site (STRtree per PLMN)."""
+    """Replace the serving links of these USIMs: the reported cell when it is known (same PLMN, of an MNO the
+    DSO's agreements name for it), else every such cell whose coverage contains the site (STRtree per network)."""
     if not rows:
         return 0
     for chunk in _chunks([r.pk for r in rows]):
         session.execute(delete(ServingLink).where(ServingLink.usim_pk.in_(chunk)))
+    network = _network_of(session, {r.org_id for r in rows})
 
     reported_ids = {r.reported for r in rows if r.reported}
-    reported: dict[tuple[str, str], list[int]] = defaultdict(list)
+    reported: dict[tuple[str, str], list[tuple[int, str]]] = defaultdict(list)
     for ids in _chunks(reported_ids):
-        for pk, plmn, cell_id in session.execute(
-                select(Cell.pk, Cell.plmn, Cell.cell_id).where(Cell.cell_id.in_(ids))):
-            reported[(plmn, cell_id)].append(pk)
+        for pk, plmn, cell_id, owner in session.execute(
+                select(Cell.pk, Cell.plmn, Cell.cell_id, Cell.org_id).where(Cell.cell_id.in_(ids))):
+            reported[(plmn, cell_id)].append((pk, owner))
 
     links: list[dict[str, Any]] = []
-    need_coverage: dict[str, list[_UsimRow]] = defaultdict(list)
+    need_coverage: dict[tuple[str, frozenset[str]], list[_UsimRow]] = defaultdict(list)
     for r in rows:
-        hits = reported.get((r.plmn, r.reported)) if r.reported else None
+        mnos = network.get((r.org_id, r.plmn), frozenset())
+        if not mnos:
+            continue
+        hits = [pk for pk, owner in reported.get((r.plmn, r.reported), ()) if owner in mnos] if r.reported else []
         if hits:
             links.extend({"usim_pk": r.pk, "cell_pk": pk, "source": "reported"} for pk in hits)
         else:
-            need_coverage[r.plmn].append(r)
+            need_coverage[(r.plmn, mnos)].append(r)
 
-    for plmn, usims in need_coverage.items():
-        geoms = _cell_geoms(session, Cell.plmn == plmn)
+    for (plmn, mnos), usims in need_coverage.items():
+        geoms = _cell_geoms(session, Cell.plmn == plmn, Cell.org_id.in_(sorted(mnos)))
         if not geoms:
             continue
         tree = STRtree([g.polygon for g in geoms])
@@ -672,6 +750,18 @@ def _recompute_links(session: Session, rows: Sequence[_UsimRow]) -> int:
     for batch in _chunks(links):
         session.execute(insert(ServingLink), batch)
     return len(links)
+
+
+def on_agreement_created(session: Session, event: tenancy.AgreementCreated) -> None:
+    relink_dso(session, event.dso_id)
+
+
+def relink_dso(session: Session, dso_id: str) -> int:
+    """Recompute every serving link of a DSO's USIMs (its agreements changed, so the networks allowed did)."""
+    rows = _usim_rows(session, DsoSite.org_id == dso_id)
+    links = _recompute_links(session, rows)
+    bump_version(session, dso_id)
+    return links
 
 
 # ---- listing for the API ----------------------------------------------------------------------------
