@@ -143,6 +143,18 @@ def provmns_sub(ctx: Ctx, who: str) -> Request:
     return f"/ProvMnS/v1900/subscriptions/{_provmns_sub(ctx)}", None
 
 
+_ANSWER = {"mnoMaxServiceDuration": 240, "reason": "generator on site"}
+
+
+def mno_answer_delete(ctx: Ctx, who: str) -> Request:
+    """Each MNO withdraws the answer it stated first (its own, never the other's)."""
+    _ensure_moi(ctx, ORI)
+    for mno in (ctx.world.mno, ctx.world.mno2):
+        r = ctx.client.put("/api/v1/outages/AUTHZ/mno-answer", json=_ANSWER, headers=mno.auth())
+        assert r.status_code == 200, r.text
+    return "/api/v1/outages/AUTHZ/mno-answer", None
+
+
 def outage_plan(suffix: str, body: Any = None) -> Builder:
     def build(ctx: Ctx, who: str) -> Request:
         _ensure_moi(ctx, ORI)
@@ -266,6 +278,10 @@ ROUTES: list[Row] = [
     R("POST", "/api/v1/outages/{moi_id}/switching", "dso", "operator", 400, 404, 403,
       outage_plan("switching", {"actions": [{"switch": 1, "closed": True}]})),
     R("GET", "/api/v1/outages/ran-site-power", "mno", "viewer", 200, 403, 200),
+    # Each MNO states its own answer (the other MNO has an agreement with the DSO too: it answers for itself).
+    R("PUT", "/api/v1/outages/{moi_id}/mno-answer", "mno", "operator", 200, 403, 200,
+      outage_plan("mno-answer", _ANSWER)),
+    R("DELETE", "/api/v1/outages/{moi_id}/mno-answer", "mno", "operator", 200, 403, 200, mno_answer_delete),
     # Telemetry: DSOs upload probes (another DSO's upload names CPEs unknown to it: reported, 200).
     R("POST", "/api/v1/telemetry/probes", "dso", "operator", 200, 200, 403,
       lambda ctx, who: ("/api/v1/telemetry/probes", {"cpe": "D1-CPE0", "plmn": PLMN_A, "ok": True, "rtt_ms": 20.0,
@@ -303,7 +319,7 @@ ROUTES: list[Row] = [
     R("GET", f"{SP}/serviceProblem/{{problem_id}}", "dso", "viewer", 200, 404, 200,
       lambda ctx, who: (f"{SP}/serviceProblem/{_problem(ctx)}", None)),
     R("PATCH", f"{SP}/serviceProblem/{{problem_id}}", "dso", "operator", 200, 404, 200,
-      lambda ctx, who: (f"{SP}/serviceProblem/{_problem(ctx)}", {"description": "worse"})),
+      lambda ctx, who: (f"{SP}/serviceProblem/{_problem(ctx)}", {"note": [{"text": "worse"}]})),
     R("DELETE", f"{SP}/serviceProblem/{{problem_id}}", "dso", "operator", 204, 404, 403,
       lambda ctx, who: (f"{SP}/serviceProblem/{_problem(ctx)}", None)),
     R("POST", f"{SP}/hub", "dso", "operator", 201, 201, 201, fixed(f"{SP}/hub", {"callback": "http://127.0.0.1:9/h"})),

@@ -46,9 +46,10 @@ class StatusChanged:
     at: datetime
 
 
-# Evidence from outside the MNO's own notifications (e.g. DSO probe change detection). A provider answers,
-# for the pairs being evaluated, the pairs it has evidence on: {(site pk, PLMN): [reason dicts]}. Each reason
-# has at least "category" ("degradation"), "source", "since"; it makes an otherwise ok pair `degraded`.
+# Evidence from outside the MNO's own notifications (DSO probe change detection, energy outage plans). A
+# provider answers, for the pairs being evaluated, the pairs it has evidence on: {(site pk, PLMN): [reasons]}.
+# Each reason has at least "category", "source", "since"; its "effect" (default `degraded`; `at_risk` or
+# `down`) raises the pair's status to at least that, with "timeToDark" / "expectedEnd" where it has them.
 EvidenceProvider = Callable[[Session, set[tuple[int, str]], datetime], dict[tuple[int, str], list[dict[str, Any]]]]
 _evidence_providers: list[EvidenceProvider] = []
 
@@ -75,8 +76,13 @@ class Evaluation:
     reasons: list[dict[str, Any]]
 
     def key(self) -> tuple[Any, ...]:
-        return (self.status, self.expected_end,
-                tuple(sorted((r["category"], r.get("ranSiteId") or "") for r in self.reasons)))
+        return _key(self.status, self.expected_end, self.reasons)
+
+
+def _key(status: str, expected_end: datetime | None, reasons: list[dict[str, Any]]) -> tuple[Any, ...]:
+    """What a notification is about: status, expected end, and each reason's category, RAN site and time to dark."""
+    return (status, expected_end, tuple(sorted((r["category"], r.get("ranSiteId") or "", r.get("timeToDark") or "")
+                                               for r in reasons)))
 
 
 def _effect(cond: ActiveCondition) -> str:
@@ -116,15 +122,18 @@ def evaluate(cells: list[CellRef], conds: dict[int, list[ActiveCondition]], now:
         status = "down" if "down" in unavailable else "maintenance"
     elif any(s == "at_risk" for s in cell_state.values()):
         status = "at_risk"
-    elif any(s != "ok" for s in cell_state.values()) or evidence:
+    elif any(s != "ok" for s in cell_state.values()):
         status = "degraded"
     else:
         status = "ok"
     reasons = [_reason(g) for g in sorted(groups.values(), key=lambda g: (-RANK[g["effect"]], g["ranSiteId"]))]
-    reasons += [{"ranSiteId": None, "cells": [], "expectedEnd": None, "timeToDark": None, **e} for e in evidence or ()]
-    if status == "degraded" and not any(g["effect"] == "degraded" for g in groups.values()) and evidence:
-        groups[("evidence", "")] = {"effect": "degraded", "since": min(_ts(e.get("since"), now) for e in evidence),
-                                    "expectedEnd": None}
+    reasons += [{"ranSiteId": None, "cells": [], "expectedEnd": None, "timeToDark": None,
+                 **{k: v for k, v in e.items() if k != "effect"}} for e in evidence or ()]
+    for i, e in enumerate(evidence or ()):
+        effect = e.get("effect", "degraded")
+        status = max(status, effect, key=RANK.__getitem__)
+        groups[("evidence", str(i))] = {"effect": effect, "since": _ts(e.get("since"), now),
+                                        "expectedEnd": _ts(e.get("expectedEnd"), None)}
     driving = [g for g in groups.values() if g["effect"] == status] or list(groups.values())
     if previous is not None and previous.status == status:
         since = previous.since
@@ -137,7 +146,7 @@ def evaluate(cells: list[CellRef], conds: dict[int, list[ActiveCondition]], now:
     return Evaluation(status, since, expected_end, reasons)
 
 
-def _ts(value: Any, default: datetime) -> datetime:
+def _ts(value: Any, default: Any) -> Any:
     if isinstance(value, datetime):
         return value
     if isinstance(value, str):
@@ -293,8 +302,7 @@ def _write(session: Session, inserts: list[dict[str, Any]], updates: list[dict[s
 
 
 def _key_of(row: Stored) -> tuple[Any, ...]:
-    return (row.status, row.expected_end,
-            tuple(sorted((r["category"], r.get("ranSiteId") or "") for r in row.reasons)))
+    return _key(row.status, row.expected_end, row.reasons)
 
 
 def _store(inserts: list[dict[str, Any]], updates: list[dict[str, Any]], site: SiteRef, plmn: str,
@@ -321,14 +329,14 @@ def tick(session: Session, after: datetime, until: datetime) -> int:
 
 
 def on_topology_imported(session: Session, event: TopologyImported) -> None:
-    """New topology can map alarms that named unknown cells and changes which cells serve which site."""
+    """New topology can map alarms that named unknown cells and changes which cells serve which site: the pairs
+    the import touched, and those served by newly mapped cells, are re-evaluated (not the DSO's every pair)."""
+    pairs = set(event.pairs)
     if event.kind == "mno":
-        faults.remap_unmapped(session, event.org_id)
-        dsos = {a.dso_id for a in tenancy.agreements_for(session, event.org_id) if a.mno_id == event.org_id}
-    else:
-        dsos = {event.org_id}
-    for dso in sorted(dsos):
-        rebuild_org(session, dso)
+        remapped = faults.remap_unmapped(session, event.org_id)
+        if remapped:
+            pairs |= topology.pairs_for_cells(session, remapped)
+    recompute(session, pairs)
 
 
 def on_agreement_created(session: Session, event: tenancy.AgreementCreated) -> None:

@@ -3,11 +3,12 @@ plan API for each side."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from gridcell.core.clock import isoformat, utcnow
 from gridcell.core.db import Database
@@ -178,9 +179,25 @@ def get_plan(moi_id: str, dso: str | None = Query(None, description="The DSO (ne
 class SwitchAction(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    switch: int = Field(ge=0, description="pandapower switch index")
+    switch: int = Field(ge=0, le=2**31 - 1, description="pandapower switch index")
     closed: bool
     grid: str | None = Field(None, max_length=100, description="grid name; optional when the DSO has one grid")
+    at: AwareDatetime | None = Field(None, description="when it was (or will be) operated; default now. The first "
+                                                       "switching ends the tripped phase: the fault is isolated "
+                                                       "and the feeder breaker reclosed")
+
+
+class MnoAnswerIn(BaseModel):
+    """An MNO's own answer to an outage; each attribute given overrides the computed one (null: none)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mnoMaxServiceDuration: int | None = Field(None, ge=0, le=10_000_000, description="minutes from the outage "
+                                                                                      "start until comms fail")
+    mnoInterventionTime: AwareDatetime | None = Field(None, description="when a generator is needed")
+    mnoInterventionDuration: int | None = Field(None, ge=0, le=10_000_000, description="minutes")
+    reason: str = Field(min_length=1, max_length=500, pattern=r"^[^\x00]+$",
+                        description="why (a generator en route, a site on a fuel cell, ...)")
 
 
 class SwitchingIn(BaseModel):
@@ -196,6 +213,24 @@ def post_switching(moi_id: str, body: SwitchingIn, caller: Caller = Depends(get_
         caller.require("operator", "dso")
     with db.write() as session:
         return service.add_switching(session, caller, moi_id, [a.model_dump() for a in body.actions])
+
+
+@router.put("/{moi_id}/mno-answer", summary="The calling MNO's own answer to an outage (overrides the computed one)")
+def put_mno_answer(moi_id: str, body: MnoAnswerIn,
+                   dso: str | None = Query(None, description="The DSO (needed by an MNO with several)"),
+                   caller: Caller = Depends(get_caller), db: Database = Depends(get_db)) -> dict[str, Any]:
+    answer = body.model_dump(exclude_unset=True)
+    if isinstance(answer.get("mnoInterventionTime"), datetime):
+        answer["mnoInterventionTime"] = isoformat(answer["mnoInterventionTime"])
+    with db.write() as session:
+        return service.set_mno_answer(session, caller, dso, moi_id, answer)
+
+
+@router.delete("/{moi_id}/mno-answer", summary="Withdraw the calling MNO's own answer (the computed one applies)")
+def delete_mno_answer(moi_id: str, dso: str | None = Query(None), caller: Caller = Depends(get_caller),
+                      db: Database = Depends(get_db)) -> dict[str, Any]:
+    with db.write() as session:
+        return service.set_mno_answer(session, caller, dso, moi_id, None)
 
 
 @router.get("/ran-site-power", summary="Power state of the MNO's RAN sites (mains | battery | dark)")

@@ -4,7 +4,6 @@ supply links from RAN sites to the bus that powers them, and the de-energized bu
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import math
@@ -277,6 +276,27 @@ class _NetCache:
 _CACHE = _NetCache()
 
 
+def net_of(session: Session, grid_pk: int) -> Any:
+    """The grid's pandapower net (parsed once per version; callers copy before changing it)."""
+    return _CACHE.get(session, grid_pk)
+
+
+def grid_version(session: Session, grid_pk: int) -> datetime:
+    grid = session.get(GridModel, grid_pk)
+    if grid is None:
+        raise NotFound(f"grid {grid_pk} not found")
+    return grid.updated_at
+
+
+def switch_ids(session: Session, grid_pk: int) -> set[int]:
+    return {int(i) for i in net_of(session, grid_pk).switch.index}
+
+
+def topology_module() -> Any:
+    """pandapower.topology, imported quietly on first use."""
+    return _topology()
+
+
 def grids_of(session: Session, dso_id: str) -> list[GridInfo]:
     return [GridInfo(g.pk, g.dso_id, g.name) for g in
             session.scalars(select(GridModel).where(GridModel.dso_id == dso_id).order_by(GridModel.pk))]
@@ -326,37 +346,6 @@ def parse_supply_id(session: Session, dso_id: str, value: str | None) -> list[Gr
         out.append(GridFault(grid_name, kind, int(idx)))
     if errors:
         raise InvalidInput("energySupplyId names grid elements that do not exist", errors=errors)
-    return out
-
-
-def deenergized(session: Session, dso_id: str, faults: list[GridFault],
-                switching: list[dict[str, Any]]) -> set[str]:
-    """Buses ("<grid>/<bus>") without supply after the faults and the switching actions, by pandapower.topology."""
-    top = _topology()
-    grids = {g.name: g for g in grids_of(session, dso_id)}
-    out: set[str] = set()
-    touched = {f.grid for f in faults} | {str(s["grid"]) for s in switching}
-    for name in sorted(touched):
-        grid = grids.get(name)
-        if grid is None:
-            continue
-        net = copy.deepcopy(_CACHE.get(session, grid.pk))
-        faulted_buses: set[int] = set()
-        for f in faults:
-            if f.grid != name:
-                continue
-            if f.element == "bus":
-                net.bus.loc[f.index, "in_service"] = False
-                faulted_buses.add(f.index)
-            else:
-                getattr(net, f.element).loc[f.index, "in_service"] = False
-        for s in switching:
-            if s["grid"] == name and int(s["switch"]) in net.switch.index:
-                net.switch.loc[int(s["switch"]), "closed"] = bool(s["closed"])
-        if not faults and not any(s["grid"] == name for s in switching):
-            continue
-        dead = {int(b) for b in top.unsupplied_buses(net)} | faulted_buses
-        out.update(f"{name}/{b}" for b in dead)
     return out
 
 

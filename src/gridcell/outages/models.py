@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gridcell.core.db import Base
@@ -67,7 +67,8 @@ class OutageInfo(Base):
     expected_end: Mapped[datetime | None]
     actual_end: Mapped[datetime | None]
     switching: Mapped[list[Any]]  # switching actions [{"grid","switch","closed","at"}]
-    mno_attributes: Mapped[dict[str, Any]]  # computed mno* attributes
+    mno_attributes: Mapped[dict[str, Any]]  # the DSO's copy of the mno* attributes (earliest MNO answer)
+    mno_answers: Mapped[dict[str, Any]]  # answers MNOs declared themselves: {mno id: {mno*..., reason, at, by}}
     affected_ran_site_pks: Mapped[list[Any]]
     covered_site_pks: Mapped[list[Any]]  # DSO sites de-energized or inside the area
     plan: Mapped[dict[str, Any] | None]
@@ -75,6 +76,21 @@ class OutageInfo(Base):
     plan_version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class OutageSiteEffect(Base):
+    """A DSO site × PLMN that an open plan says loses its every serving RAN site: what the status engine shows
+    (at_risk until `lost_at`, down from then until `regain_at`). Rewritten with every plan."""
+
+    __tablename__ = "outage_site_effects"
+    __table_args__ = (Index("ix_outage_site_effects_site", "site_pk"),)
+
+    outage_pk: Mapped[int] = mapped_column(ForeignKey("outage_infos.pk", ondelete="CASCADE"), primary_key=True)
+    site_pk: Mapped[int] = mapped_column(ForeignKey("dso_sites.pk", ondelete="CASCADE"), primary_key=True)
+    plmn: Mapped[str] = mapped_column(String(6), primary_key=True)
+    mno_id: Mapped[str] = mapped_column(String(40))
+    lost_at: Mapped[datetime | None]  # None: a serving RAN site's autonomy is unknown
+    regain_at: Mapped[datetime | None]  # a serving RAN site gets mains back (switching); None: not before the end
 
 
 class ThresholdMonitor(Base):

@@ -1,34 +1,30 @@
 """Energy outage coordination: OutageAndRecoveryInfo MOIs, their plans, and what other capabilities ask.
 
-Who may do what (TS 28.318 + the seed's clause 6.3): the SubNetwork id is the DSO organisation's id. The DSO
+Who may do what (TS 28.318 + the study's clause 6.3): the SubNetwork id is the DSO organisation's id. The DSO
 writes the DSO attributes of its MOIs; the MNOs it has agreements with read them. The `mno*` attributes are
-readOnly in the schema, so gridcell computes them (from the MNOs' battery data, power alarms and the grid
-model); nobody writes them: a DSO sending a different value gets 403, and an MNO writing anything gets 403.
+readOnly in the schema: each MNO's values are computed from its own battery data, power alarms and the grid
+model, or stated by the MNO itself with a reason (`set_mno_answer`); a DSO sending a different value gets 403,
+and an MNO writing a DSO attribute gets 403. Each MNO reads its own answer; the DSO reads all of them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, exists, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from gridcell.core import prepared
 from gridcell.core.clock import as_utc, isoformat, utcnow
 from gridcell.core.errors import Forbidden, InvalidInput, NotFound
-from gridcell.faults.service import CellsChanged
-from gridcell.outages import grid, moi, notify, plan, views
-from gridcell.outages.models import OutageInfo, ThresholdMonitor
-from gridcell.outages.plan import DsoSite, OutageFacts, Pair, PowerEvidence, RanSite, SpatialIndex
-from gridcell.outages.power import RanSitePower, alarm_evidence
+from gridcell.exposure import status
+from gridcell.outages import grid, moi, notify, planner, views
+from gridcell.outages.models import OutageInfo
+from gridcell.outages.power import RanSitePower
 from gridcell.outages.power import ran_site_power as _ran_site_power
 from gridcell.tenancy import service as tenancy
 from gridcell.tenancy.service import Caller
-from gridcell.topology import service as topology
-from gridcell.topology.service import TopologyImported
 
 __all__ = ["OutageEvidence", "RanSitePower", "energy_outages_for_sites", "ran_site_power"]
 
@@ -85,17 +81,10 @@ def access(session: Session, caller: Caller, dso_id: str, *, write: bool) -> Non
                         "(readOnly in TS 28.318) are computed by gridcell from the MNO's battery and alarm data")
 
 
-def agreement_mnos(session: Session, dso_id: str) -> list[str]:
-    return sorted({a.mno_id for a in tenancy.agreements_for(session, dso_id) if a.dso_id == dso_id})
+agreement_mnos = planner.agreement_mnos
 
 
 # ---- the MOI -----------------------------------------------------------------------------------------------
-
-
-def render(row: OutageInfo) -> dict[str, Any]:
-    return {"id": row.moi_id, "objectClass": moi.ORI_CLASS,
-            "objectInstance": notify.dn(row.dso_id, moi.ORI_CLASS, row.moi_id),
-            **row.attributes, **row.mno_attributes}
 
 
 def _row(session: Session, dso_id: str, moi_id: str) -> OutageInfo | None:
@@ -110,7 +99,7 @@ def get_outage(session: Session, caller: Caller, dso_id: str, moi_id: str) -> di
         raise NotFound(f"OutageAndRecoveryInfo={moi_id} not found")
     if caller.org_kind == "mno":
         tenancy.audit(session, caller, "read OutageAndRecoveryInfo", [dso_id], {"id": moi_id})
-    return render(row)
+    return views.render(row, caller.org_id)
 
 
 def _normalise(attrs: dict[str, Any], parsed: moi.OutageAttrs) -> dict[str, Any]:
@@ -122,13 +111,15 @@ def _normalise(attrs: dict[str, Any], parsed: moi.OutageAttrs) -> dict[str, Any]
     return out
 
 
-def _check_readonly(caller: Caller, attrs: dict[str, Any], current: dict[str, Any]) -> None:
-    """A DSO may echo the computed mno* values (GET-modify-PUT), never set them."""
+def _dso_attrs(caller: Caller, attrs: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
+    """What a DSO writes: it may echo the computed mno* values and the answers beside them (GET-modify-PUT),
+    never set them."""
     bad = [k for k in moi.ORI_MNO_ATTRS if k in attrs and attrs[k] != current.get(k)]
     if bad:
         raise Forbidden(f"{', '.join(bad)} {'is' if len(bad) == 1 else 'are'} MNO-side (readOnly in TS 28.318), "
-                        "computed by gridcell; the DSO cannot write them",
+                        "answered by each MNO; the DSO cannot write them",
                         errors=[{"loc": k, "msg": "readOnly MNO attribute"} for k in bad])
+    return {k: v for k, v in attrs.items() if k not in moi.ORI_MNO_ATTRS and k != views.EXTENSION}
 
 
 def put_outage(session: Session, caller: Caller, dso_id: str, moi_id: str, body: Any) -> tuple[dict[str, Any], bool]:
@@ -137,9 +128,7 @@ def put_outage(session: Session, caller: Caller, dso_id: str, moi_id: str, body:
     moi.check_moi_id(moi_id)
     attrs = moi.flatten(body, moi_id, moi.ORI_CLASS)
     row = _row(session, dso_id, moi_id)
-    _check_readonly(caller, attrs, row.mno_attributes if row else {})
-    for k in moi.ORI_MNO_ATTRS:
-        attrs.pop(k, None)
+    attrs = _dso_attrs(caller, attrs, row.mno_attributes if row else {})
     return _write(session, dso_id, moi_id, row, attrs)
 
 
@@ -149,12 +138,8 @@ def patch_outage(session: Session, caller: Caller, dso_id: str, moi_id: str, pat
     row = _row(session, dso_id, moi_id)
     if row is None:
         raise NotFound(f"OutageAndRecoveryInfo={moi_id} not found")
-    current = render(row)
-    updated = apply_patch(current, patch, content_type)
-    attrs = moi.flatten(updated, moi_id, moi.ORI_CLASS)
-    _check_readonly(caller, attrs, row.mno_attributes)
-    for k in moi.ORI_MNO_ATTRS:
-        attrs.pop(k, None)
+    updated = apply_patch(views.render(row, dso_id), patch, content_type)
+    attrs = _dso_attrs(caller, moi.flatten(updated, moi_id, moi.ORI_CLASS), row.mno_attributes)
     result, _ = _write(session, dso_id, moi_id, row, attrs)
     return result
 
@@ -162,32 +147,38 @@ def patch_outage(session: Session, caller: Caller, dso_id: str, moi_id: str, pat
 def _write(session: Session, dso_id: str, moi_id: str, row: OutageInfo | None,
            attrs: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     parsed = moi.validate_outage(attrs)
-    faults = grid.parse_supply_id(session, dso_id, parsed.energy_supply_id)
-    del faults  # validated here; the planner parses it again from the stored attributes
+    grid.parse_supply_id(session, dso_id, parsed.energy_supply_id)  # validated here; the planner reads it again
     now = utcnow()
     clean = _normalise(attrs, parsed)
     clean.setdefault("outageStartTime", isoformat(now))
     created = row is None
-    old = {} if row is None else render(row)
+    orgs = [dso_id, *agreement_mnos(session, dso_id)]
     if row is None:
-        row = OutageInfo(dso_id=dso_id, moi_id=moi_id, switching=[], mno_attributes={}, affected_ran_site_pks=[],
-                         covered_site_pks=[], plan=None, plan_key=None, plan_version=0, created_at=now)
+        row = OutageInfo(dso_id=dso_id, moi_id=moi_id, switching=[], mno_attributes={}, mno_answers={},
+                         affected_ran_site_pks=[], covered_site_pks=[], plan=None, plan_key=None, plan_version=0,
+                         created_at=now)
         session.add(row)
+        before: dict[str, dict[str, Any]] = {}
+    else:
+        before = views.renders(row, orgs)
     _store_attrs(row, clean, now)
     session.flush()
-    mnos = _recompute(session, row, now, notify_moi=False)
-    new = render(row)
     target = notify.href(dso_id, moi.ORI_CLASS, moi_id)
-    orgs = [dso_id, *agreement_mnos(session, dso_id)]
-    if created:
-        attr_list = {k: v for k, v in new.items() if k not in ("id", "objectClass", "objectInstance")}
-        notify.send(session, orgs, "notifyMOICreation", target,
-                    lambda _org: {"sourceIndicator": "RESOURCE_OPERATION", "attributeList": attr_list}, now)
-    else:
-        _notify_changes(session, orgs, target, old, new, now)
-    if mnos is not None:  # the plan changed: after the MOI notification, so receivers see cause before effect
-        views.notify_plan(session, row, mnos, now)
-    return new, created
+
+    def announce() -> None:  # the MOI first, so receivers see cause before effect; the plan follows
+        if not created:
+            views.notify_moi_changes(session, row, before, now)
+            return
+
+        def creation(org: str) -> dict[str, Any]:
+            attr_list = {k: v for k, v in views.render(row, org).items()
+                         if k not in ("id", "objectClass", "objectInstance")}
+            return {"sourceIndicator": "RESOURCE_OPERATION", "attributeList": attr_list}
+
+        notify.send(session, orgs, "notifyMOICreation", target, creation, now)
+
+    planner.recompute(session, row, now, announce=announce)
+    return views.render(row, dso_id), created
 
 
 def _store_attrs(row: OutageInfo, clean: dict[str, Any], now: datetime) -> None:
@@ -202,29 +193,64 @@ def _dt(value: Any) -> datetime | None:
     return None if value is None else as_utc(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
 
 
-def _notify_changes(session: Session, orgs: list[str], target: str, old: dict[str, Any], new: dict[str, Any],
-                    now: datetime) -> None:
-    keys = sorted((set(old) | set(new)) - {"id", "objectClass", "objectInstance"})
-    changed = [k for k in keys if old.get(k) != new.get(k)]
-    if not changed:
-        return
-    changes = [{k: new.get(k) for k in changed}, {k: old.get(k) for k in changed}]
-    notify.send(session, orgs, "notifyMOIAttributeValueChanges", target,
-                lambda _org: {"sourceIndicator": "RESOURCE_OPERATION", "attributeListValueChanges": changes}, now)
-
-
 def delete_outage(session: Session, caller: Caller, dso_id: str, moi_id: str) -> None:
     access(session, caller, dso_id, write=True)
     row = _row(session, dso_id, moi_id)
     if row is None:
         raise NotFound(f"OutageAndRecoveryInfo={moi_id} not found")
-    last = render(row)
     orgs = [dso_id, *agreement_mnos(session, dso_id)]
+    last = views.renders(row, orgs)
+    pairs = {(e[0], e[1]) for e in (row.plan or {}).get("effects", [])}
     session.delete(row)
     session.flush()
-    attr_list = {k: v for k, v in last.items() if k not in ("id", "objectClass", "objectInstance")}
-    notify.send(session, orgs, "notifyMOIDeletion", notify.href(dso_id, moi.ORI_CLASS, moi_id),
-                lambda _org: {"sourceIndicator": "RESOURCE_OPERATION", "attributeList": attr_list})
+    if pairs:
+        status.recompute(session, pairs)
+
+    def body(org: str) -> dict[str, Any]:
+        attr_list = {k: v for k, v in last[org].items() if k not in ("id", "objectClass", "objectInstance")}
+        return {"sourceIndicator": "RESOURCE_OPERATION", "attributeList": attr_list}
+
+    notify.send(session, orgs, "notifyMOIDeletion", notify.href(dso_id, moi.ORI_CLASS, moi_id), body)
+
+
+# ---- an MNO's own answer ------------------------------------------------------------------------------------------
+
+
+def set_mno_answer(session: Session, caller: Caller, dso_id: str | None, moi_id: str,
+                   answer: dict[str, Any] | None) -> dict[str, Any]:
+    """The MNO states its own answer (a generator en route, a site on a fuel cell), overriding what gridcell
+    computed from its battery data attribute by attribute; None withdraws it. The DSO is notified (the MOI's
+    mno* attributes and its plan change)."""
+    caller.require("operator", "mno")
+    row = _find(session, caller, dso_id, moi_id)
+    now = utcnow()
+    answers = dict(row.mno_answers or {})
+    if answer is None:
+        if caller.org_id not in answers:
+            raise NotFound(f"no answer of {caller.org_id} on outage {moi_id}")
+        answers.pop(caller.org_id)
+    else:
+        answers[caller.org_id] = {**answer, "at": isoformat(now), "by": caller.client_id}
+    before = views.renders(row, [row.dso_id, *agreement_mnos(session, row.dso_id)])
+    row.mno_answers = answers
+    row.updated_at = now
+    session.flush()
+    planner.recompute(session, row, now, announce=lambda: views.notify_moi_changes(session, row, before, now))
+    return views.view(session, caller, row)
+
+
+def _find(session: Session, caller: Caller, dso_id: str | None, moi_id: str) -> OutageInfo:
+    if dso_id is None:
+        candidates = [caller.org_id] if caller.org_kind == "dso" else sorted(
+            {a.dso_id for a in tenancy.agreements_for(session, caller.org_id) if a.mno_id == caller.org_id})
+    else:
+        candidates = [dso_id]
+    for dso in candidates:
+        row = _row(session, dso, moi_id)
+        if row is not None:
+            access(session, caller, dso, write=False)
+            return row
+    raise NotFound(f"outage {moi_id} not found")
 
 
 def apply_patch(doc: dict[str, Any], patch: Any, content_type: str) -> dict[str, Any]:
@@ -317,192 +343,15 @@ def add_switching(session: Session, caller: Caller, moi_id: str, actions: list[d
         name = a.get("grid") or (next(iter(grids)) if len(grids) == 1 else None)
         if name not in grids:
             raise InvalidInput("unknown grid", errors=[{"loc": f"actions/{i}/grid", "msg": "name the DSO's grid"}])
+        if int(a["switch"]) not in grid.switch_ids(session, grids[name].pk):
+            raise InvalidInput("unknown switch", errors=[{"loc": f"actions/{i}/switch",
+                                                          "msg": f"the grid {name} has no switch {a['switch']}"}])
         added.append({"grid": name, "switch": int(a["switch"]), "closed": bool(a["closed"]),
                       "at": isoformat(a.get("at") or now)})
     row.switching = [*row.switching, *added]
     row.updated_at = now
-    recompute(session, row, now)
+    planner.recompute(session, row, now)
     return views.view(session, caller, row)
-
-
-# ---- planning ------------------------------------------------------------------------------------------------
-
-
-class DbServing:
-    """Serving relations read from topology, asked only about the affected RAN sites."""
-
-    def __init__(self, session: Session, dso_id: str, site_bus: dict[int, str]) -> None:
-        self.session, self.dso_id, self.site_bus = session, dso_id, site_bus
-        self._sites: dict[int, topology.SiteRef] = {}
-
-    def _site_refs(self, pks: Iterable[int]) -> dict[int, topology.SiteRef]:
-        missing = [pk for pk in set(pks) if pk not in self._sites]
-        if missing:
-            self._sites.update(topology.site_refs(self.session, missing))
-        return {pk: self._sites[pk] for pk in pks if pk in self._sites}
-
-    def pairs_of_ran(self, ran_pks: Iterable[int]) -> set[Pair]:
-        cells = topology.ran_site_cells(self.session, list(ran_pks))
-        pairs = topology.pairs_for_cells(self.session, [c.pk for c in cells])
-        refs = self._site_refs({p[0] for p in pairs})
-        return {p for p in pairs if p[0] in refs and refs[p[0]].org_id == self.dso_id}
-
-    def serving_of(self, pairs: set[Pair]) -> dict[Pair, set[int]]:
-        serving = topology.serving_cells_for_pairs(self.session, pairs)
-        return {p: {c.ran_site_pk for c in cells} for p, cells in serving.items()}
-
-    def plmns_of(self, site_pks: Iterable[int]) -> dict[int, set[str]]:
-        return topology.site_plmns(self.session, list(site_pks))
-
-    def sites(self, site_pks: Iterable[int]) -> dict[int, DsoSite]:
-        return {pk: _dso_site(s, self.site_bus.get(pk)) for pk, s in self._site_refs(list(site_pks)).items()}
-
-
-def _dso_site(s: topology.SiteRef, bus: str | None) -> DsoSite:
-    return DsoSite(s.pk, s.site_id, s.name, s.kind, s.lon, s.lat, s.customers, s.criticality, bus)
-
-
-def facts_of(session: Session, row: OutageInfo) -> tuple[OutageFacts, grid.GridInfo | None]:
-    parsed = moi.validate_outage(row.attributes)
-    faults = grid.parse_supply_id(session, row.dso_id, parsed.energy_supply_id)
-    dead = grid.deenergized(session, row.dso_id, faults, []) if faults else set()
-    switching = list(row.switching)
-    after = grid.deenergized(session, row.dso_id, faults, switching) if switching else dead
-    facts = OutageFacts(moi_id=row.moi_id, dso_id=row.dso_id, start=row.start, expected_end=row.expected_end,
-                        actual_end=row.actual_end, rapid_time=parsed.rapid_time,
-                        rapid_duration_min=parsed.rapid_duration_min, area=parsed.area.geometry,
-                        deenergized=after, restored=dead - after)
-    if parsed.area.tais or parsed.area.cell_ids:
-        facts.extra_ran_pks = _ran_sites_of_area(session, row.dso_id, parsed.area)
-    return facts, None
-
-
-def _ran_sites_of_area(session: Session, dso_id: str, area: moi.Area) -> set[int]:
-    out: set[int] = set()
-    for mno in agreement_mnos(session, dso_id):
-        if area.cell_ids:
-            out.update(c.ran_site_pk for c in topology.cells_by_ids(session, mno, area.cell_ids))
-        for plmn, tac in area.tais:
-            cells = topology.list_cells(session, mno, plmn=plmn, limit=1_000_000)
-            ids = [c.cell_id for c in cells if c.tac == tac]
-            out.update(c.ran_site_pk for c in topology.cells_by_ids(session, mno, ids))
-    return out
-
-
-def build_index(session: Session, dso_id: str) -> tuple[SpatialIndex, dict[int, str], dict[str, str | None]]:
-    mnos = agreement_mnos(session, dso_id)
-    ran_refs = topology.ran_sites_of_orgs(session, mnos) if mnos else []
-    supply = grid.supply_buses(session, dso_id)
-    site_bus = topology.site_grid_buses(session, dso_id)
-    ran = [RanSite(r.pk, r.org_id, r.site_id, r.lon, r.lat, r.autonomy_h, supply.get(r.pk)) for r in ran_refs]
-    sites = [_dso_site(s, site_bus.get(s.pk)) for s in topology.sites_of_org(session, dso_id)]
-    feeders = {k: b.feeder for k, b in grid.bus_infos(session, dso_id).items()}
-    return SpatialIndex(ran, sites), site_bus, feeders
-
-
-def recompute(session: Session, row: OutageInfo, now: datetime | None = None) -> bool:
-    """Recompute the plan; store it; notify both sides when it changed. Returns whether it changed."""
-    now = now or utcnow()
-    mnos = _recompute(session, row, now, notify_moi=True)
-    if mnos is None:
-        return False
-    views.notify_plan(session, row, mnos, now)
-    return True
-
-
-def _recompute(session: Session, row: OutageInfo, now: datetime, *, notify_moi: bool) -> list[str] | None:
-    """Store the new plan; None when unchanged, else the MNOs to tell (with sites in the plan, now or before)."""
-    facts, _ = facts_of(session, row)
-    index, site_bus, feeders = build_index(session, row.dso_id)
-
-    def evidence(pks: list[int]) -> dict[int, PowerEvidence]:
-        return alarm_evidence(session, pks, now)
-
-    new_plan = plan.compute(facts, index, DbServing(session, row.dso_id, site_bus), evidence, now, feeders)
-    key = plan.plan_key(new_plan)
-    old_plan = row.plan
-    old_moi = render(row)
-    row.affected_ran_site_pks = sorted(r["ranSitePk"] for r in new_plan["ranSites"])
-    row.covered_site_pks = sorted(s["sitePk"] for s in new_plan["dsoSites"] if s["deEnergized"])
-    row.mno_attributes = new_plan["mnoAttributes"]
-    if key == row.plan_key:
-        return None
-    row.plan_version += 1
-    row.plan = {**new_plan, "version": row.plan_version, "computedAt": isoformat(now)}
-    row.plan_key = key
-    row.updated_at = max(row.updated_at, now)
-    session.flush()
-    if notify_moi:
-        orgs = [row.dso_id, *agreement_mnos(session, row.dso_id)]
-        _notify_changes(session, orgs, notify.href(row.dso_id, moi.ORI_CLASS, row.moi_id), old_moi, render(row),
-                        now)
-    mnos_before = {r["mnoId"] for r in (old_plan or {}).get("ranSites", [])}
-    mnos_now = {r["mnoId"] for r in new_plan["ranSites"]}
-    return sorted(mnos_before | mnos_now)
-
-
-# Asked on every MNO fault ingest (prebuilt: no per-call statement construction). A plan closes once
-# recomputed at or after its actual end (and a closed plan changes no more), so rows updated since their
-# actual end are closed: they stay in the database, out of the loop.
-_O = cast(Table, OutageInfo.__table__).c
-_IS_OPEN = or_(_O.actual_end.is_(None), _O.updated_at < _O.actual_end)
-_DSOS: Any = bindparam("dsos", expanding=True)
-_OPEN_OF_DSOS = select(_O.pk, _O.affected_ran_site_pks).where(_O.dso_id.in_(_DSOS), _IS_OPEN).order_by(_O.pk)
-_M = cast(Table, ThresholdMonitor.__table__).c
-_ACTIVITY_OF_DSOS = select(exists().where(_O.dso_id.in_(_DSOS), _IS_OPEN), exists().where(_M.dso_id.in_(_DSOS)))
-
-
-def recompute_open(session: Session, dso_ids: Iterable[str], now: datetime | None = None,
-                   ran_site_pks: set[int] | None = None) -> int:
-    """Recompute the plans of open outages of these DSOs (optionally only those touching these RAN sites).
-
-    The candidates are found as plain rows; ORM objects are loaded only for them (usually none)."""
-    now = now or utcnow()
-    pks = [pk for pk, affected in prepared.rows(session, _OPEN_OF_DSOS, {"dsos": sorted(set(dso_ids)) or [""]})
-           if ran_site_pks is None or set(affected or ()) & ran_site_pks]
-    if not pks:
-        return 0
-    n = 0
-    for row in session.scalars(select(OutageInfo).where(OutageInfo.pk.in_(pks)).order_by(OutageInfo.pk)):
-        if row.plan is not None and row.plan.get("status") == "closed":
-            continue
-        n += int(recompute(session, row, now))
-    return n
-
-
-# ---- event handlers -------------------------------------------------------------------------------------------
-
-
-def on_cells_changed(session: Session, event: CellsChanged) -> None:
-    """MNO alarms changed on these cells: power state of their RAN sites, hence the plans touching them.
-
-    One query first asks whether the MNO's DSOs have any open outage or threshold monitor at all (on most
-    ingests they have neither); only then are the cells' RAN sites and the candidates read."""
-    from gridcell.outages import monitors
-
-    dsos = tenancy.dsos_of_mno(session, event.org_id)
-    if not dsos:
-        return
-    [(has_open, has_monitors)] = prepared.rows(session, _ACTIVITY_OF_DSOS, {"dsos": dsos})
-    if has_open:
-        refs = topology.cell_refs(session, event.cell_pks)
-        ran_pks = {c.ran_site_pk for c in refs.values()}
-        if ran_pks:
-            recompute_open(session, dsos, None, ran_pks)
-    if has_monitors:
-        monitors.evaluate_dsos(session, dsos)
-
-
-def on_topology_imported(session: Session, event: TopologyImported) -> None:
-    if event.kind == "mno":
-        grid.relink_for_mno(session, event.org_id)
-        dsos = {a.dso_id for a in tenancy.agreements_for(session, event.org_id) if a.mno_id == event.org_id}
-    else:
-        dsos = {event.org_id}
-    recompute_open(session, dsos)
-    from gridcell.outages import monitors
-
-    monitors.evaluate_dsos(session, dsos)
 
 
 def list_outages(session: Session, caller: Caller, *, open_only: bool = False) -> list[dict[str, Any]]:
@@ -518,25 +367,16 @@ def list_outages(session: Session, caller: Caller, *, open_only: bool = False) -
         status = (r.plan or {}).get("status", "open")
         if open_only and status == "closed":
             continue
-        out.append({"id": r.moi_id, "dsoId": r.dso_id, "status": status, "planVersion": r.plan_version,
+        mine = views.view_for(session, caller.org_id, caller.org_kind, r)
+        out.append({"id": r.moi_id, "dsoId": r.dso_id, "status": status, "planVersion": mine.get("version", 0),
                     "outageStartTime": isoformat(r.start), "expectedOutageEndTime": isoformat(r.expected_end),
                     "actualOutageEndTime": isoformat(r.actual_end),
-                    "summary": (r.plan or {}).get("summary", {}), "moi": render(r)})
+                    "summary": mine.get("summary", {}), "moi": views.render(r, caller.org_id)})
     return out
 
 
 def plan_for(session: Session, caller: Caller, dso_id: str | None, moi_id: str) -> dict[str, Any]:
-    if dso_id is None:
-        candidates = [caller.org_id] if caller.org_kind == "dso" else sorted(
-            {a.dso_id for a in tenancy.agreements_for(session, caller.org_id) if a.mno_id == caller.org_id})
-    else:
-        candidates = [dso_id]
-    for dso in candidates:
-        row = _row(session, dso, moi_id)
-        if row is not None:
-            access(session, caller, dso, write=False)
-            return views.view(session, caller, row)
-    raise NotFound(f"outage {moi_id} not found")
+    return views.view(session, caller, _find(session, caller, dso_id, moi_id))
 
 
 # ---- import of outage records (CIM 61968 Outage, ODIN) ---------------------------------------------------------

@@ -28,10 +28,10 @@ RANK = {s: i for i, s in enumerate(STATUSES)}
 STATUS_LABEL = {"ok": "OK", "degraded": "Degraded", "at_risk": "At risk", "maintenance": "Maintenance",
                 "down": "Down"}
 CATEGORY_STATUS = {"network_outage": "down", "configuration": "down", "planned_maintenance": "maintenance",
-                   "power_supply": "at_risk", "degradation": "degraded"}
+                   "power_supply": "at_risk", "degradation": "degraded", "energy_outage": "at_risk"}
 CATEGORY_LABEL = {"network_outage": "Network outage", "configuration": "Cell locked/disabled",
                   "planned_maintenance": "Planned maintenance", "power_supply": "Mains failure (on battery)",
-                  "degradation": "Degradation"}
+                  "degradation": "Degradation", "energy_outage": "Your energy outage (RAN sites on battery)"}
 CAUSE_LABEL = {"mno_network": "MNO network", "energy_outage": "Energy outage", "dso_equipment": "DSO equipment",
                "unknown": "Unknown"}
 MAX_TIMELINE_ROWS = 40
