@@ -203,6 +203,13 @@ def test_dso_sees_a_site_go_down_within_2_s_of_an_mno_alarm(server: tuple[str, S
     expect(outage.locator("svg .tl-row")).to_have_count(4)  # the four stations of the de-energized feeder
     expect(outage.locator("svg .tl-window.misses")).to_have_count(1)  # comms fail before the window ends
     expect(page.locator('.ran-marker[data-ran="RA-1"]')).to_have_attribute("data-status", "down")
+    # The board tells the plan's story: each site × PLMN the plan loses is at risk (or down), not green.
+    _, plan = _call("GET", f"{base}/api/v1/outages/OUT-NORTH-1/plan", world.tokens["dso"], None)
+    lost = [(s["siteId"], p["plmn"]) for s in plan["dsoSites"] for p in s["plmnsLost"]]
+    assert lost, plan["dsoSites"]
+    for site_id, plmn in lost:
+        expect(page.locator(f'[data-testid=status-board] td[data-site="{site_id}"][data-plmn="{plmn}"]')) \
+            .to_have_attribute("data-status", re.compile("at_risk|down"))
     page.select_option("#plmn", "")
     _shot(page, "dso")
 
