@@ -33,6 +33,7 @@ from typing import Any
 from shapely import STRtree
 from shapely.geometry import Point
 
+from gridcell.bench import python_speed_ms
 from gridcell.core.db import Database
 from gridcell.migrations import upgrade
 from gridcell.outages import plan, planner
@@ -183,7 +184,8 @@ def run(n_ran: int = 10_000, n_sites: int = 100_000, runs: int = 50, changes: in
     common = {"ran_sites": n_ran, "dso_sites": n_sites, "affected_ran_sites": summary["ranSitesAffected"],
               "dso_sites_in_area": summary["dsoSitesDeEnergized"],
               "dso_sites_losing_every_plmn": summary["dsoSitesLosingEveryPlmn"], "backend": "sqlite",
-              "path": "service: put_outage (one write transaction) + plan_for", "world_build_s": round(build_s, 1)}
+              "path": "service: put_outage (one write transaction) + plan_for", "world_build_s": round(build_s, 1),
+              "python_speed_ms": round(python_speed_ms())}
     p99, after_max = _p(warm, 0.99), max(after)
     fast_p99, slow_p99 = _p(side["fast"], 0.99), _p(side["slow"], 0.99)
     return [

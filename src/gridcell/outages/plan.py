@@ -377,19 +377,23 @@ def _power(facts: OutageFacts, r: RanSite, ev: PowerEvidence, in_area: bool) -> 
     return RanPower(r, since, back, dark)
 
 
-def _loss(rans: Iterable[RanPower]) -> Loss | None:
+def _loss(items: list[RanPower]) -> Loss | None:
     """Every serving site dark at once: the latest dark time, if before the earliest return of mains."""
-    items = list(rans)
-    if any(p.goes_dark() is False for p in items):
-        return None
-    known = [p for p in items if p.dark is not None]
-    at = max(p.dark for p in known if p.dark is not None) if known else None
-    backs = [p.back for p in items if p.back is not None]
-    until = min(backs) if backs else None
+    at: datetime | None = None
+    until: datetime | None = None
+    unknown = False
+    for p in items:
+        if p.dark is None:
+            unknown = True
+        elif p.back is not None and p.dark >= p.back:
+            return None  # mains come back before this one goes dark: the PLMN stays up
+        elif at is None or p.dark > at:
+            at = p.dark
+        if p.back is not None and (until is None or p.back < until):
+            until = p.back
     if at is not None and until is not None and at >= until:
         return None
-    mnos = frozenset(p.site.org_id for p in items)
-    return Loss(None if len(known) < len(items) else at, until, mnos)
+    return Loss(None if unknown else at, until, frozenset(p.site.org_id for p in items))
 
 
 def _state(p: RanPower, now: datetime, closed: bool) -> str:
@@ -420,7 +424,7 @@ def compute(facts: OutageFacts, index: Index, serving: Serving,
     if not closed:
         for pair, rans in serving_map.items():
             if rans and all(pk in power for pk in rans):
-                loss = _loss(power[pk] for pk in rans)
+                loss = _loss([power[pk] for pk in rans])
                 if loss is not None:
                     losses[pair] = loss
     site_pks = {p[0] for p in losses} | set(covered)
