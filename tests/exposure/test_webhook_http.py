@@ -152,6 +152,37 @@ def test_error_statuses_are_returned_not_raised() -> None:
     run(go())
 
 
+@pytest.mark.parametrize("interim", [b"HTTP/1.1 100 Continue\r\n\r\n",
+                                     b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n",
+                                     b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 102 Processing\r\n\r\n"])
+def test_interim_responses_are_not_taken_as_the_answer(interim: bytes) -> None:
+    """RFC 9110 §15.2: 1xx responses precede the final one. The final 500 is what the POST returns, and the next
+    request on the same connection gets its own answer, not the previous one's."""
+    answers = {1: [interim, b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n"],
+               2: [interim, b"HTTP/1.1 204 No Content\r\n\r\n"]}
+
+    async def go() -> None:
+        async with Receiver(lambda n, r: answers[n]) as rx:
+            client = WebhookClient(timeout_s=5, allow_private=True)
+            assert await client.post(rx.url, b"{}", HEADERS) == 500
+            assert await client.post(rx.url, b"{}", HEADERS) == 204
+            assert rx.connections == 1
+            await client.close()
+
+    run(go())
+
+
+def test_an_unasked_protocol_switch_fails_the_post() -> None:
+    async def go() -> None:
+        async with Receiver(lambda n, r: [b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n"]) as rx:
+            client = WebhookClient(timeout_s=5, allow_private=True)
+            with pytest.raises(WebhookHTTPError, match="101"):
+                await client.post(rx.url, b"{}", HEADERS)
+            await client.close()
+
+    run(go())
+
+
 def test_failures_raise_what_the_worker_records() -> None:
     async def go() -> None:
         async with Receiver(lambda n, r: {1: [b"NOT HTTP AT ALL\r\n\r\n"], 2: [b"<close>"], 3: []}[n]) as rx:

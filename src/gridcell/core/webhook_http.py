@@ -95,6 +95,15 @@ class _Connection(asyncio.Protocol):
         self.status = self.parser.get_status_code()
 
     def on_message_complete(self) -> None:
+        if 100 <= self.status < 200:
+            if self.status == 101:  # nobody asked to switch protocols: the connection is not HTTP any more
+                self._fail(WebhookHTTPError("unexpected 101 Switching Protocols"))
+                self.close()
+                return
+            # An interim response (100 Continue, 102, 103 Early Hints: RFC 9110 §15.2): the final one follows on
+            # the same connection. Taking it as the answer would read the real one as the next request's.
+            self.status = 0
+            return
         self.keep_alive = not self.closed and self.parser.should_keep_alive()
         waiter, self.waiter = self.waiter, None
         if waiter is not None and not waiter.done():

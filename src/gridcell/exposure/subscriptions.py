@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import orjson
 from shapely.geometry import Point
@@ -63,37 +63,80 @@ class OutboxMessage:
     secret: str | None = field(metadata=LOCAL_ONLY)
 
 
-def validate_callback(uri: str, *, allow_private: bool) -> str:
-    parsed = urlparse(uri)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise InvalidInput("callbackUri must be an absolute http or https URL",
-                           errors=[{"loc": "callbackUri", "msg": "http/https only"}])
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+_QUERY_SAFE = _PATH_SAFE + "?"
+
+
+def _callback_error(msg: str, loc: str) -> InvalidInput:
+    return InvalidInput(f"{loc}: {msg}", errors=[{"loc": loc, "msg": msg}])
+
+
+def normalise_callback(uri: str, loc: str = "callbackUri") -> str:
+    """The callback as it goes on the wire: http(s) only, the host IDNA-encoded, the port within 1-65535, path
+    and query percent-encoded (a space or a non-Latin-1 letter would otherwise break the request line), no
+    fragment. Credentials in the URL are refused: they would be dropped silently or logged with the URL."""
+    if not isinstance(uri, str) or not uri or len(uri) > 2000 or any(ord(c) < 0x20 or ord(c) == 0x7F for c in uri):
+        raise _callback_error("an absolute http or https URL of at most 2000 characters, without control "
+                              "characters", loc)
+    try:
+        parts = urlsplit(uri.strip())
+        port = parts.port
+        host = parts.hostname
+    except ValueError as exc:  # "http://[::1/", ":99999", ":abc"
+        raise _callback_error(f"not a valid URL ({exc})", loc) from exc
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https") or not host:
+        raise _callback_error("an absolute http or https URL", loc)
+    if parts.username is not None or parts.password is not None:
+        raise _callback_error("credentials in the URL are not accepted; the receiver verifies the signature "
+                              "header (X-Gridcell-Signature) instead", loc)
+    if port is not None and not 1 <= port <= 65535:
+        raise _callback_error("the port must be within 1-65535", loc)
+    try:
+        ipaddress.ip_address(host)
+        shown = f"[{host}]" if ":" in host else host
+    except ValueError:
+        try:
+            shown = host.encode("idna").decode("ascii")
+        except UnicodeError as exc:
+            raise _callback_error(f"the host name is not valid ({exc})", loc) from exc
+    netloc = shown if port is None else f"{shown}:{port}"
+    path = quote(parts.path or "/", safe=_PATH_SAFE)
+    query = quote(parts.query, safe=_QUERY_SAFE)
+    return urlunsplit((scheme, netloc, path, query, ""))
+
+
+def validate_callback(uri: str, *, allow_private: bool, loc: str = "callbackUri") -> str:
+    """The normalised callback, refused when it is not public (unless private targets are allowed); errors name
+    the field as the caller's standard calls it (`loc`)."""
+    normalised = normalise_callback(uri, loc)
     if allow_private:
-        return uri
-    host = parsed.hostname
+        return normalised
+    parsed = urlsplit(normalised)
+    host = parsed.hostname or ""
     try:
         addrs = [str(ipaddress.ip_address(host))]
     except ValueError:
         try:
             infos = socket.getaddrinfo(host, parsed.port or 443, proto=socket.IPPROTO_TCP)
         except OSError as exc:
-            raise InvalidInput(f"callbackUri host '{host}' does not resolve",
-                               errors=[{"loc": "callbackUri", "msg": "host does not resolve"}]) from exc
+            raise InvalidInput(f"{loc} host '{host}' does not resolve",
+                               errors=[{"loc": loc, "msg": "host does not resolve"}]) from exc
         addrs = [str(info[4][0]) for info in infos]
     addr = first_non_public(addrs)
     if addr is not None:
         raise InvalidInput(
-            f"callbackUri resolves to a non-public address ({addr}); loopback and private targets are "
+            f"{loc} resolves to a non-public address ({addr}); loopback and private targets are "
             "refused unless GRIDCELL_ALLOW_PRIVATE_WEBHOOKS=true",
-            errors=[{"loc": "callbackUri", "msg": "private or loopback address"}])
-    return uri
+            errors=[{"loc": loc, "msg": "private or loopback address"}])
+    return normalised
 
 
 def create(session: Session, org_id: str, *, callback_uri: str | None, site_ids: list[str] | None,
            area: dict[str, Any] | None, plmns: list[str] | None, min_status: str, event_kinds: list[str] | None,
            allow_private: bool) -> Subscription:
     if callback_uri is not None:
-        validate_callback(callback_uri, allow_private=allow_private)
+        callback_uri = validate_callback(callback_uri, allow_private=allow_private)
     if area is not None:
         parse_geojson_geometry(area, polygonal=True)
     if min_status not in STATUSES:
@@ -111,12 +154,14 @@ def create(session: Session, org_id: str, *, callback_uri: str | None, site_ids:
 
 
 def create_channel_subscription(session: Session, org_id: str, channel: str, *, callback_uri: str,
-                                query: dict[str, Any] | None, allow_private: bool) -> Subscription:
-    """A webhook subscription owned by another capability (TMF hub, ProvMnS subscribers, …).
+                                query: dict[str, Any] | None, allow_private: bool,
+                                loc: str = "callbackUri") -> Subscription:
+    """A webhook subscription owned by another capability (TMF hub, ProvMnS subscribers, …); `loc`: the name of
+    the callback field in that capability's standard, for its errors.
 
     Delivery, signing, retries, ordering and the outbox are shared with site-status subscriptions.
     """
-    validate_callback(callback_uri, allow_private=allow_private)
+    callback_uri = validate_callback(callback_uri, allow_private=allow_private, loc=loc)
     sub = Subscription(id=new_id("sub"), org_id=org_id, channel=channel, query=query, callback_uri=callback_uri,
                        secret=new_secret(), site_ids=None, area=None, plmns=None, min_status="ok", event_kinds=[],
                        last_seq=0, created_at=utcnow())

@@ -24,9 +24,9 @@ def register(session: Session, org_id: str, channel: str, body: Any, event_types
     callback, query, types = parse_hub(body, event_types)
     sub = subscriptions.create_channel_subscription(session, org_id, channel, callback_uri=callback,
                                                     query={"query": query, "eventTypes": types},
-                                                    allow_private=allow_private)
+                                                    allow_private=allow_private, loc="callback")
     session.flush()
-    out = {"id": sub.id, "callback": callback}
+    out = {"id": sub.id, "callback": sub.callback_uri}
     if query is not None:
         out["query"] = query
     return out

@@ -52,6 +52,7 @@ def create_subscription(session: Session, org_id: str, body: Any, *, allow_priva
         raise InvalidInput("the subscription does not match the schema", errors=errors)
     query = {"notificationTypes": sorted(set(types)) if types else None, "filter": flt, "timeTick": tick}
     return subscriptions.create_channel_subscription(session, org_id, CHANNEL, callback_uri=str(ref), query=query,
+                                                     loc="consumerReference",
                                                      allow_private=allow_private)
 
 

@@ -21,9 +21,9 @@ def register(session: Session, org_id: str, body: Any, *, allow_private: bool) -
     callback, query, types = parse_hub(body, EVENT_TYPES)
     sub = subscriptions.create_channel_subscription(session, org_id, CHANNEL, callback_uri=callback,
                                                     query={"query": query, "eventTypes": types},
-                                                    allow_private=allow_private)
+                                                    allow_private=allow_private, loc="callback")
     session.flush()
-    return {"id": sub.id, "callback": callback, **({"query": query} if query is not None else {})}
+    return {"id": sub.id, "callback": sub.callback_uri, **({"query": query} if query is not None else {})}
 
 
 def unregister(session: Session, org_id: str, sub_id: str) -> None:
