@@ -328,3 +328,104 @@ def test_fuzzed_ingest_never_5xx_and_refusals_change_nothing(app_client: TestCli
         assert 400 <= r.status_code < 500
         assert_3gpp_problem(r, r.status_code, invalid_params=False)
         assert snapshot(app_client, world) == before
+
+
+# ---- values no peer means: nesting, times and numbers out of range, NUL bytes ----------------------------------
+
+DEEP = b"[" * 50_000 + b"]" * 50_000
+DEEP_OBJ = b'{"a":' * 50_000 + b"1" + b"}" * 50_000
+
+
+@pytest.mark.parametrize(("method", "url", "family"), [
+    ("PUT", "/ProvMnS/v1900/SubNetwork={dso}/OutageAndRecoveryInfo=DEEP", "3gpp"),
+    ("POST", "/ProvMnS/v1900/subscriptions", "3gpp"),
+    ("POST", INGEST, "3gpp"),
+    ("POST", "/tmf-api/troubleTicket/v4/troubleTicket", "tmf"),
+    ("POST", "/tmf-api/serviceProblemManagement/v4/serviceProblem", "tmf"),
+    ("POST", "/api/v1/subscriptions", "native"),
+])
+def test_json_nested_too_deep_is_a_400_in_the_route_format(app_client: TestClient, world: World, method: str,
+                                                           url: str, family: str) -> None:
+    who = world.mno if url == INGEST else world.dso
+    for body in (DEEP, DEEP_OBJ):
+        r = app_client.request(method, url.format(dso=world.dso.id), content=body,
+                               headers={**who.auth(), "Content-Type": "application/json"})
+        assert r.status_code == 400, (url, r.status_code, r.text[:300])
+        if family == "tmf":
+            assert r.json()["@type"] == "Error" and r.json()["code"] == "400"
+        else:
+            assert r.headers["content-type"].startswith("application/problem+json")
+            assert ("cause" in r.json()) == (family == "3gpp")
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("eventTime", "9999-12-31T23:59:59Z"), ("eventTime", "0001-01-01T00:00:00+14:00"),
+    ("eventTime", "1900-01-01T00:00:00Z"), ("probableCause", 2**64), ("probableCause", -(2**64)),
+    ("notificationId", 2**70), ("sequenceNo", 2**64)])
+def test_values_out_of_range_are_refused_naming_the_field(app_client: TestClient, world: World, field: str,
+                                                          value: Any) -> None:
+    before = snapshot(app_client, world)
+    body = alarm("notifyNewAlarm", "RANGE-1", cell_dn(PLMN_A, 0), cause="COMMERCIAL_POWER_FAILURE",
+                 severity="MAJOR")
+    body[field] = value
+    r = app_client.post(INGEST, json=body, headers=world.mno.auth())
+    problem = assert_3gpp_problem(r, 400)
+    assert any(field in p["param"] for p in problem["invalidParams"]), problem
+    assert snapshot(app_client, world) == before
+
+
+@pytest.mark.parametrize("raw", [b'{"observedPerfMetricValue": NaN}', b'{"thresholdValue": Infinity}'])
+def test_nan_and_infinity_are_refused(app_client: TestClient, world: World, raw: bytes) -> None:
+    body = {"href": "https://oss.example/x", "notificationId": 77, "notificationType": "notifyThresholdCrossing",
+            "eventTime": "2026-12-01T10:00:00Z", "systemDN": "DC=x", "objectInstance": cell_dn(PLMN_A, 0),
+            "observedPerfMetricName": "rtt", "observedPerfMetricValue": 1.0, "observedPerfMetricDirection": "UP",
+            "thresholdValue": 1.0}
+    import json as _json
+
+    text = _json.dumps(body).encode()
+    key = raw.split(b'"')[1]
+    value = raw.rsplit(b":", 1)[1].rstrip(b"}").strip()
+    text = text.replace(b'"' + key + b'": 1.0', b'"' + key + b'": ' + value)
+    r = app_client.post(INGEST, content=text, headers={**world.mno.auth(), "Content-Type": "application/json"})
+    assert_3gpp_problem(r, 400, invalid_params=False)
+    for url in (f"/ProvMnS/v1900/SubNetwork={world.dso.id}/DsoThresholdMonitor=NAN",):
+        r = app_client.put(url, content=b'{"attributes": {"thresholdInfoList": [{"performanceMetrics": ["x"], '
+                                        b'"thresholdDirection": "UP", "thresholdValue": NaN}]}}',
+                           headers={**world.dso.auth(), "Content-Type": "application/json"})
+        assert_3gpp_problem(r, 400, invalid_params=False)
+
+
+@pytest.fixture
+def any_store_client(storage_url: str) -> Iterator[tuple[TestClient, Database]]:
+    from gridcell.app import create_app
+    from tests.conftest import fresh_database, private_database
+
+    with private_database(storage_url) as url:
+        database = fresh_database(url)
+        app = create_app(make_settings(database.url), db=database, migrate=False)
+        with TestClient(app) as client:
+            yield client, database
+        database.dispose()
+
+
+def test_nul_bytes_are_refused_on_every_store(any_store_client: tuple[TestClient, Database]) -> None:
+    """PostgreSQL text cannot hold NUL: wherever one gets through to the store it is a 400, nothing written."""
+    from tests.conftest import build_world
+
+    c, database = any_store_client
+    world = build_world(c, database)
+    r = c.post(INGEST, json=alarm("notifyNewAlarm", "NUL\x00ID", cell_dn(PLMN_A, 0)), headers=world.mno.auth())
+    assert 400 <= r.status_code < 500, r.text
+    r = c.post(INGEST, json=alarm("notifyNewAlarm", "OK-1", cell_dn(PLMN_A, 0), additionalText="a\x00b",
+                                  notificationId="n\x00id"), headers=world.mno.auth())
+    assert 400 <= r.status_code < 500, r.text
+    assert snapshot(c, world) == []
+    r = c.post("/tmf-api/troubleTicket/v4/troubleTicket", headers=world.dso.auth(), json={
+        "description": "unreachable\x00", "severity": "Major", "ticketType": "incident",
+        "relatedParty": [{"id": world.mno.id, "role": "addressee", "@referredType": "Organization"}]})
+    assert r.status_code == 400 and r.json()["@type"] == "Error", r.text
+    assert c.get("/tmf-api/troubleTicket/v4/troubleTicket", headers=world.dso.auth("viewer")).json() == []
+    for url in ("/api/v1/sites/D1-S0%00", "/api/v1/status/sites/x%00y",
+                "/tmf-api/troubleTicket/v4/troubleTicket/a%00b"):
+        r = c.get(url, headers=world.dso.auth("viewer"))
+        assert r.status_code in (400, 404), (url, r.status_code, r.text)

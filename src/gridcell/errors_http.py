@@ -6,14 +6,21 @@ members plus `cause` and `invalidParams`). TMF paths: the TM Forum `Error` objec
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gridcell.core.errors import DomainError
+
+log = logging.getLogger(__name__)
+RETRY_AFTER_S = 5
 
 THREEGPP_PREFIXES = ("/api/v1/ingest", "/FaultSupervisionMnS", "/ProvMnS")
 TMF_PREFIXES = ("/tmf-api",)
@@ -80,3 +87,36 @@ def install(app: FastAPI) -> None:
         # Keep the exception's headers: a 405 must carry `Allow` (RFC 9110 §15.5.6).
         return error_response(request.url.path, exc.status_code, str(exc.detail), str(exc.detail),
                               extra_headers=dict(exc.headers or {}))
+
+    @app.exception_handler(RecursionError)
+    async def _too_deep(request: Request, exc: RecursionError) -> JSONResponse:
+        return error_response(request.url.path, 400, "Invalid input", "the body is nested too deeply",
+                              [{"loc": "", "msg": "JSON nested too deeply"}])
+
+    async def _data(request: Request, exc: Exception) -> JSONResponse:
+        # A value the store cannot hold (a NUL byte in PostgreSQL text, a number out of a column's range) that
+        # validation let through: the transaction was rolled back, nothing was written.
+        cause = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
+        log.warning("value refused by the store on %s: %s", request.url.path, cause)
+        return error_response(request.url.path, 400, "Invalid input", f"a value cannot be stored: {cause}")
+
+    async def _store_down(request: Request, exc: Exception) -> JSONResponse:
+        # The store cannot take the request now (down, locked, full, read-only): retry later, nothing acknowledged.
+        log.error("store unavailable on %s: %s", request.url.path, str(getattr(exc, "orig", None) or exc)[:300])
+        return error_response(request.url.path, 503, "Service unavailable",
+                              "the store cannot take this request now; retry later",
+                              extra_headers={"Retry-After": str(RETRY_AFTER_S)})
+
+    # SQLAlchemy's wrappers, and the drivers' own errors from statements run on the driver cursor.
+    data_errors: tuple[type[Exception], ...] = (DataError, psycopg.DataError, sqlite3.DataError)
+    store_errors: tuple[type[Exception], ...] = (OperationalError, psycopg.OperationalError, sqlite3.OperationalError)
+    for data_error in data_errors:
+        app.add_exception_handler(data_error, _data)
+    for store_error in store_errors:
+        app.add_exception_handler(store_error, _store_down)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(request.url.path, 500, "Internal error",
+                              "the request failed inside the exchange; nothing was acknowledged")

@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from gridcell.core.db import Database
 from gridcell.core.errors import InvalidInput
+from gridcell.core.fields import nul_path
 
 
 async def read_json(request: Request) -> Any:
-    """The body as JSON, or a 400 in the path's error format (schema validation is the service's job)."""
+    """The body as JSON, or a 400 in the path's error format (schema validation is the service's job). orjson
+    refuses what no peer means: nesting deeper than 1,024 levels, NaN and Infinity, integers beyond 64 bits."""
     raw = await request.body()
     try:
-        return json.loads(raw) if raw else None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        value = orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError as exc:
         raise InvalidInput("the body is not valid JSON", errors=[{"loc": "", "msg": str(exc)[:200]}]) from exc
+    found = nul_path(value)
+    if found is not None:
+        raise InvalidInput(f"{found or 'the body'} holds a NUL character",
+                           errors=[{"loc": found, "msg": "NUL characters are not accepted"}])
+    return value
 
 
 async def in_write(request: Request, fn: Callable[[Any], Any]) -> Any:

@@ -58,5 +58,21 @@ def as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def in_range(value: datetime) -> datetime:
+    """An instant the exchange can reason about (1970-2199, UTC); ValueError otherwise. Times far outside it are
+    typing errors, and arithmetic on them (a battery's dark time, a window's end) would overflow."""
+    try:
+        utc = as_utc(value)
+    except OverflowError as exc:  # 0001-01-01T00:00:00+14:00 has no UTC form
+        raise ValueError("the time is out of range (1970-2199)") from exc
+    if not EARLIEST <= utc < LATEST:
+        raise ValueError("the time is out of range (1970-2199)")
+    return utc
+
+
 def isoformat(value: datetime | None) -> str | None:
     return None if value is None else as_utc(value).isoformat().replace("+00:00", "Z")

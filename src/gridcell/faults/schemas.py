@@ -6,7 +6,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+
+from gridcell.core.fields import Instant, Int64, refuse_nul
 
 
 class AlarmType(StrEnum):
@@ -37,19 +39,21 @@ class Impact(StrEnum):
     none = "none"
 
 
-NotificationIdT = Annotated[StrictInt | Annotated[str, Field(min_length=1, max_length=80)], Field()]
+NotificationIdT = Annotated[Int64 | Annotated[str, Field(min_length=1, max_length=80)], Field()]
 # TS 28.111: a standard string (Annex B), any vendor string, or a vendor-mapped integer.
-ProbableCauseT = StrictInt | Annotated[str, Field(min_length=1, max_length=200)]
+ProbableCauseT = Int64 | Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class _Header(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
+
+    _no_nul = model_validator(mode="before")(refuse_nul)
 
     href: str = Field(min_length=1, max_length=1000, description="URI of the managed object instance")
     notificationId: NotificationIdT
-    eventTime: AwareDatetime
+    eventTime: Instant
     systemDN: str = Field(min_length=1, max_length=400)
-    sequenceNo: int | None = None
+    sequenceNo: Int64 | None = None
     subscriptionId: str | None = None
     objectInstance: str | None = Field(default=None, max_length=400,
                                        description="DN of the object; derived from href when absent")
@@ -60,7 +64,7 @@ class _AlarmBody(_Header):
     alarmType: AlarmType
     probableCause: ProbableCauseT
     perceivedSeverity: PerceivedSeverity
-    specificProblem: str | int | None = None
+    specificProblem: str | Int64 | None = None
     additionalText: str | None = Field(default=None, max_length=4000)
     additionalInformation: dict[str, Any] | None = None
     proposedRepairActions: str | None = None
@@ -91,7 +95,7 @@ class NotifyThresholdCrossing(_Header):
     observedPerfMetricDirection: Literal["UP", "DOWN"]
     thresholdValue: float
     hysteresis: float | None = None
-    monitorGranularityPeriod: int | None = None
+    monitorGranularityPeriod: Annotated[Int64, Field(ge=0)] | None = None
     additionalText: str | None = None
 
 
@@ -110,14 +114,15 @@ class NotifyMoiDeletion(_Header):
 class NotifyPlannedMaintenance(BaseModel):
     """gridcell extension: 3GPP has no notification for planned work, so MNOs post windows in this form."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    _no_nul = model_validator(mode="before")(refuse_nul)
 
     notificationType: Literal["notifyPlannedMaintenance"]
     notificationId: NotificationIdT
-    eventTime: AwareDatetime
+    eventTime: Instant
     maintenanceId: str = Field(min_length=1, max_length=200)
-    start: AwareDatetime
-    end: AwareDatetime
+    start: Instant
+    end: Instant
     cells: list[str] = Field(default_factory=list, max_length=10_000, description="NCGI/ECGI cell ids")
     objectInstances: list[str] = Field(default_factory=list, max_length=10_000, description="DNs")
     expectedImpact: Impact = Impact.outage

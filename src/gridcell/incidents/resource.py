@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from gridcell.core.clock import as_utc, isoformat
+from gridcell.core.clock import in_range, isoformat
 from gridcell.core.errors import InvalidInput
 from gridcell.core.geo import parse_geojson_geometry
 from gridcell.incidents.models import Ticket
@@ -48,7 +48,11 @@ def parse_date(value: Any, loc: str, errors: list[dict[str, str]]) -> datetime |
     if parsed.tzinfo is None:
         errors.append(_err(loc, "needs a UTC offset (e.g. Z)"))
         return None
-    return as_utc(parsed)
+    try:
+        return in_range(parsed)
+    except ValueError as exc:
+        errors.append(_err(loc, str(exc)))
+        return None
 
 
 def _objects(body: dict[str, Any], key: str, required: tuple[str, ...], errors: list[dict[str, str]]) -> None:

@@ -8,11 +8,12 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from gridcell.core.clock import isoformat, utcnow
 from gridcell.core.db import Database
 from gridcell.core.errors import NotFound
+from gridcell.core.fields import Instant
 from gridcell.deps import get_caller, get_db
 from gridcell.exposure import subscriptions
 from gridcell.http_body import in_write, read_json
@@ -182,7 +183,7 @@ class SwitchAction(BaseModel):
     switch: int = Field(ge=0, le=2**31 - 1, description="pandapower switch index")
     closed: bool
     grid: str | None = Field(None, max_length=100, description="grid name; optional when the DSO has one grid")
-    at: AwareDatetime | None = Field(None, description="when it was (or will be) operated; default now. The first "
+    at: Instant | None = Field(None, description="when it was (or will be) operated; default now. The first "
                                                        "switching ends the tripped phase: the fault is isolated "
                                                        "and the feeder breaker reclosed")
 
@@ -194,7 +195,7 @@ class MnoAnswerIn(BaseModel):
 
     mnoMaxServiceDuration: int | None = Field(None, ge=0, le=10_000_000, description="minutes from the outage "
                                                                                       "start until comms fail")
-    mnoInterventionTime: AwareDatetime | None = Field(None, description="when a generator is needed")
+    mnoInterventionTime: Instant | None = Field(None, description="when a generator is needed")
     mnoInterventionDuration: int | None = Field(None, ge=0, le=10_000_000, description="minutes")
     reason: str = Field(min_length=1, max_length=500, pattern=r"^[^\x00]+$",
                         description="why (a generator en route, a site on a fuel cell, ...)")

@@ -19,7 +19,7 @@ from shapely.geometry.base import BaseGeometry
 from shapely.ops import unary_union
 from shapely.validation import explain_validity
 
-from gridcell.core.clock import as_utc
+from gridcell.core.clock import in_range
 from gridcell.core.errors import InvalidInput
 
 ORI_CLASS = "OutageAndRecoveryInfo"
@@ -73,7 +73,11 @@ def parse_datetime(value: Any, loc: str, errors: Errors) -> datetime | None:
     if parsed.tzinfo is None:
         errors.add(loc, "must carry a time zone offset (RFC 3339)")
         return None
-    return as_utc(parsed)
+    try:
+        return in_range(parsed)
+    except ValueError as exc:
+        errors.add(loc, str(exc))
+        return None
 
 
 def _is_int(value: Any) -> bool:
