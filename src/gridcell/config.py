@@ -17,7 +17,9 @@ class Settings(BaseSettings):
     webhook_ca_file: str | None = None  # PEM CAs trusted for https webhooks besides the system's (a DSO's own PKI)
     max_body_bytes: int = 1024 * 1024
     webhook_timeout_s: float = 5.0
-    webhook_max_backoff_s: float = 300.0
+    # The longest pause between attempts at a failing subscriber: one POST per 8 s is nothing for a receiver that
+    # is down, and when it answers again its backlog drains within ~10 s (not after minutes).
+    webhook_max_backoff_s: float = 8.0
     webhook_concurrency: int = 64
     outbox_retention_days: int = 14
     tick_interval_s: float = 1.0

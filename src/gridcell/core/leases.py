@@ -29,6 +29,7 @@ from sqlalchemy import Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gridcell.core.db import Base, Database
+from gridcell.core.metrics import RESTARTS
 
 log = logging.getLogger(__name__)
 
@@ -264,6 +265,23 @@ def leases_of(owner: Any) -> Leases | None:
     return getattr(state, "leases", None)
 
 
+async def supervised(name: str, job: Callable[[], Awaitable[Any]], *, retry_s: float = 5.0) -> None:
+    """Run `job()` until it returns; when it fails, log it with its name, count it and run it again after a
+    pause (doubling up to 60 s): a background loop never dies silently."""
+    pause = retry_s
+    while True:
+        try:
+            await job()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("background job %s failed; it runs again in %.0f s", name, pause)
+            RESTARTS.labels(name).inc()
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 60.0)
+
+
 async def singleton(owner: Any, name: str, job: Callable[[], Awaitable[Any]], *, retry_s: float = 5.0) -> None:
     """Run `job()` on exactly one node of the cluster at a time; move it when its holder dies.
 
@@ -274,7 +292,7 @@ async def singleton(owner: Any, name: str, job: Callable[[], Awaitable[Any]], *,
     """
     leases = leases_of(owner)
     if leases is None or not leases.distributed:
-        await job()
+        await supervised(name, job, retry_s=retry_s)
         return
     lease = f"job:{name}"
     while True:

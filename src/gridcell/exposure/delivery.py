@@ -34,6 +34,7 @@ from gridcell.core.bus import Bus, Message, on_loop
 from gridcell.core.clock import as_utc, utcnow
 from gridcell.core.db import Database
 from gridcell.core.leases import Leases
+from gridcell.core.metrics import RESTARTS
 from gridcell.core.security import sign
 from gridcell.core.webhook_http import WebhookClient, WebhookHTTPError
 from gridcell.exposure import subscriptions
@@ -47,6 +48,8 @@ LATENCY = Histogram("gridcell_delivery_latency_seconds", "Commit of a status cha
                     buckets=(0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
 _OK, _ERROR, _REJECTED = DELIVERED.labels("ok"), DELIVERED.labels("error"), DELIVERED.labels("rejected")
 OUTBOX_PAGE = 200  # undelivered rows read at a time (start, restart, gap, retry)
+MAX_QUEUED = 1000  # offered notifications a worker holds in memory; beyond, the outbox holds them (read later)
+RESTART_BACKOFF_S = (0.5, 30.0)  # first and longest wait before a failed worker or loop runs again
 ACK_LINGER_S = 0.05  # how long delivery marks wait for another unit of work to carry them
 # Rides along every ingest unit of work: one driver executemany, not an ORM bulk update (~0.8 ms each).
 _MARK_DELIVERED = (update(OutboxRow).where(OutboxRow.notification_id == bindparam("nid"))
@@ -82,7 +85,10 @@ class _Worker:
             self.wake.set()  # another process delivers, or this one will claim it and read the outbox
             return
         self.callback, self.secret = msg.callback_uri, msg.secret or ""
-        self.queue.append(_Item(msg.seq, msg.notification_id, msg.payload, 0, time.monotonic()))
+        if len(self.queue) >= MAX_QUEUED:  # a subscriber that is down: its backlog waits in the outbox, not here
+            self.more = True
+        else:
+            self.queue.append(_Item(msg.seq, msg.notification_id, msg.payload, 0, time.monotonic()))
         self.wake.set()
 
     def hint(self) -> None:
@@ -95,8 +101,25 @@ class _Worker:
         return leases is None or leases.valid(self.lease)
 
     async def run(self) -> None:
+        """Supervised: a failure (the store down while recording an attempt, reading the outbox, ...) is logged
+        and counted, and the worker starts again after a growing pause, re-reading its backlog from the outbox."""
+        pause = RESTART_BACKOFF_S[0]
         try:
-            await self._run()
+            while not self.service.stopping:
+                try:
+                    await self._run()
+                    return
+                except Exception:
+                    RESTARTS.labels("delivery").inc()
+                    log.exception("delivery worker of %s failed; it restarts in %.1f s from the outbox",
+                                  self.sub_id, pause)
+                    self.queue.clear()
+                    self.next_seq, self.more = None, False
+                    try:
+                        await asyncio.wait_for(self.service.stop_event.wait(), timeout=pause)
+                    except TimeoutError:
+                        pass
+                    pause = min(pause * 2, RESTART_BACKOFF_S[1])
         finally:
             if self.owned and self.service.leases is not None and not self.service.stopping:
                 await self.service.release(self)
@@ -173,7 +196,7 @@ class _Worker:
 
 class DeliveryService:
     def __init__(self, db: Database, bus: Bus, *, timeout_s: float = 5.0, base_backoff_s: float = 0.5,
-                 max_backoff_s: float = 300.0, concurrency: int = 64, leases: Leases | None = None,
+                 max_backoff_s: float = 8.0, concurrency: int = 64, leases: Leases | None = None,
                  idle_s: float = 30.0, allow_private: bool = False, tls: ssl.SSLContext | None = None) -> None:
         self.db, self.bus = db, bus
         # Distributed leases: one process per subscription at a time (None: this process delivers everything).
@@ -350,13 +373,26 @@ class DeliveryService:
 
     async def _ack_loop(self) -> None:
         """Delivery marks ride along the next unit of work anyone commits (`Database.ride_along`); only when
-        nobody writes within ACK_LINGER_S does a short unit of work of their own carry them."""
+        nobody writes within ACK_LINGER_S does a short unit of work of their own carry them. A failed write
+        keeps the marks (the unit of work's undo puts them back) and tries again after a pause."""
+        pause = RESTART_BACKOFF_S[0]
         while True:
             await self._ack_wake.wait()
             self._ack_wake.clear()
             await asyncio.sleep(ACK_LINGER_S)
             if self._acks:
-                await asyncio.to_thread(self._write_acks)
+                try:
+                    await asyncio.to_thread(self._write_acks)
+                    pause = RESTART_BACKOFF_S[0]
+                except Exception:
+                    RESTARTS.labels("delivery_marks").inc()
+                    log.exception("writing %d delivery marks failed; retrying in %.1f s", len(self._acks), pause)
+                    if self.stopping:
+                        return  # unmarked rows are delivered again after a restart (at-least-once)
+                    await asyncio.sleep(pause)
+                    pause = min(pause * 2, RESTART_BACKOFF_S[1])
+                    self._ack_wake.set()
+                    continue
             if self.stopping and not self._acks:
                 return
 

@@ -15,6 +15,7 @@ class ReceivedNotification(Base):
     """Idempotency: one row per (sender organisation, notificationId) ever accepted."""
 
     __tablename__ = "received_notifications"
+    __table_args__ = (Index("ix_received_notifications_at", "received_at"),)  # retention prunes by age
 
     org_id: Mapped[str] = mapped_column(String(40), primary_key=True)
     notification_id: Mapped[str] = mapped_column(String(80), primary_key=True)

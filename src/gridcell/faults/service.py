@@ -9,7 +9,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 import orjson
-from sqlalchemy import Table, and_, bindparam, delete, insert, or_, select
+from sqlalchemy import Table, and_, bindparam, delete, insert, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from gridcell.core import events, prepared
@@ -616,3 +616,14 @@ def conditions_in_window(session: Session, cell_pks: Iterable[int], t0: datetime
                 c.pk, c.org_id, c.kind, c.key, c.impact, c.object_instance, c.starts_at, c.ends_at, c.details),
                 c.cleared_at))
     return out
+
+
+def prune_received(session: Session, before: datetime, limit: int) -> int:
+    """Forget up to `limit` received notification ids older than `before` (the idempotency window); returns how
+    many."""
+    t = _table(ReceivedNotification)
+    keys = [tuple(k) for k in session.execute(select(t.c.org_id, t.c.notification_id)
+                                              .where(t.c.received_at < before).limit(limit)).all()]
+    if keys:
+        session.execute(delete(t).where(tuple_(t.c.org_id, t.c.notification_id).in_(keys)))
+    return len(keys)
