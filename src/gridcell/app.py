@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -19,7 +18,7 @@ from typing import Any
 
 import orjson
 from fastapi import FastAPI, Response
-from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, generate_latest
 from sqlalchemy import func, select, text
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -28,6 +27,7 @@ from gridcell.config import Settings, get_settings
 from gridcell.core.bus import Bus, InProcessBus
 from gridcell.core.clock import utcnow
 from gridcell.core.db import Database
+from gridcell.core.health import check_store
 from gridcell.core.leases import DbLeases, LeaseKeeper, Leases, LocalLeases, node_id, singleton
 from gridcell.core.nats_bus import NatsBus
 from gridcell.core.webhook_http import tls_context
@@ -40,6 +40,7 @@ from gridcell.wiring import wire
 
 log = logging.getLogger(__name__)
 OUTBOX_DEPTH = Gauge("gridcell_outbox_depth", "Webhook notifications not yet delivered")
+OVERLOAD = Counter("gridcell_overload_refusals_total", "Ingest requests refused with 503 past capacity")
 
 
 class BodyLimit:
@@ -77,6 +78,36 @@ class BodyLimit:
         resp = errors_http.error_response(scope["path"], 413, "Payload too large",
                                           f"the body exceeds the limit of {self.max_bytes} bytes")
         await resp(scope, receive, send)
+
+
+class InFlightLimit:
+    """Past capacity, refuse at once: at most `limit` requests per ingest path are in the exchange at a time; the
+    next one gets 503 with Retry-After before its body is read, instead of queueing for the worker threads."""
+
+    PREFIXES = ("/api/v1/ingest", "/api/v1/telemetry/probes")
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+        self.in_flight: dict[str, int] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        prefix = next((p for p in self.PREFIXES if path.startswith(p)), None)
+        if prefix is None:
+            await self.app(scope, receive, send)
+            return
+        if self.in_flight.get(prefix, 0) >= self.limit:
+            OVERLOAD.inc()
+            resp = errors_http.error_response(path, 503, "Service unavailable",
+                                              f"{self.limit} requests are being processed; retry shortly",
+                                              extra_headers={"Retry-After": "1"})
+            await resp(scope, receive, send)
+            return
+        self.in_flight[prefix] = self.in_flight.get(prefix, 0) + 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.in_flight[prefix] -= 1
 
 
 def create_app(settings: Settings | None = None, db: Database | None = None, bus: Bus | None = None,
@@ -152,6 +183,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None, bus
     app.state.ready, app.state.stopping = False, False
     errors_http.install(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(InFlightLimit, limit=settings.max_in_flight_ingest)
     for module in plugins.modules("api"):
         if hasattr(module, "router"):
             app.include_router(module.router, prefix="/api/v1")
@@ -167,7 +199,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None, bus
 
     @app.get("/readyz", tags=["ops"], summary="Readiness: database, bus and leases, with component detail")
     async def readyz() -> Response:
-        components = {"database": await asyncio.to_thread(_check_db, db), "bus": await _check_bus(bus),
+        components = {"database": await asyncio.to_thread(check_store, db, node), "bus": await _check_bus(bus),
                       "leases": leases.snapshot()}
         delivery: DeliveryService | None = getattr(app.state, "delivery", None)
         if delivery is not None:
@@ -207,18 +239,6 @@ async def _bounded(step: Awaitable[Any], what: str, seconds: float) -> None:
         await asyncio.wait_for(step, seconds)
     except TimeoutError:
         log.warning("shutdown: %s did not finish within %.0f s; going on", what, seconds)
-
-
-def _check_db(db: Database) -> dict[str, Any]:
-    started = time.perf_counter()
-    try:
-        with db.read() as session:
-            session.execute(select(1))
-    except Exception as exc:
-        return {"ok": False, "backend": "sqlite" if db.is_sqlite else "postgresql",
-                "error": f"{type(exc).__name__}: {exc}"[:300]}
-    return {"ok": True, "backend": "sqlite" if db.is_sqlite else "postgresql",
-            "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
 
 
 async def _check_bus(bus: Bus) -> dict[str, Any]:

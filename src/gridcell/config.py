@@ -16,6 +16,9 @@ class Settings(BaseSettings):
     allow_private_webhooks: bool = False
     webhook_ca_file: str | None = None  # PEM CAs trusted for https webhooks besides the system's (a DSO's own PKI)
     max_body_bytes: int = 1024 * 1024
+    # Ingest requests in the exchange at a time per path (MNO notifications, probe uploads); the next is refused
+    # with 503 + Retry-After. The worker threads (40) are the real bound; more waiting only adds latency.
+    max_in_flight_ingest: int = 48
     webhook_timeout_s: float = 5.0
     # The longest pause between attempts at a failing subscriber: one POST per 8 s is nothing for a receiver that
     # is down, and when it answers again its backlog drains within ~10 s (not after minutes).

@@ -69,7 +69,8 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
-        return error_response(request.url.path, exc.status, exc.title, exc.detail, exc.errors)
+        return error_response(request.url.path, exc.status, exc.title, exc.detail, exc.errors,
+                              extra_headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,5 +1,6 @@
 """Imports every capability's ORM models so metadata is complete (migrations, create_all)."""
 
+from gridcell.core import health as health_models
 from gridcell.core import leases as cluster_models
 from gridcell.exposure import models as exposure_models
 from gridcell.failover import models as failover_models
@@ -12,6 +13,17 @@ from gridcell.tenancy import models as tenancy_models
 from gridcell.topology import models as topology_models
 from gridcell.web import models as web_models
 
-__all__ = ["cluster_models", "exposure_models", "failover_models", "faults_models", "incidents_models",
-           "outages_models", "problems_models", "telemetry_models", "tenancy_models", "topology_models",
-           "web_models"]
+__all__ = [
+           "cluster_models",
+           "exposure_models",
+           "failover_models",
+           "faults_models",
+           "health_models",
+           "incidents_models",
+           "outages_models",
+           "problems_models",
+           "telemetry_models",
+           "tenancy_models",
+           "topology_models",
+           "web_models",
+]

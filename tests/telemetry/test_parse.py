@@ -99,3 +99,34 @@ def test_an_upload_spanning_several_parse_blocks_keeps_its_rows_in_order() -> No
         fast = parse.parse_ndjson(body)
     keep = [i for i, ln in enumerate(lines) if ln]
     _same(fast, parse._ndjson_slow([lines[i] for i in keep], np.array(keep, dtype=np.int64) + 1))
+
+
+def _lines(cpe: str, n: int) -> bytes:
+    return b"".join(b'{"cpe": "%s", "plmn": "26201", "ts": "2026-12-01T10:%02d:00Z", "ok": true, "rtt_ms": 21}\n'
+                    % (cpe.encode(), i) for i in range(n))
+
+
+def test_every_gzip_member_is_read() -> None:
+    import gzip
+
+    from gridcell.telemetry import parse as p
+
+    body = gzip.compress(_lines("A", 10)) + gzip.compress(_lines("B", 10))  # cat a.gz b.gz
+    assert p.decompress(body) == _lines("A", 10) + _lines("B", 10)
+    cols = p.parse(body, "application/x-ndjson", "gzip")
+    assert len(cols) == 20
+
+
+def test_a_truncated_or_corrupt_gzip_body_is_refused() -> None:
+    import gzip
+
+    import pytest
+
+    from gridcell.core.errors import InvalidInput
+    from gridcell.telemetry import parse as p
+
+    whole = gzip.compress(_lines("A", 10))
+    for bad in (whole[:-4], whole[:-8], whole[: len(whole) // 2], whole + gzip.compress(b"x")[:-3],
+                whole[:10] + b"\xff" * 20 + whole[30:]):
+        with pytest.raises(InvalidInput):
+            p.decompress(bad)

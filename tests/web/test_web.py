@@ -147,3 +147,19 @@ def test_static_assets_are_served_and_confined(app_client: TestClient) -> None:
     assert r.status_code == 200 and "javascript" in r.headers["content-type"]
     assert app_client.get("/web/static/../api.py").status_code == 404
     assert app_client.get("/web/static/%2e%2e/api.py").status_code == 404
+
+
+def test_password_guessing_is_slowed_per_account_and_per_address(app_client: TestClient, db: Database,
+                                                                 world: World) -> None:
+    with db.write() as s:
+        auth.create_user(s, world.dso.id, "eva", "a long enough password", "viewer")
+    form = {"org": world.dso.id, "username": "eva", "password": "wrong guess"}
+    for _ in range(5):
+        assert app_client.post("/web/login", data=form, headers=ORIGIN).status_code == 401
+    refused = app_client.post("/web/login", data={**form, "password": "a long enough password"}, headers=ORIGIN)
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+    assert "set-cookie" not in refused.headers  # even the right password waits: the account is under attack
+    # Other accounts from the same address still get in, until the address's own limit.
+    others = [app_client.post("/web/login", data={"org": world.dso.id, "username": f"u{i}", "password": "x" * 12},
+                              headers=ORIGIN).status_code for i in range(20)]
+    assert 401 in others and others[-1] == 429

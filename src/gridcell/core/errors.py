@@ -8,6 +8,7 @@ from typing import Any
 class DomainError(Exception):
     status = 400
     title = "Bad request"
+    headers: dict[str, str] = {}
 
     def __init__(self, detail: str, *, errors: list[dict[str, Any]] | None = None) -> None:
         super().__init__(detail)
@@ -38,3 +39,14 @@ class Forbidden(DomainError):
 class Conflict(DomainError):
     status = 409
     title = "Conflict"
+
+
+class Overloaded(DomainError):
+    """More work is waiting than can be done in time: refused now (nothing acknowledged), to be retried."""
+
+    status = 503
+    title = "Service unavailable"
+
+    def __init__(self, detail: str, *, retry_after_s: int = 1) -> None:
+        super().__init__(detail)
+        self.headers = {"Retry-After": str(retry_after_s)}

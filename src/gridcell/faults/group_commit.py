@@ -20,10 +20,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from gridcell.core.db import Database
+from gridcell.core.errors import Overloaded
 from gridcell.faults import schemas as s
 from gridcell.faults import service
 
 MAX_GROUP = 5_000  # notifications per unit of work
+# Notifications allowed to wait for the writer (about one unit of work behind the running one, ~1 s at the
+# measured ingest rate): beyond, a request is refused with 503 and Retry-After instead of waiting without bound.
+MAX_WAITING = 5_000
 
 
 @dataclass(eq=False)
@@ -40,6 +44,7 @@ class IngestGroups:
         self.db = db
         self._cv = threading.Condition()
         self._queue: deque[_Job] = deque()
+        self._waiting = 0  # notifications queued, not yet taken into a unit of work
         self._leading = False
 
     def submit(self, org_id: str, notifications: Sequence[Any]) -> s.IngestResult:
@@ -47,7 +52,11 @@ class IngestGroups:
         service.validate(notifications)
         job = _Job(org_id, notifications)
         with self._cv:
+            if self._leading and self._waiting + len(notifications) > MAX_WAITING:
+                raise Overloaded(f"{self._waiting} notifications are waiting to be stored; retry shortly",
+                                 retry_after_s=1)
             self._queue.append(job)
+            self._waiting += len(notifications)
         while True:
             with self._cv:
                 while self._leading and not job.done:
@@ -74,6 +83,7 @@ class IngestGroups:
             job = self._queue.popleft()
             group.append(job)
             size += len(job.notifications)
+        self._waiting -= size
         return group
 
     def _run(self, group: list[_Job]) -> None:

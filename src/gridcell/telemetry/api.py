@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -24,13 +25,14 @@ async def upload_probes(request: Request, caller: Caller = Depends(get_caller),
                         db: Database = Depends(get_db)) -> dict[str, Any]:
     service.caller_may_ingest(caller)
     body = await request.body()
-    cols = parse.parse(body, request.headers.get("content-type"), request.headers.get("content-encoding"))
+    # Decompressing and parsing 100,000 lines takes a while: in a thread, so the event loop (health checks, every
+    # webhook in flight) never waits for it; then the write, also off the loop.
+    cols = await asyncio.to_thread(parse.parse, body, request.headers.get("content-type"),
+                                   request.headers.get("content-encoding"))
 
     def write() -> dict[str, Any]:
         with db.write() as session:
             return service.ingest(session, caller.org_id, cols).as_dict()
-
-    import asyncio
 
     return await asyncio.to_thread(write)
 

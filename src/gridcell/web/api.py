@@ -22,6 +22,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from gridcell.core.bus import Bus, Message, on_loop
 from gridcell.core.clock import utcnow
 from gridcell.core.db import Database
+from gridcell.core.security import hash_token
 from gridcell.web import auth, views
 from gridcell.web.auth import WebCaller
 from gridcell.web.handlers import WAKE_TOPIC
@@ -136,6 +137,14 @@ def login_page(request: Request) -> Response:
     return _html("login.html", web=None)
 
 
+def _login_limits(request: Request) -> auth.LoginLimits:
+    """One per app (its process), made on the first login."""
+    limits = getattr(request.app.state, "login_limits", None)
+    if limits is None:
+        limits = request.app.state.login_limits = auth.LoginLimits()
+    return limits
+
+
 @pages.post("/web/login")
 async def login(request: Request) -> Response:
     if not _same_origin(request):
@@ -144,19 +153,35 @@ async def login(request: Request) -> Response:
     token, org = form.get("token", "").strip(), form.get("org", "").strip()
     username, password = form.get("username", "").strip(), form.get("password", "")
     db = _db(request)
+    address = request.client.host if request.client else "?"
+    account = f"{org}/{username}" if password else f"token:{hash_token(token)[:16]}"
+    limits = _login_limits(request)
+    wait = limits.retry_after(address, account)
+    if wait is not None:
+        refused = _html("login.html", 429, web=None, org=org, username=username,
+                        error=f"Too many login attempts. Try again in {wait} s.")
+        refused.headers["Retry-After"] = str(wait)
+        return refused
 
-    def run() -> str | None:
+    def check() -> auth.Login | None:
+        if token:
+            with db.read() as session:
+                return auth.login_with_token(session, token)
+        if not (org and username and password):
+            return None
+        with db.read() as session:  # read, then check the password outside any transaction
+            candidate = auth.login_candidate(session, org, username)
+        return auth.check_password(candidate, password)
+
+    def start(login: auth.Login) -> str:
         with db.write() as session:
-            if token:
-                result = auth.login_with_token(session, token)
-            elif org and username and password:
-                result = auth.login_with_password(session, org, username, password)
-            else:
-                return None
-            return auth.start_session(session, result) if result else None
+            return auth.start_session(session, login)
 
-    value = await asyncio.to_thread(run)
+    result = await asyncio.to_thread(check)
+    value = await asyncio.to_thread(start, result) if result is not None else None
     if value is None:
+        if token or password:
+            limits.failed(account)
         error = "Wrong organisation, username or password, or an invalid token." if (token or password) \
             else "Enter a username and password, or an API client token."
         return _html("login.html", 401, web=None, error=error, org=org, username=username)

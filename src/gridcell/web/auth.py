@@ -96,16 +96,65 @@ def login_with_token(session: Session, token: str) -> Login | None:
     return Login(caller, f"API client {caller.client_id}")
 
 
-def login_with_password(session: Session, org_id: str, username: str, password: str) -> Login | None:
+@dataclass(frozen=True)
+class Candidate:
+    """What a password login checks against, read in a short read transaction: the scrypt check (~50 ms)
+    runs outside any transaction, never while holding the store's one writer."""
+
+    user_id: str | None
+    org_id: str
+    org_kind: str
+    role: str
+    username: str
+    password_hash: str
+
+
+def login_candidate(session: Session, org_id: str, username: str) -> Candidate | None:
     user = session.scalar(select(WebUser).where(WebUser.org_id == org_id.strip(), WebUser.username == username.strip()))
     if user is None or user.disabled:
-        verify_password(password, _dummy_hash())  # same cost whether or not the user exists
-        return None
-    if not verify_password(password, user.password_hash):
         return None
     org = tenancy.get_org(session, user.org_id)
-    return Login(Caller(client_id=f"user:{user.id}", org_id=user.org_id, org_kind=org.kind, role=user.role),
-                 user.username)
+    return Candidate(user.id, user.org_id, org.kind, user.role, user.username, user.password_hash)
+
+
+def check_password(candidate: Candidate | None, password: str) -> Login | None:
+    """No transaction needed: same cost whether or not the user exists."""
+    if candidate is None:
+        verify_password(password, _dummy_hash())
+        return None
+    if not verify_password(password, candidate.password_hash):
+        return None
+    return Login(Caller(client_id=f"user:{candidate.user_id}", org_id=candidate.org_id, org_kind=candidate.org_kind,
+                        role=candidate.role), candidate.username)
+
+
+def login_with_password(session: Session, org_id: str, username: str, password: str) -> Login | None:
+    return check_password(login_candidate(session, org_id, username), password)
+
+
+class LoginLimits:
+    """Password guessing is slowed per source address and per account (moving windows, `limits`): attempts per
+    address, failures per account. Kept in process memory: each process of a cluster counts its own."""
+
+    def __init__(self, per_address: str = "20/minute", per_account: str = "5/minute") -> None:
+        from limits import parse, storage, strategies
+
+        self._limiter = strategies.MovingWindowRateLimiter(storage.MemoryStorage())
+        self._address, self._account = parse(per_address), parse(per_account)
+
+    def retry_after(self, address: str, account: str) -> int | None:
+        """Seconds to wait before this attempt is allowed, or None: it is allowed (and counted per address)."""
+        import time
+
+        waits = []
+        if not self._limiter.test(self._account, "account", account):
+            waits.append(self._limiter.get_window_stats(self._account, "account", account).reset_time)
+        if not self._limiter.hit(self._address, "address", address):
+            waits.append(self._limiter.get_window_stats(self._address, "address", address).reset_time)
+        return max(1, int(max(waits) - time.time()) + 1) if waits else None
+
+    def failed(self, account: str) -> None:
+        self._limiter.hit(self._account, "account", account)
 
 
 @dataclass(frozen=True)
