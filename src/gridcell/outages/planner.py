@@ -48,7 +48,8 @@ def agreement_mnos(session: Session, dso_id: str) -> list[str]:
 
 class DbServing:
     """Serving relations and site details read from topology, asked only about what the outage touches: one
-    query for the sites the affected RAN sites serve, one for what serves those sites (and their PLMNs)."""
+    query for what serves the sites the affected RAN sites serve (and their PLMNs), one more for sites in the
+    area that no affected RAN site serves."""
 
     def __init__(self, session: Session, index: SpatialIndex, site_bus: dict[int, str]) -> None:
         self.session, self.index, self.site_bus = session, index, site_bus
@@ -63,9 +64,11 @@ class DbServing:
 
     def pairs_of_ran(self, ran_pks: Iterable[int]) -> set[Pair]:
         rans = set(ran_pks)
-        sites = {pk for pk in topology.sites_served_by_ran_sites(self.session, rans) if self.index.has_site(pk)}
-        self._load(sites)  # the DSO's own sites only
-        return {p for p, served in self._serving.items() if p[0] in sites and served & rans}
+        found = topology.serving_ran_sites_near(self.session, rans)
+        own = {p: served for p, served in found.items() if self.index.has_site(p[0])}  # the DSO's own sites only
+        self._serving.update(own)
+        self._known |= {p[0] for p in own}
+        return {p for p, served in own.items() if served & rans}
 
     def serving_of(self, pairs: set[Pair]) -> dict[Pair, set[int]]:
         self._load(p[0] for p in pairs)
