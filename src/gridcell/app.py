@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gridcell import __version__, errors_http, plugins
 from gridcell.config import Settings, get_settings
+from gridcell.core import looplag
 from gridcell.core.bus import Bus, InProcessBus
 from gridcell.core.clock import utcnow
 from gridcell.core.db import Database
@@ -142,7 +143,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None, bus
                                    allow_private=settings.allow_private_webhooks, tls=tls,
                                    max_backoff_s=settings.webhook_max_backoff_s,
                                    concurrency=settings.webhook_concurrency, leases=leases)
-        tasks: list[asyncio.Task[None]] = []
+        tasks: list[asyncio.Task[None]] = [asyncio.create_task(looplag.monitor(), name="event-loop-lag")]
         if run_workers:
             db.start_background_checkpoints()
             keeper.start()

@@ -170,6 +170,17 @@ def import_topology(file: str, org: Annotated[str, typer.Option(help="organisati
     typer.echo(json.dumps(counts))
 
 
+@bench.command("robustness")
+def bench_robustness(as_json: Annotated[bool, typer.Option("--json")] = False, duration_s: float = 9.0,
+                     overload_s: float = 5.0) -> None:
+    """event_loop_max_block_ms under a probe upload and a login flood beside alarms; overload_503_share and
+    overload_p99_ms at three times the sustained rate (see benchmarks/README.md)."""
+    from gridcell.bench.robustness import run
+
+    for figure in run(duration_s=duration_s, overload_s=overload_s):
+        typer.echo(json.dumps(figure) if as_json else f"{figure['figure']}: {figure['value']} {figure['unit']}")
+
+
 @bench.command("exposure")
 def bench_exposure(as_json: Annotated[bool, typer.Option("--json")] = False,
                    alarms: int = 20_000, rate: float = 1000.0, duration_s: float = 10.0,
