@@ -1,4 +1,5 @@
-"""Schemathesis over /openapi.json: no 5xx and responses conform to the schema, as a DSO and as an MNO.
+"""Schemathesis over /openapi.json: no 5xx, every status code documented and responses conforming to the schema,
+as a DSO and as an MNO.
 
 Bounded: a few examples per operation, so the file runs in well under a minute or two. The SSE route
 streams forever and is left out.
@@ -18,7 +19,11 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.python import asgi
-from schemathesis.specs.openapi.checks import response_schema_conformance, unsupported_method
+from schemathesis.specs.openapi.checks import (
+    response_schema_conformance,
+    status_code_conformance,
+    unsupported_method,
+)
 
 from gridcell.app import create_app
 from gridcell.core.db import Database
@@ -27,7 +32,7 @@ from gridcell.tenancy import service as tenancy
 from tests.conftest import World, alarm, build_world, cell_dn, make_settings
 
 # unsupported_method: an undeclared method gets 405 *with* `Allow`.
-CHECKS = [not_a_server_error, response_schema_conformance, unsupported_method]
+CHECKS = [not_a_server_error, response_schema_conformance, status_code_conformance, unsupported_method]
 SETTINGS = settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 
 

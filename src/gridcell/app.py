@@ -183,6 +183,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None, bus
     app.state.leases, app.state.node_id, app.state.clustered = leases, node, clustered
     app.state.ready, app.state.stopping = False, False
     errors_http.install(app)
+    errors_http.document_errors(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(InFlightLimit, limit=settings.max_in_flight_ingest)
     for module in plugins.modules("api"):

@@ -121,3 +121,66 @@ def install(app: FastAPI) -> None:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response(request.url.path, 500, "Internal error",
                               "the request failed inside the exchange; nothing was acknowledged")
+
+
+# ---- the error answers in the OpenAPI document --------------------------------------------------------------
+
+_PROBLEM = {"type": "object", "required": ["title", "status"], "properties": {
+    "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+    "detail": {"type": "string"}, "instance": {"type": "string"},
+    "errors": {"type": "array", "items": {"type": "object", "properties": {
+        "loc": {"type": "string"}, "msg": {"type": "string"}}}}}}
+_PROBLEM_DETAILS = {"type": "object", "required": ["title", "status", "cause"], "properties": {
+    "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+    "detail": {"type": "string"}, "instance": {"type": "string"}, "cause": {"type": "string"},
+    "invalidParams": {"type": "array", "items": {"type": "object", "required": ["param"], "properties": {
+        "param": {"type": "string"}, "reason": {"type": "string"}}}}}}
+_TMF_ERROR = {"type": "object", "required": ["code", "reason"], "properties": {
+    "code": {"type": "string"}, "reason": {"type": "string"}, "message": {"type": "string"},
+    "status": {"type": "string"}, "@type": {"type": "string"}}}
+_WHY = {400: "The request is malformed or does not match the schema; nothing changed",
+        401: "No valid bearer token", 403: "The caller's organisation or role may not do this",
+        404: "Not found, or not visible to the caller's organisation", 409: "It conflicts with existing data",
+        413: "The body exceeds the limit", 500: "The request failed inside the exchange; nothing was acknowledged",
+        503: "Overloaded, or the store cannot take the request now (Retry-After)"}
+
+
+def _error_content(path: str) -> tuple[str, dict[str, Any]]:
+    if path.startswith(TMF_PREFIXES):
+        return "application/json", {"$ref": "#/components/schemas/TmfError"}
+    if path.startswith(THREEGPP_PREFIXES):
+        return "application/problem+json", {"$ref": "#/components/schemas/ProblemDetails"}
+    return "application/problem+json", {"$ref": "#/components/schemas/Problem"}
+
+
+def document_errors(app: FastAPI) -> None:
+    """Every operation's document lists the error answers the exchange can give it, in its path's format (the
+    framework's own 422 never happens: validation errors are 400)."""
+    from fastapi.openapi.utils import get_openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+        schemas.update(Problem=_PROBLEM, ProblemDetails=_PROBLEM_DETAILS, TmfError=_TMF_ERROR)
+        schemas.pop("HTTPValidationError", None)
+        schemas.pop("ValidationError", None)
+        for path, item in doc.get("paths", {}).items():
+            media, schema = _error_content(path)
+            for method, op in item.items():
+                if not isinstance(op, dict) or "responses" not in op:
+                    continue
+                responses = op["responses"]
+                responses.pop("422", None)
+                codes = [400, 401, 403, 404, 413, 500, 503] + ([409] if method in ("post", "put", "patch") else [])
+                for code in codes:
+                    entry = {"description": _WHY[code], "content": {media: {"schema": schema}}}
+                    if code == 503:
+                        entry["headers"] = {"Retry-After": {"schema": {"type": "integer"},
+                                                            "description": "seconds to wait"}}
+                    responses.setdefault(str(code), entry)
+        app.openapi_schema = doc
+        return doc
+
+    app.openapi = openapi  # type: ignore[method-assign]

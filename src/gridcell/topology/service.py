@@ -997,30 +997,34 @@ def ran_site_refs(session: Session, ran_site_pks: Iterable[int]) -> dict[int, Ra
     return out
 
 
+def _serving_ran_rows(session: Session, sites: Any, out: dict[tuple[int, str], set[int]]) -> None:
+    """(site, PLMN) → RAN sites of the cells linked to its USIMs, for the sites `sites` (an IN-able: a list or a
+    subquery) selects; a USIM no cell serves gives an empty set."""
+    cells, links = cast(Table, Cell.__table__).c, cast(Table, ServingLink.__table__).c
+    usims, cpes = cast(Table, Usim.__table__).c, cast(Table, Cpe.__table__).c
+    stmt = (select(cpes.site_pk, usims.plmn, cells.ran_site_pk).select_from(
+        cast(Table, Usim.__table__).join(cast(Table, Cpe.__table__), cpes.pk == usims.cpe_pk)
+        .outerjoin(cast(Table, ServingLink.__table__), links.usim_pk == usims.pk)
+        .outerjoin(cast(Table, Cell.__table__), cells.pk == links.cell_pk))
+        .where(cpes.site_pk.in_(sites)))
+    for site_pk, plmn, ran_pk in session.connection().execute(stmt).all():
+        rans = out.setdefault((site_pk, plmn), set())
+        if ran_pk is not None:
+            rans.add(ran_pk)
+
+
 def serving_ran_sites(session: Session, site_pks: Iterable[int]) -> dict[tuple[int, str], set[int]]:
     """Every (site, PLMN) of these sites' USIMs → the RAN sites of the cells linked to them (an empty set for a
     USIM no cell serves), in one query per 500 sites: what an outage plan asks of the sites it touches."""
-    cells, links = cast(Table, Cell.__table__).c, cast(Table, ServingLink.__table__).c
-    usims, cpes = cast(Table, Usim.__table__).c, cast(Table, Cpe.__table__).c
     out: dict[tuple[int, str], set[int]] = {}
     for chunk in _chunks(sorted(set(site_pks))):
-        stmt = (select(cpes.site_pk, usims.plmn, cells.ran_site_pk).select_from(
-            cast(Table, Usim.__table__).join(cast(Table, Cpe.__table__), cpes.pk == usims.cpe_pk)
-            .outerjoin(cast(Table, ServingLink.__table__), links.usim_pk == usims.pk)
-            .outerjoin(cast(Table, Cell.__table__), cells.pk == links.cell_pk))
-            .where(cpes.site_pk.in_(chunk)))
-        for site_pk, plmn, ran_pk in session.connection().execute(stmt).all():
-            rans = out.setdefault((site_pk, plmn), set())
-            if ran_pk is not None:
-                rans.add(ran_pk)
+        _serving_ran_rows(session, chunk, out)
     return out
 
 
 def serving_ran_sites_near(session: Session, ran_site_pks: Iterable[int]) -> dict[tuple[int, str], set[int]]:
     """`serving_ran_sites` of every DSO site that has a USIM linked to a cell of these RAN sites, in one query
     per 500 RAN sites (the sites are found inside the statement, not fetched first)."""
-    cells, links = cast(Table, Cell.__table__).c, cast(Table, ServingLink.__table__).c
-    usims, cpes = cast(Table, Usim.__table__).c, cast(Table, Cpe.__table__).c
     c2, l2 = cast(Table, Cell.__table__).alias("c2"), cast(Table, ServingLink.__table__).alias("l2")
     u2, p2 = cast(Table, Usim.__table__).alias("u2"), cast(Table, Cpe.__table__).alias("p2")
     out: dict[tuple[int, str], set[int]] = {}
@@ -1028,15 +1032,7 @@ def serving_ran_sites_near(session: Session, ran_site_pks: Iterable[int]) -> dic
         served = (select(p2.c.site_pk).select_from(c2.join(l2, l2.c.cell_pk == c2.c.pk)
                                                    .join(u2, u2.c.pk == l2.c.usim_pk).join(p2, p2.c.pk == u2.c.cpe_pk))
                   .where(c2.c.ran_site_pk.in_(chunk)))
-        stmt = (select(cpes.site_pk, usims.plmn, cells.ran_site_pk).select_from(
-            cast(Table, Usim.__table__).join(cast(Table, Cpe.__table__), cpes.pk == usims.cpe_pk)
-            .outerjoin(cast(Table, ServingLink.__table__), links.usim_pk == usims.pk)
-            .outerjoin(cast(Table, Cell.__table__), cells.pk == links.cell_pk))
-            .where(cpes.site_pk.in_(served)))
-        for site_pk, plmn, ran_pk in session.connection().execute(stmt).all():
-            rans = out.setdefault((site_pk, plmn), set())
-            if ran_pk is not None:
-                rans.add(ran_pk)
+        _serving_ran_rows(session, served, out)
     return out
 
 
