@@ -82,7 +82,10 @@ def serve(host: str = "127.0.0.1", port: int = 8000, log_level: str = "warning",
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    uvicorn.run(application, host=host, port=port, log_level=log_level, loop="uvloop", http="httptools",
+    from gridcell.serve_protocol import protocol
+
+    uvicorn.run(application, host=host, port=port, log_level=log_level, loop="uvloop",
+                http=protocol(settings.head_timeout_s),
                 timeout_graceful_shutdown=int(settings.shutdown_grace_s) or None)
 
 

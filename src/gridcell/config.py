@@ -20,6 +20,9 @@ class Settings(BaseSettings):
     # with 503 + Retry-After. One writer takes them in groups: more waiting only adds latency (measured: p99 of an
     # accepted request at 3x capacity 0.9 s with 48, see `gridcell bench robustness`).
     max_in_flight_ingest: int = 16
+    # A request head (request line and headers) must arrive within this long of the connection opening or the
+    # previous response ending; slower connections are closed (slowloris).
+    head_timeout_s: float = 10.0
     webhook_timeout_s: float = 5.0
     # The longest pause between attempts at a failing subscriber: one POST per 8 s is nothing for a receiver that
     # is down, and when it answers again its backlog drains within ~10 s (not after minutes).

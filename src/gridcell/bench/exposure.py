@@ -165,8 +165,9 @@ def _free_port() -> int:
 class Server:
     """`gridcell serve` in a subprocess on a given SQLite file; stopped (then killed) on exit."""
 
-    def __init__(self, workdir: Path, url: str) -> None:
+    def __init__(self, workdir: Path, url: str, settings: dict[str, str] | None = None) -> None:
         self.workdir, self.url = workdir, url
+        self.settings = settings or {}  # GRIDCELL_* settings for the server, beside the bench's own
         self.port = _free_port()
         self.base = f"http://{LOOPBACK}:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -176,7 +177,7 @@ class Server:
         env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDCELL_")}
         # The webhook receiver listens on loopback, which the server refuses to reach unless told otherwise.
         env.update(GRIDCELL_DATABASE_URL=self.url, GRIDCELL_SQLITE_SYNCHRONOUS="FULL",
-                   GRIDCELL_ALLOW_PRIVATE_WEBHOOKS="true")
+                   GRIDCELL_ALLOW_PRIVATE_WEBHOOKS="true", **self.settings)
         self._log = (self.workdir / "server.log").open("wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-c", "from gridcell.cli import main; main()", "serve", "--host", LOOPBACK,

@@ -1,0 +1,56 @@
+"""The HTTP protocol `gridcell serve` runs: uvicorn's httptools protocol with a deadline for the request head.
+
+uvicorn closes a kept-alive connection that stays idle after a response, but not one that opens and then
+sends its request head slowly, or never finishes it (slowloris): a thousand of those hold a thousand sockets
+for as long as the peer likes. Here the head (request line and headers) must be complete within
+`HEAD_TIMEOUT_S` of the connection opening or the previous response ending; otherwise the connection is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+HEAD_TIMEOUT_S = 10.0
+
+
+class HeadTimeoutProtocol(HttpToolsProtocol):
+    head_timeout_s = HEAD_TIMEOUT_S
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_head()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._arm_head()
+
+    def on_headers_complete(self) -> None:
+        self._disarm_head()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_head()
+        super().connection_lost(exc)
+
+    def _arm_head(self) -> None:
+        self._disarm_head()
+        self._head_timer: Any = self.loop.call_later(self.head_timeout_s, self._head_too_slow)
+
+    def _disarm_head(self) -> None:
+        timer = getattr(self, "_head_timer", None)
+        if timer is not None:
+            timer.cancel()
+            self._head_timer = None
+
+    def _head_too_slow(self) -> None:
+        self._head_timer = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+
+def protocol(head_timeout_s: float) -> type[HeadTimeoutProtocol]:
+    """The protocol class with this deadline (uvicorn takes a class)."""
+    return type("HeadTimeoutProtocol", (HeadTimeoutProtocol,), {"head_timeout_s": head_timeout_s})
