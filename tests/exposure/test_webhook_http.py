@@ -295,3 +295,20 @@ def test_an_unreadable_webhook_ca_file_stops_the_server_at_start(tmp_path: Path)
     for path in (bad, tmp_path / "missing.pem"):
         with pytest.raises(ValueError, match="GRIDCELL_WEBHOOK_CA_FILE"):
             create_app(Settings(database_url=f"sqlite:///{tmp_path / 'g.db'}", webhook_ca_file=str(path)))
+
+
+def test_every_resolved_address_is_tried_in_turn(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A receiver whose first address refuses connections (an IPv6 address it does not listen on, say) is reached
+    at the next one."""
+    async def resolved(self: WebhookClient, host: str, port: int) -> list[str]:
+        return ["127.0.0.2", "127.0.0.1"]  # nobody listens on the first (the receiver binds 127.0.0.1)
+
+    monkeypatch.setattr(WebhookClient, "_public_addresses", resolved)
+
+    async def go() -> None:
+        async with Receiver(lambda n, r: NO_CONTENT) as rx:
+            client = WebhookClient(timeout_s=5)
+            assert await client.post(rx.url, b"{}", HEADERS) == 204
+            await client.close()
+
+    run(go())

@@ -213,27 +213,41 @@ class WebhookClient:
         return None
 
     async def _open(self, origin: tuple[str, str, int]) -> _Connection:
+        """A connection to the first address of the host that accepts one (a receiver with an IPv6 and an IPv4
+        address, one of them unreachable, is still reached)."""
         scheme, host, port = origin
         loop = asyncio.get_running_loop()
-        address = host if self.allow_private else await self._public_address(host, port)
+        addresses = [host] if self.allow_private else await self._public_addresses(host, port)
+        tls = None
         if scheme == "https":
             if self._ssl is None:
                 self._ssl = tls_context()
-            _, conn = await loop.create_connection(_Connection, address, port, ssl=self._ssl, server_hostname=host)
-        else:
-            _, conn = await loop.create_connection(_Connection, address, port)
-        return conn
+            tls = self._ssl
+        last: OSError | None = None
+        for address in addresses:
+            try:
+                if tls is not None:
+                    _, conn = await loop.create_connection(_Connection, address, port, ssl=tls, server_hostname=host)
+                else:
+                    _, conn = await loop.create_connection(_Connection, address, port)
+                return conn
+            except OSError as exc:  # ssl.SSLError included: a certificate problem is the same at every address
+                if isinstance(exc, ssl.SSLError):
+                    raise
+                last = exc
+        raise last or OSError(f"{host} does not resolve")
 
-    async def _public_address(self, host: str, port: int) -> str:
-        """The first address the host resolves to, refusing the connection if any of them is not public."""
+    async def _public_addresses(self, host: str, port: int) -> list[str]:
+        """Every address the host resolves to, in the resolver's order, refusing the connection if any of them is
+        not public."""
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
-        addresses = [str(info[4][0]) for info in infos]
+        addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
         refused = first_non_public(addresses)
         if refused is not None:
             raise WebhookHTTPError(f"{host} resolves to a non-public address ({refused}); refused")
         if not addresses:
             raise OSError(f"{host} does not resolve")
-        return addresses[0]
+        return addresses
 
     async def close(self) -> None:
         for conns in self._idle.values():
