@@ -88,6 +88,71 @@ class NotifyClearedAlarm(_AlarmBody):
     notificationType: Literal["notifyClearedAlarm"]
 
 
+class NotifyNewSecAlarm(_AlarmBody):
+    """A security alarm (TS 28.532): kept in the alarm list; it takes no cell out of service."""
+
+    notificationType: Literal["notifyNewSecAlarm"]
+    serviceUser: str = Field(max_length=400)
+    serviceProvider: str = Field(max_length=400)
+    securityAlarmDetector: str = Field(max_length=400)
+
+
+class NotifyChangedSecAlarmGeneral(_AlarmBody):
+    notificationType: Literal["notifyChangedSecAlarmGeneral"]
+    perceivedSeverity: PerceivedSeverity = PerceivedSeverity.INDETERMINATE
+    serviceUser: str = Field(max_length=400)
+    serviceProvider: str = Field(max_length=400)
+    securityAlarmDetector: str = Field(max_length=400)
+
+
+class NotifyAckStateChanged(_AlarmBody):
+    """The MNO's operator acknowledged (or unacknowledged) an alarm: recorded on it."""
+
+    notificationType: Literal["notifyAckStateChanged"]
+    ackState: Literal["ACKNOWLEDGED", "UNACKNOWLEDGED"]
+    ackUserId: str = Field(max_length=400)
+    ackSystemId: str | None = Field(default=None, max_length=400)
+
+
+class NotifyComments(_AlarmBody):
+    notificationType: Literal["notifyComments"]
+    comments: dict[str, Any] | list[Any]
+
+
+class NotifyCorrelatedNotificationChanged(_Header):
+    notificationType: Literal["notifyCorrelatedNotificationChanged"]
+    alarmId: str = Field(min_length=1, max_length=200)
+    correlatedNotifications: list[Any]
+    rootCauseIndicator: bool | None = None
+
+
+class NotifyAlarmListRebuilt(_Header):
+    """The producer rebuilt its alarm list: a consumer should realign (stored, counted as ignored here)."""
+
+    notificationType: Literal["notifyAlarmListRebuilt", "notifyPotentialFaultyAlarmList"]
+    reason: str = Field(max_length=4000)
+    alarmListAlignmentRequirement: str | None = None
+
+
+class NotifyHeartbeat(_Header):
+    """TS 28.532 heartbeat: the feed is alive (stored, counted as ignored)."""
+
+    notificationType: Literal["notifyHeartbeat"]
+    heartbeatNtfPeriod: Annotated[Int64, Field(ge=0)] | None = None
+
+
+class NotifyMoiCreationOrChanges(_Header):
+    """ProvMnS MOI creation and changes: nothing in gridcell's topology follows the MNO's NRM (stored, counted
+    as ignored); attribute value changes and deletions of cells do act (NotifyMoiAttributeValueChanges)."""
+
+    notificationType: Literal["notifyMOICreation", "notifyMOIChanges"]
+
+
+IGNORED_KINDS: tuple[type, ...] = (NotifyAlarmListRebuilt, NotifyHeartbeat, NotifyMoiCreationOrChanges)
+ANNOTATION_KINDS = (NotifyAckStateChanged, NotifyComments, NotifyCorrelatedNotificationChanged)
+SECURITY_KINDS = (NotifyNewSecAlarm, NotifyChangedSecAlarmGeneral)
+
+
 class NotifyThresholdCrossing(_Header):
     notificationType: Literal["notifyThresholdCrossing"]
     observedPerfMetricName: str = Field(min_length=1, max_length=200)
@@ -132,21 +197,29 @@ class NotifyPlannedMaintenance(BaseModel):
 
 Notification = Annotated[
     NotifyNewAlarm | NotifyChangedAlarm | NotifyChangedAlarmGeneral | NotifyClearedAlarm
-    | NotifyThresholdCrossing | NotifyMoiAttributeValueChanges | NotifyMoiDeletion | NotifyPlannedMaintenance,
+    | NotifyNewSecAlarm | NotifyChangedSecAlarmGeneral | NotifyAckStateChanged | NotifyComments
+    | NotifyCorrelatedNotificationChanged | NotifyAlarmListRebuilt | NotifyHeartbeat
+    | NotifyThresholdCrossing | NotifyMoiAttributeValueChanges | NotifyMoiDeletion | NotifyMoiCreationOrChanges
+    | NotifyPlannedMaintenance,
     Field(discriminator="notificationType"),
 ]
 NOTIFICATION = TypeAdapter(Notification)
 NOTIFICATION_TYPES = ("notifyNewAlarm", "notifyChangedAlarm", "notifyChangedAlarmGeneral", "notifyClearedAlarm",
-                      "notifyThresholdCrossing", "notifyMOIAttributeValueChanges", "notifyMOIDeletion",
+                      "notifyNewSecAlarm", "notifyChangedSecAlarmGeneral", "notifyAckStateChanged", "notifyComments",
+                      "notifyCorrelatedNotificationChanged", "notifyAlarmListRebuilt",
+                      "notifyPotentialFaultyAlarmList", "notifyHeartbeat", "notifyThresholdCrossing",
+                      "notifyMOIAttributeValueChanges", "notifyMOIDeletion", "notifyMOICreation", "notifyMOIChanges",
                       "notifyPlannedMaintenance")
 
 
 class VesCommonEventHeader(BaseModel):
     model_config = ConfigDict(extra="allow")
-    domain: Literal["stndDefined"]
-    eventId: str
+    domain: str = Field(min_length=1, max_length=100)  # stndDefined carries a 3GPP notification; others: below
+    eventId: str = Field(min_length=1, max_length=200)
     eventName: str | None = None
     stndDefinedNamespace: str | None = None
+    sourceName: str | None = Field(default=None, max_length=400)
+    lastEpochMicrosec: Int64 | None = None
 
 
 class VesStndDefinedFields(BaseModel):
@@ -159,7 +232,15 @@ class VesStndDefinedFields(BaseModel):
 class VesEvent(BaseModel):
     model_config = ConfigDict(extra="allow")
     commonEventHeader: VesCommonEventHeader
-    stndDefinedFields: VesStndDefinedFields
+    stndDefinedFields: VesStndDefinedFields | None = None  # required for the stndDefined domain (see unwrap)
+
+
+class VesIgnored(BaseModel):
+    """A VES event of a domain gridcell has no use for (heartbeat, measurement, ...): recorded by its eventId so a
+    resend is a duplicate, counted as ignored; never a reason to refuse the batch it came in."""
+
+    notificationId: str
+    domain: str
 
 
 class IngestResult(BaseModel):
@@ -167,6 +248,8 @@ class IngestResult(BaseModel):
     duplicates: int = Field(description="notificationIds seen before; acknowledged, not applied twice")
     stale: int = Field(default=0, description="older than what is already known for the same alarm")
     unmapped: int = Field(description="accepted but naming no known cell; listed as unmapped")
+    ignored: int = Field(default=0, description="valid notifications of a kind (or about an alarm) gridcell has no "
+                                                "use for: recorded, not applied")
 
 
 class ConditionOut(BaseModel):
