@@ -84,7 +84,8 @@ def test_kinds_without_a_use_here_are_recorded_as_ignored(app_client: TestClient
     before = (_alarms(c, world), _status(c, world))
     bodies = [
         ("TS28532_FaultMnS.yaml", "NotifyAlarmListRebuilt",
-         {**_header("notifyAlarmListRebuilt"), "reason": "restart", "alarmListAlignmentRequirement": "ALIGNMENT_REQUIRED"}),
+         {**_header("notifyAlarmListRebuilt"), "reason": "restart",
+          "alarmListAlignmentRequirement": "ALIGNMENT_REQUIRED"}),
         ("TS28532_FaultMnS.yaml", "NotifyPotentialFaultyAlarmList",
          {**_header("notifyPotentialFaultyAlarmList"), "reason": "lost notifications"}),
         ("TS28532_HeartbeatNtf.yaml", "NotifyHeartbeat", {**_header("notifyHeartbeat"), "heartbeatNtfPeriod": 60}),
