@@ -130,3 +130,21 @@ def test_a_truncated_or_corrupt_gzip_body_is_refused() -> None:
                 whole[:10] + b"\xff" * 20 + whole[30:]):
         with pytest.raises(InvalidInput):
             p.decompress(bad)
+
+
+def test_nan_and_infinite_measurements_are_refused_naming_the_line() -> None:
+    """An RTT of NaN is a broken probe, not a missing one: refused on every path, where absence stays absence."""
+    import pytest
+
+    from gridcell.core.errors import InvalidInput
+
+    ok = b'{"cpe": "A", "plmn": "26201", "ts": "2026-12-01T10:00:00Z", "ok": true}\n'
+    assert np.isnan(parse.parse(ok, "application/x-ndjson").rtt_ms[0])
+    bad_csv = [b"cpe,plmn,ts,ok,rtt_ms\nA,26201,2026-12-01T10:00:00Z,1,21\nA,26201,2026-12-01T10:01:00Z,1,%s\n" % v
+               for v in (b"nan", b"NaN", b"inf", b"-inf")]
+    bad_ndjson = [ok + b'{"cpe": "A", "plmn": "26201", "ts": "2026-12-01T10:01:00Z", "ok": true, "%s": %s}\n'
+                  % (k, v) for k in (b"rtt_ms", b"rsrp") for v in (b"NaN", b"Infinity", b"1e999")]
+    for body, kind in [(b, "text/csv") for b in bad_csv] + [(b, "application/x-ndjson") for b in bad_ndjson]:
+        with pytest.raises(InvalidInput) as caught:
+            parse.parse(body, kind)
+        assert caught.value.errors and caught.value.errors[0]["line"] in (2, 3), (body, caught.value.errors)

@@ -190,6 +190,10 @@ def _from_table(tbl: pa.Table, lines: npt.NDArray[np.int64]) -> Columns:
             col = col.cast(pa.float64())
         out = np.array(_values(col, np.float64))
         valid = _valid(col)
+        # A NaN or infinity sent as a value is refused (the slow path names the line); only absence reads as NaN.
+        sent = out if valid is None else out[valid]
+        if not np.all(np.isfinite(sent)):
+            raise ValueError(f"{name} not finite")
         if valid is not None:
             out[~valid] = np.nan
         return out
@@ -208,8 +212,7 @@ def _from_table(tbl: pa.Table, lines: npt.NDArray[np.int64]) -> Columns:
         ts_arr = ts_col.cast(pa.timestamp("ms"))
     ts = np.array(_values(ts_arr.cast(pa.int64()), np.int64))
     rtt, rsrp, sinr = floats("rtt_ms"), floats("rsrp"), floats("sinr")
-    if not (np.all(np.isnan(rtt) | ((rtt >= 0) & np.isfinite(rtt))) and np.all(np.isnan(rsrp) | np.isfinite(rsrp))
-            and np.all(np.isnan(sinr) | np.isfinite(sinr))):
+    if not np.all(np.isnan(rtt) | (rtt >= 0)):
         raise ValueError("numbers")
     ok = _bools(tbl.column("ok").combine_chunks())
     return Columns(cpe_codes, cpe_values, plmn_codes, plmn_values, cell_codes, cell_values, ts, ok, rtt, rsrp, sinr,
@@ -349,6 +352,7 @@ def parse_csv(text: bytes) -> Columns:
                             parse_options=pcsv.ParseOptions(newlines_in_values=False),
                             convert_options=pcsv.ConvertOptions(
                                 column_types={h: _CSV_TYPES[h] for h in header}, strings_can_be_null=True,
+                                null_values=[""],  # "nan"/"NA" are values (refused), not absence
                                 true_values=sorted(_TRUE), false_values=sorted(_FALSE)))
         return _from_table(tbl, _line_numbers(None, body, 2, tbl.num_rows))
     except (pa.ArrowException, ValueError, TypeError, OverflowError):
