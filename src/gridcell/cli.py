@@ -85,7 +85,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, log_level: str = "warning",
     from gridcell.serve_protocol import protocol
 
     uvicorn.run(application, host=host, port=port, log_level=log_level, loop="uvloop",
-                http=protocol(settings.head_timeout_s),
+                http=protocol(settings.head_timeout_s, settings.body_timeout_s),
                 timeout_graceful_shutdown=int(settings.shutdown_grace_s) or None)
 
 

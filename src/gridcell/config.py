@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     # A request head (request line and headers) must arrive within this long of the connection opening or the
     # previous response ending; slower connections are closed (slowloris).
     head_timeout_s: float = 10.0
+    # ... and its body within this long of the head (a body trickled a byte at a time holds a socket otherwise).
+    body_timeout_s: float = 30.0
     webhook_timeout_s: float = 5.0
     # The longest pause between attempts at a failing subscriber: one POST per 8 s is nothing for a receiver that
     # is down, and when it answers again its backlog drains within ~10 s (not after minutes).

@@ -1,9 +1,12 @@
-"""The HTTP protocol `gridcell serve` runs: uvicorn's httptools protocol with a deadline for the request head.
+"""The HTTP protocol `gridcell serve` runs: uvicorn's httptools protocol with deadlines for the request head and
+body.
 
 uvicorn closes a kept-alive connection that stays idle after a response, but not one that opens and then
 sends its request head slowly, or never finishes it (slowloris): a thousand of those hold a thousand sockets
 for as long as the peer likes. Here the head (request line and headers) must be complete within
-`HEAD_TIMEOUT_S` of the connection opening or the previous response ending; otherwise the connection is closed.
+`HEAD_TIMEOUT_S` of the connection opening or the previous response ending, and the body within
+`BODY_TIMEOUT_S` of the head; otherwise the connection is closed (the handler sees the client disconnect and
+nothing is stored).
 """
 
 from __future__ import annotations
@@ -14,10 +17,12 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 HEAD_TIMEOUT_S = 10.0
+BODY_TIMEOUT_S = 30.0
 
 
 class HeadTimeoutProtocol(HttpToolsProtocol):
     head_timeout_s = HEAD_TIMEOUT_S
+    body_timeout_s = BODY_TIMEOUT_S
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -29,7 +34,12 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._disarm_head()
+        self._head_timer = self.loop.call_later(self.body_timeout_s, self._too_slow)
         super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._disarm_head()
+        super().on_message_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm_head()
@@ -37,7 +47,7 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
 
     def _arm_head(self) -> None:
         self._disarm_head()
-        self._head_timer: Any = self.loop.call_later(self.head_timeout_s, self._head_too_slow)
+        self._head_timer: Any = self.loop.call_later(self.head_timeout_s, self._too_slow)
 
     def _disarm_head(self) -> None:
         timer = getattr(self, "_head_timer", None)
@@ -45,12 +55,13 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
             timer.cancel()
             self._head_timer = None
 
-    def _head_too_slow(self) -> None:
+    def _too_slow(self) -> None:
         self._head_timer = None
         if not self.transport.is_closing():
             self.transport.close()
 
 
-def protocol(head_timeout_s: float) -> type[HeadTimeoutProtocol]:
-    """The protocol class with this deadline (uvicorn takes a class)."""
-    return type("HeadTimeoutProtocol", (HeadTimeoutProtocol,), {"head_timeout_s": head_timeout_s})
+def protocol(head_timeout_s: float, body_timeout_s: float = BODY_TIMEOUT_S) -> type[HeadTimeoutProtocol]:
+    """The protocol class with these deadlines (uvicorn takes a class)."""
+    return type("HeadTimeoutProtocol", (HeadTimeoutProtocol,),
+                {"head_timeout_s": head_timeout_s, "body_timeout_s": body_timeout_s})
