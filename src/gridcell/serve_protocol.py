@@ -33,30 +33,33 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
         self._arm_head()
 
     def on_headers_complete(self) -> None:
-        self._disarm_head()
-        self._head_timer = self.loop.call_later(self.body_timeout_s, self._too_slow)
+        self._disarm()
+        self._arm(self.body_timeout_s)
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
-        self._disarm_head()
+        self._disarm()
         super().on_message_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm_head()
+        self._disarm()
         super().connection_lost(exc)
 
     def _arm_head(self) -> None:
-        self._disarm_head()
-        self._head_timer: Any = self.loop.call_later(self.head_timeout_s, self._too_slow)
+        self._disarm()
+        self._arm(self.head_timeout_s)
 
-    def _disarm_head(self) -> None:
-        timer = getattr(self, "_head_timer", None)
+    def _arm(self, seconds: float) -> None:
+        self._timer: Any = self.loop.call_later(seconds, self._too_slow)
+
+    def _disarm(self) -> None:
+        timer = getattr(self, "_timer", None)
         if timer is not None:
             timer.cancel()
-            self._head_timer = None
+            self._timer = None
 
     def _too_slow(self) -> None:
-        self._head_timer = None
+        self._timer = None
         if not self.transport.is_closing():
             self.transport.close()
 
