@@ -26,9 +26,9 @@ class Settings(BaseSettings):
     # ... and its body within this long of the head (a body trickled a byte at a time holds a socket otherwise).
     body_timeout_s: float = 30.0
     webhook_timeout_s: float = 5.0
-    # The longest pause between attempts at a failing subscriber: one POST per 8 s is nothing for a receiver that
-    # is down, and when it answers again its backlog drains within ~10 s (not after minutes).
-    webhook_max_backoff_s: float = 8.0
+    # The longest pause between attempts at a failing subscriber: one POST per 4 s is nothing for a receiver that
+    # is down, and when it answers again its backlog starts within 5 s (not after minutes).
+    webhook_max_backoff_s: float = 4.0
     webhook_concurrency: int = 64
     outbox_retention_days: int = 14
     tick_interval_s: float = 1.0

@@ -196,7 +196,7 @@ class _Worker:
 
 class DeliveryService:
     def __init__(self, db: Database, bus: Bus, *, timeout_s: float = 5.0, base_backoff_s: float = 0.5,
-                 max_backoff_s: float = 8.0, concurrency: int = 64, leases: Leases | None = None,
+                 max_backoff_s: float = 4.0, concurrency: int = 64, leases: Leases | None = None,
                  idle_s: float = 30.0, allow_private: bool = False, tls: ssl.SSLContext | None = None) -> None:
         self.db, self.bus = db, bus
         # Distributed leases: one process per subscription at a time (None: this process delivers everything).
