@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from gridcell.core.errors import DomainError
 
@@ -27,6 +28,16 @@ TMF_PREFIXES = ("/tmf-api",)
 _CAUSES = {400: "INVALID_MSG_FORMAT", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "RESOURCE_NOT_FOUND",
            405: "METHOD_NOT_ALLOWED", 409: "CONFLICT", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE",
            422: "MANDATORY_IE_INCORRECT", 429: "TOO_MANY_REQUESTS"}
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _methods_of(request: Request) -> list[str]:
+    """The methods some route fully matches this path with (asked of each route, included routers too)."""
+    routes = request.app.router.routes
+    return [m for m in _METHODS
+            if any(route.matches({**request.scope, "method": m})[0] == Match.FULL for route in routes)]
 
 
 def error_response(path: str, status: int, title: str, detail: str,
@@ -85,9 +96,13 @@ def install(app: FastAPI) -> None:
             limit = request.app.state.settings.max_body_bytes
             return error_response(request.url.path, 413, "Payload too large",
                                   f"the body exceeds the limit of {limit} bytes")
-        # Keep the exception's headers: a 405 must carry `Allow` (RFC 9110 §15.5.6).
+        # Keep the exception's headers: a 405 must carry `Allow` (RFC 9110 §15.5.6), listing every method of the
+        # resource; the router names only those of the first route whose path matched.
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(_methods_of(request))
         return error_response(request.url.path, exc.status_code, str(exc.detail), str(exc.detail),
-                              extra_headers=dict(exc.headers or {}))
+                              extra_headers=headers)
 
     @app.exception_handler(RecursionError)
     async def _too_deep(request: Request, exc: RecursionError) -> JSONResponse:
