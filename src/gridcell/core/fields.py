@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, Field, StrictInt
+from pydantic import AfterValidator, AwareDatetime, Field, StrictInt, StringConstraints
 
 from gridcell.core.clock import in_range
 
-Instant = Annotated[AwareDatetime, AfterValidator(in_range)]  # 1970-2199, with an offset (core.clock.in_range)
+# 1970-2199, with an offset (core.clock.in_range); the pattern tells clients the year range.
+Instant = Annotated[AwareDatetime, AfterValidator(in_range),
+                    Field(json_schema_extra={"pattern": r"^(19[7-9][0-9]|2[01][0-9]{2})-"})]
+# A natural id as it appears in URL paths and query lists: no '/', no control characters.
+NaturalId = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=r"^[^/\x00-\x1f\x7f]+$")]
+Plmn = Annotated[str, StringConstraints(pattern=r"^[0-9]{5,6}$")]  # MCC + MNC
 Int64 = Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)]  # what a BIGINT column holds
 
 

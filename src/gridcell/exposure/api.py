@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from gridcell.core.bus import Bus, Message, on_loop
 from gridcell.core.db import Database
+from gridcell.core.fields import NaturalId, Plmn
 from gridcell.deps import get_caller, get_db
 from gridcell.exposure import schemas as sc
 from gridcell.exposure import service, subscriptions
@@ -29,7 +30,8 @@ def _dso(caller: Caller) -> None:
 
 
 @router.get("/status", response_model=sc.StatusPage, summary="Status per DSO site × PLMN")
-def get_status(site: list[str] | None = Query(None), plmn: list[str] | None = Query(None),
+def get_status(site: list[NaturalId] | None = Query(None, max_length=10_000),
+               plmn: list[Plmn] | None = Query(None, max_length=100),
                minStatus: sc.StatusT | None = None, caller: Caller = Depends(get_caller),
                db: Database = Depends(get_db)) -> dict[str, Any]:
     _dso(caller)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel
@@ -17,7 +17,7 @@ router = APIRouter(tags=["failover"])
 
 
 class AckIn(BaseModel):
-    status: str = "done"
+    status: Literal["done", "failed", "rejected"] = "done"
     detail: str | None = None
 
 

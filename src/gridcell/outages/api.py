@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from gridcell.core.clock import isoformat, utcnow
 from gridcell.core.db import Database
 from gridcell.core.errors import NotFound
-from gridcell.core.fields import Instant
+from gridcell.core.fields import Instant, NaturalId
 from gridcell.deps import get_caller, get_db
 from gridcell.exposure import subscriptions
 from gridcell.http_body import in_write, read_json
@@ -235,7 +235,8 @@ def delete_mno_answer(moi_id: str, dso: str | None = Query(None), caller: Caller
 
 
 @router.get("/ran-site-power", summary="Power state of the MNO's RAN sites (mains | battery | dark)")
-def get_ran_site_power(site: list[str] | None = Query(None), caller: Caller = Depends(get_caller),
+def get_ran_site_power(site: list[NaturalId] | None = Query(None, max_length=10_000),
+                       caller: Caller = Depends(get_caller),
                        db: Database = Depends(get_db)) -> list[dict[str, Any]]:
     caller.require("viewer", "mno")
     with db.read() as session:

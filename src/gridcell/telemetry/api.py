@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from gridcell.core.db import Database
+from gridcell.core.fields import NaturalId
 from gridcell.deps import get_caller, get_db
 from gridcell.exposure import subscriptions
 from gridcell.telemetry import cellhealth, parse, service
@@ -39,7 +40,8 @@ async def upload_probes(request: Request, caller: Caller = Depends(get_caller),
 
 @router.get("/telemetry/availability", response_model=list[sc.AvailabilityOut],
             summary="Availability, loss and latency per site × PLMN against the agreement's SLA target")
-def get_availability(site: list[str] | None = Query(None), caller: Caller = Depends(get_caller),
+def get_availability(site: list[NaturalId] | None = Query(None, max_length=10_000),
+                     caller: Caller = Depends(get_caller),
                      db: Database = Depends(get_db)) -> list[dict[str, Any]]:
     with db.read() as session:
         return service.availability(session, caller, site_ids=site)
