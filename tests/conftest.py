@@ -192,9 +192,14 @@ class Org:
     id: str
     kind: str
     tokens: dict[str, str] = field(default_factory=dict)
+    client_ids: dict[str, str] = field(default_factory=dict)
 
     def auth(self, role: str = "operator") -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[role]}"}
+
+    def basic(self, role: str = "operator") -> tuple[str, str]:
+        """HTTP basic credentials (client id, token) for agents configured with a user and a password."""
+        return self.client_ids[role], self.tokens[role]
 
 
 @dataclass
@@ -234,7 +239,7 @@ def build_world(client: TestClient, db: Database, *, level: str = "cell", level2
                 (("dso", "dso"), ("dso2", "dso"), ("mno", "mno"), ("mno2", "mno"))}
         for org in orgs.values():
             for role in ("viewer", "operator", "admin"):
-                org.tokens[role] = tenancy.create_client(s, org.id, role)[1]
+                org.client_ids[role], org.tokens[role] = tenancy.create_client(s, org.id, role)
         s.flush()
         tenancy.create_agreement(s, orgs["dso"].id, orgs["mno"].id, [PLMN_A], level)
         tenancy.create_agreement(s, orgs["dso"].id, orgs["mno2"].id, [PLMN_B], level2)

@@ -25,6 +25,7 @@ RETRY_AFTER_S = 5
 
 THREEGPP_PREFIXES = ("/api/v1/ingest", "/FaultSupervisionMnS", "/ProvMnS")
 TMF_PREFIXES = ("/tmf-api",)
+VES_PREFIXES = ("/eventListener",)
 _CAUSES = {400: "INVALID_MSG_FORMAT", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "RESOURCE_NOT_FOUND",
            405: "METHOD_NOT_ALLOWED", 409: "CONFLICT", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE",
            422: "MANDATORY_IE_INCORRECT", 429: "TOO_MANY_REQUESTS"}
@@ -40,12 +41,36 @@ def _methods_of(request: Request) -> list[str]:
             if any(route.matches({**request.scope, "method": m})[0] == Match.FULL for route in routes)]
 
 
+def _ves_error(status: int, detail: str, errors: list[dict[str, Any]]) -> dict[str, Any]:
+    """VES 7.2 `requestError`: a policy exception for authentication, service exceptions otherwise (the
+    event listener specification's message ids), naming the first field in error as `%1`."""
+    if status in (401, 403):
+        kind, body = "policyException", {"messageId": "POL2000", "text": "Unauthorized user: %1",
+                                         "variables": [detail]}
+    elif status == 400 and errors:
+        kind, body = "serviceException", {"messageId": "SVC0002",
+                                          "text": "Invalid input value for message part %1: %2",
+                                          "variables": [str(errors[0].get("loc", "")), str(errors[0].get("msg", ""))]}
+    elif status == 503 or status >= 500:
+        kind, body = "serviceException", {"messageId": "SVC1000", "text": "No server resources: %1",
+                                          "variables": [detail]}
+    else:
+        kind, body = "serviceException", {"messageId": "SVC2000",
+                                          "text": "The following service error occurred: %1. Error code is %2",
+                                          "variables": [detail, str(status)]}
+    return {"requestError": {kind: body}}
+
+
 def error_response(path: str, status: int, title: str, detail: str,
                    errors: list[dict[str, Any]] | None = None,
                    extra_headers: dict[str, str] | None = None) -> JSONResponse:
     errors = errors or []
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
     headers.update(extra_headers or {})
+    if path.startswith(VES_PREFIXES):
+        if status == 401:
+            headers["WWW-Authenticate"] = 'Basic realm="gridcell", Bearer'
+        return JSONResponse(_ves_error(status, detail, errors), status_code=status, headers=headers)
     if path.startswith(TMF_PREFIXES):
         body: dict[str, Any] = {"code": str(status), "reason": title, "message": detail, "status": str(status),
                                 "@type": "Error"}
@@ -150,6 +175,11 @@ _PROBLEM_DETAILS = {"type": "object", "required": ["title", "status", "cause"], 
     "detail": {"type": "string"}, "instance": {"type": "string"}, "cause": {"type": "string"},
     "invalidParams": {"type": "array", "items": {"type": "object", "required": ["param"], "properties": {
         "param": {"type": "string"}, "reason": {"type": "string"}}}}}}
+_VES_ERROR = {"type": "object", "required": ["requestError"], "properties": {"requestError": {
+    "type": "object", "minProperties": 1, "maxProperties": 1, "additionalProperties": {
+        "type": "object", "required": ["messageId", "text"], "properties": {
+            "messageId": {"type": "string"}, "text": {"type": "string"},
+            "variables": {"type": "array", "items": {"type": "string"}}}}}}}
 _TMF_ERROR = {"type": "object", "required": ["code", "reason"], "properties": {
     "code": {"type": "string"}, "reason": {"type": "string"}, "message": {"type": "string"},
     "status": {"type": "string"}, "@type": {"type": "string"}}}
@@ -161,6 +191,8 @@ _WHY = {400: "The request is malformed or does not match the schema; nothing cha
 
 
 def _error_content(path: str) -> tuple[str, dict[str, Any]]:
+    if path.startswith(VES_PREFIXES):
+        return "application/json", {"$ref": "#/components/schemas/VesRequestError"}
     if path.startswith(TMF_PREFIXES):
         return "application/json", {"$ref": "#/components/schemas/TmfError"}
     if path.startswith(THREEGPP_PREFIXES):
@@ -178,7 +210,8 @@ def document_errors(app: FastAPI) -> None:
             return app.openapi_schema
         doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
         schemas = doc.setdefault("components", {}).setdefault("schemas", {})
-        schemas.update(Problem=_PROBLEM, ProblemDetails=_PROBLEM_DETAILS, TmfError=_TMF_ERROR)
+        schemas.update(Problem=_PROBLEM, ProblemDetails=_PROBLEM_DETAILS, TmfError=_TMF_ERROR,
+                       VesRequestError=_VES_ERROR)
         schemas.pop("HTTPValidationError", None)
         schemas.pop("ValidationError", None)
         for path, item in doc.get("paths", {}).items():
@@ -186,6 +219,7 @@ def document_errors(app: FastAPI) -> None:
             for method, op in item.items():
                 if not isinstance(op, dict) or "responses" not in op:
                     continue
+                _hoist_defs(op, schemas)
                 responses = op["responses"]
                 responses.pop("422", None)
                 codes = [400, 401, 403, 404, 413, 500, 503] + ([409] if method in ("post", "put", "patch") else [])
@@ -199,3 +233,12 @@ def document_errors(app: FastAPI) -> None:
         return doc
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _hoist_defs(op: dict[str, Any], schemas: dict[str, Any]) -> None:
+    """A request body given as a pydantic JSON Schema (`ref_template="#/components/schemas/{model}"`) carries its
+    definitions in `$defs`: they move to the document's components, where its references point."""
+    for media in op.get("requestBody", {}).get("content", {}).values():
+        schema = media.get("schema", {})
+        for name, definition in schema.pop("$defs", {}).items():
+            schemas.setdefault(name, definition)

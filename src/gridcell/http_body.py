@@ -15,9 +15,13 @@ from gridcell.core.fields import nul_path
 
 
 async def read_json(request: Request) -> Any:
-    """The body as JSON, or a 400 in the path's error format (schema validation is the service's job). orjson
-    refuses what no peer means: nesting deeper than 1,024 levels, NaN and Infinity, integers beyond 64 bits."""
-    raw = await request.body()
+    """The body as JSON, or a 400 in the path's error format (schema validation is the service's job)."""
+    return loads(await request.body())
+
+
+def loads(raw: bytes) -> Any:
+    """JSON as a peer means it: orjson refuses nesting deeper than 1,024 levels, NaN and Infinity and integers
+    beyond 64 bits; a NUL character anywhere is refused by its path (no store can hold one)."""
     try:
         value = orjson.loads(raw) if raw else None
     except orjson.JSONDecodeError as exc:

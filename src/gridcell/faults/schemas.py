@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, TypeAdapter, model_validator
 
 from gridcell.core.fields import Instant, Int64, refuse_nul
 
@@ -44,7 +44,21 @@ NotificationIdT = Annotated[Int64 | Annotated[str, Field(min_length=1, max_lengt
 ProbableCauseT = Int64 | Annotated[str, Field(min_length=1, max_length=200)]
 
 
-class _Header(BaseModel):
+class _Received(BaseModel):
+    """What the sender sent, when normalising changed it (a vendor's spelling, a VES event): kept beside the
+    record so the MNO can always see its own payload."""
+
+    _received: Any = PrivateAttr(default=None)
+
+    @property
+    def received(self) -> Any:
+        return self._received
+
+    def keep_received(self, original: Any) -> None:
+        self._received = original
+
+
+class _Header(_Received):
     model_config = ConfigDict(extra="allow", allow_inf_nan=False)
 
     _no_nul = model_validator(mode="before")(refuse_nul)
@@ -176,7 +190,7 @@ class NotifyMoiDeletion(_Header):
     additionalText: str | None = None
 
 
-class NotifyPlannedMaintenance(BaseModel):
+class NotifyPlannedMaintenance(_Received):
     """gridcell extension: 3GPP has no notification for planned work, so MNOs post windows in this form."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
@@ -213,26 +227,60 @@ NOTIFICATION_TYPES = ("notifyNewAlarm", "notifyChangedAlarm", "notifyChangedAlar
 
 
 class VesCommonEventHeader(BaseModel):
+    """The VES 7.2 header as gridcell reads it (documentation: events are parsed leniently by faults.ves)."""
+
     model_config = ConfigDict(extra="allow")
-    domain: str = Field(min_length=1, max_length=100)  # stndDefined carries a 3GPP notification; others: below
+    domain: str = Field(min_length=1, max_length=100,
+                        description="stndDefined (a 3GPP notification), fault, heartbeat; others are recorded and "
+                                    "counted as ignored")
     eventId: str = Field(min_length=1, max_length=200)
     eventName: str | None = None
     stndDefinedNamespace: str | None = None
-    sourceName: str | None = Field(default=None, max_length=400)
-    lastEpochMicrosec: Int64 | None = None
+    sourceName: str | None = Field(default=None, max_length=400,
+                                   description="the managed element: a DN, a RAN site id or a cell id (fault, "
+                                               "heartbeat: required)")
+    reportingEntityName: str | None = Field(default=None, max_length=400)
+    sequence: Int64 | None = None
+    startEpochMicrosec: Int64 | None = None
+    lastEpochMicrosec: Int64 | None = Field(default=None, description="the event's time (fault, heartbeat: "
+                                                                        "this or startEpochMicrosec required)")
 
 
 class VesStndDefinedFields(BaseModel):
     model_config = ConfigDict(extra="allow")
     schemaReference: str | None = None
-    data: dict[str, Any]
+    data: dict[str, Any] = Field(description="a TS 28.532 notification, as on /api/v1/ingest/notifications")
     stndDefinedFieldsVersion: str | None = None
+
+
+class VesFaultFields(BaseModel):
+    """The classic fault domain (faultFieldsVersion 4.0): eventSeverity NORMAL clears; the alarm is
+    (sourceName, alarmCondition[, alarmInterfaceA]); alarmCondition also gives the probable cause when it spells
+    a TS 28.111 one and alarmAdditionalInformation names none."""
+
+    model_config = ConfigDict(extra="allow")
+    alarmCondition: str = Field(min_length=1, max_length=200)
+    eventSeverity: str = Field(description="CRITICAL, MAJOR, MINOR, WARNING or NORMAL (any case)")
+    specificProblem: str | None = None
+    eventSourceType: str | None = None
+    vfStatus: str | None = None
+    alarmInterfaceA: str | None = None
+    alarmAdditionalInformation: dict[str, Any] | list[Any] | None = None
+    faultFieldsVersion: str | float | None = None
+
+
+class VesHeartbeatFields(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    heartbeatInterval: Int64 | None = Field(default=None, description="seconds between heartbeats")
+    heartbeatFieldsVersion: str | None = None
 
 
 class VesEvent(BaseModel):
     model_config = ConfigDict(extra="allow")
     commonEventHeader: VesCommonEventHeader
-    stndDefinedFields: VesStndDefinedFields | None = None  # required for the stndDefined domain (see unwrap)
+    stndDefinedFields: VesStndDefinedFields | None = None  # required for the stndDefined domain
+    faultFields: VesFaultFields | None = None  # required for the fault domain
+    heartbeatFields: VesHeartbeatFields | None = None
 
 
 class VesIgnored(BaseModel):
@@ -243,6 +291,11 @@ class VesIgnored(BaseModel):
     domain: str
 
 
+class ItemOutcome(BaseModel):
+    notificationId: str
+    outcome: Literal["accepted", "duplicate", "stale", "unmapped", "ignored"]
+
+
 class IngestResult(BaseModel):
     accepted: int = Field(description="notifications stored now")
     duplicates: int = Field(description="notificationIds seen before; acknowledged, not applied twice")
@@ -250,6 +303,8 @@ class IngestResult(BaseModel):
     unmapped: int = Field(description="accepted but naming no known cell; listed as unmapped")
     ignored: int = Field(default=0, description="valid notifications of a kind (or about an alarm) gridcell has no "
                                                 "use for: recorded, not applied")
+    items: list[ItemOutcome] = Field(default_factory=list,
+                                     description="each notification's outcome, in the order of the request")
 
 
 class ConditionOut(BaseModel):

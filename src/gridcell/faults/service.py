@@ -17,19 +17,13 @@ from gridcell.core.clock import as_utc, utcnow
 from gridcell.core.db import Base
 from gridcell.core.errors import InvalidInput
 from gridcell.faults import schemas as s
+from gridcell.faults.causes import DARK_CAUSES as DARK_CAUSES
+from gridcell.faults.causes import POWER_CAUSES as POWER_CAUSES
 from gridcell.faults.models import Condition, ConditionCell, ReceivedNotification
 from gridcell.topology import service as topology
 
 CELLS_CHANGED = "faults.cells_changed"
 
-# TS 28.111 Annex B causes that mean "running on battery or about to": service continues for a while.
-POWER_CAUSES = frozenset({
-    "COMMERCIAL_POWER_FAILURE", "MAINS_BREAKDOWN_WITH_BATTERY_BACKUP", "BATTERY_DISCHARGING",
-    "LOW_BATTERY_THRESHOLD", "BATTERY_FAILURE", "BATTERY_BREAKDOWN", "BATTERY_CHARGING_FAULT",
-    "POWER_PROBLEMS", "POWER_SUPPLY_FAILURE",
-})
-# Power lost with nothing behind it: the site is dark now.
-DARK_CAUSES = frozenset({"MAINS_BREAKDOWN_WITHOUT_BATTERY_BACKUP"})
 ETR_KEYS = ("estimatedRestorationTime", "expectedRestorationTime", "etr", "expectedRepairTime")
 OUT_OF_SERVICE = {"administrativeState": ("LOCKED", "SHUTTING_DOWN", "SHUTTINGDOWN"),
                   "operationalState": ("DISABLED",)}
@@ -122,40 +116,6 @@ def dn_of(n: s._Header) -> str:
     return ",".join(rdns) if rdns else n.href
 
 
-def unwrap(body: Any) -> list[Any]:
-    """Flatten one notification / a list / a VES event / a VES eventList into notifications."""
-    if isinstance(body, s.VesEnvelope):
-        events_ = [body.event]
-    elif isinstance(body, s.VesBatch):
-        events_ = list(body.eventList)
-    elif isinstance(body, list):
-        return body
-    else:
-        return [body]
-    out: list[Any] = []
-    errors: list[dict[str, Any]] = []
-    for i, ev in enumerate(events_):
-        header = ev.commonEventHeader
-        if header.domain == "fault":  # an alarm in VES's own model: refused rather than lost as "ignored"
-            errors.append({"loc": f"event[{i}]/commonEventHeader/domain",
-                           "msg": "the VES fault domain is not mapped yet: send the alarm as a stndDefined "
-                                  "3GPP notification"})
-            continue
-        if header.domain != "stndDefined":  # heartbeat, measurement, ...: recorded, not applied
-            out.append(s.VesIgnored(notificationId=f"ves:{header.eventId}", domain=header.domain))
-            continue
-        if ev.stndDefinedFields is None:
-            errors.append({"loc": f"event[{i}]/stndDefinedFields", "msg": "required for the stndDefined domain"})
-            continue
-        try:
-            out.append(s.NOTIFICATION.validate_python(ev.stndDefinedFields.data))
-        except Exception as exc:
-            errors.append({"loc": f"event[{i}]/stndDefinedFields/data", "msg": str(exc).splitlines()[0][:300]})
-    if errors:
-        raise InvalidInput("a VES event does not carry a valid 3GPP notification", errors=errors)
-    return out
-
-
 # Every ingest asks both (prebuilt: no per-call statement construction); conditions load as ORM objects
 # because the batch changes them.
 _SEEN = select(ReceivedNotification.notification_id).where(
@@ -200,23 +160,14 @@ def ingest_many(session: Session, org_id: str, requests: Sequence[Sequence[Any]]
     with session.no_autoflush:
         for n, nid, result in zip(notifications, ids, owner, strict=True):
             batch.result = result
+            before = _counts(result)
             if nid in seen:
                 batch.result.duplicates += 1
-                continue
-            seen.add(nid)
-            received.append({"org_id": org_id, "notification_id": nid, "received_at": batch.now})
-            if isinstance(n, (*s.IGNORED_KINDS, s.VesIgnored)):
-                batch.result.ignored += 1
-            elif isinstance(n, s.ANNOTATION_KINDS):
-                _apply_annotation(batch, existing, n, nid)
-            elif isinstance(n, s.NotifyPlannedMaintenance):
-                _apply_maintenance(session, batch, existing, n, nid)
-            elif isinstance(n, s.NotifyThresholdCrossing):
-                _apply_threshold(session, batch, existing, n, nid)
-            elif isinstance(n, s.NotifyMoiAttributeValueChanges | s.NotifyMoiDeletion):
-                _apply_config(session, batch, existing, n, nid)
             else:
-                _apply_alarm(session, batch, existing, n, nid)
+                seen.add(nid)
+                received.append({"org_id": org_id, "notification_id": nid, "received_at": batch.now})
+                _apply_one(session, batch, existing, n, nid)
+            result.items.append(s.ItemOutcome(notificationId=nid, outcome=_outcome(before, _counts(result))))
     _update_loaded(session, batch, existing)
     prepared.execute_many(session, _INSERT_RECEIVED, received)
     _insert_created(session, batch, existing)
@@ -224,6 +175,33 @@ def ingest_many(session: Session, org_id: str, requests: Sequence[Sequence[Any]]
     if batch.changed_cells:
         events.emit(session, CELLS_CHANGED, CellsChanged(org_id, frozenset(batch.changed_cells), batch.now))
     return results
+
+
+def _apply_one(session: Session, batch: _Batch, existing: _Existing, n: Any, nid: str) -> None:
+    if isinstance(n, (*s.IGNORED_KINDS, s.VesIgnored)):
+        batch.result.ignored += 1
+    elif isinstance(n, s.ANNOTATION_KINDS):
+        _apply_annotation(batch, existing, n, nid)
+    elif isinstance(n, s.NotifyPlannedMaintenance):
+        _apply_maintenance(session, batch, existing, n, nid)
+    elif isinstance(n, s.NotifyThresholdCrossing):
+        _apply_threshold(session, batch, existing, n, nid)
+    elif isinstance(n, s.NotifyMoiAttributeValueChanges | s.NotifyMoiDeletion):
+        _apply_config(session, batch, existing, n, nid)
+    else:
+        _apply_alarm(session, batch, existing, n, nid)
+
+
+def _counts(r: s.IngestResult) -> tuple[int, int, int, int, int]:
+    return r.duplicates, r.ignored, r.stale, r.unmapped, r.accepted
+
+
+_OUTCOMES = ("duplicate", "ignored", "stale", "unmapped", "accepted")
+
+
+def _outcome(before: tuple[int, ...], after: tuple[int, ...]) -> str:
+    """What became of one notification, from the counters it moved (the first in this order)."""
+    return next((name for name, b, a in zip(_OUTCOMES, before, after, strict=True) if a > b), "ignored")
 
 
 def _dns_to_map(notifications: Sequence[Any], existing: _Existing) -> list[str]:
@@ -394,7 +372,7 @@ def _alarm_details(n: Any) -> dict[str, Any]:
     d = {"alarmType": n.alarmType.value, "probableCause": n.probableCause,
          "perceivedSeverity": n.perceivedSeverity.value, "specificProblem": n.specificProblem,
          "additionalText": n.additionalText, "systemDN": n.systemDN,
-         "alarmRaisedTime": n.eventTime.isoformat()}
+         "alarmRaisedTime": n.eventTime.isoformat(), "received": n.received}
     return {k: v for k, v in d.items() if v is not None}
 
 
@@ -433,7 +411,8 @@ def _apply_alarm(session: Session, batch: _Batch, existing: _Existing, n: Any,
         return
     cond.impact = impact
     cond.changed_at = at
-    cond.details = {**cond.details, **_alarm_details(n), "alarmChangedTime": at.isoformat()}
+    kept = {k: v for k, v in cond.details.items() if k != "received"}  # the latest payload's, if any
+    cond.details = {**kept, **_alarm_details(n), "alarmChangedTime": at.isoformat()}
     cond.ends_at = _etr(n.additionalInformation) or cond.ends_at
     cond.last_notification_id = nid
     _touch(session, batch, cond)
