@@ -94,6 +94,17 @@ def ingest(ctx: Ctx, who: str) -> Request:
                                                  severity="MINOR")
 
 
+def ves(batch: bool) -> Builder:
+    def build(ctx: Ctx, who: str) -> Request:
+        event = {"commonEventHeader": {"domain": "fault", "eventId": f"authz-{who}-{next(_fresh)}",
+                                       "sourceName": RAN_SITE, "lastEpochMicrosec": 1_764_000_000_000_000},
+                 "faultFields": {"alarmCondition": f"authz-{who}", "eventSeverity": "MINOR"}}
+        if batch:
+            return "/eventListener/v7/eventBatch", {"eventList": [event]}
+        return "/eventListener/v7", {"event": event}
+    return build
+
+
 # ---- outages: TS 28.318 MOIs via ProvMnS, ProvMnS subscriptions, the native plan API ----------------------
 ORI, TMON = "OutageAndRecoveryInfo", "DsoThresholdMonitor"
 _MOI_BODY = {ORI: {"outageStartTime": "2026-11-26T10:00:00Z"},
@@ -235,6 +246,8 @@ ROUTES: list[Row] = [
     # MNO only.
     R("POST", "/api/v1/ingest/notifications", "mno", "operator", 200, 403, 200, ingest),
     R("GET", "/api/v1/alarms", "mno", "viewer", 200, 403, 200),
+    R("POST", "/eventListener/v7", "mno", "operator", 202, 403, 202, ves(batch=False)),
+    R("POST", "/eventListener/v7/eventBatch", "mno", "operator", 202, 403, 202, ves(batch=True)),
     # DSO only.
     R("GET", "/api/v1/status", "dso", "viewer", 200, 200, 403),
     R("POST", "/api/v1/status/area", "dso", "viewer", 200, 200, 403, fixed("/api/v1/status/area", {"area": AREA})),
@@ -361,6 +374,12 @@ def _problem_errors(row: Row, r: Any, status: int) -> list[str]:
     """Problems with the error format of response r (empty when it is right)."""
     errs: list[str] = []
     ctype = r.headers.get("content-type", "")
+    if row.path.startswith("/eventListener"):  # VES 7.2 `requestError`
+        exceptions = r.json().get("requestError", {})
+        kind = "policyException" if status in (401, 403) else "serviceException"
+        if not ctype.startswith("application/json") or not exceptions.get(kind, {}).get("messageId"):
+            errs.append(f"VES requestError/{kind} expected, got {ctype!r} {r.text[:200]}")
+        return errs
     if row.path.startswith("/tmf-api"):  # TM Forum `Error`: {code, reason, message, status}
         body = r.json()
         if not ctype.startswith("application/json") or body.get("code") != str(status) or not body.get("reason"):

@@ -85,7 +85,7 @@ class InFlightLimit:
     """Past capacity, refuse at once: at most `limit` requests per ingest path are in the exchange at a time; the
     next one gets 503 with Retry-After before its body is read, instead of queueing for the worker threads."""
 
-    PREFIXES = ("/api/v1/ingest", "/api/v1/telemetry/probes")
+    PREFIXES = ("/api/v1/ingest", "/api/v1/telemetry/probes", "/eventListener")
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app, self.limit = app, limit
