@@ -19,6 +19,8 @@ from fastapi.testclient import TestClient
 from tests.conftest import PLMN_A, PLMN_B, Org, Receiver, World, alarm, cell_dn, dso_topology, mno_topology
 
 SKIPPED_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/healthz", "/readyz", "/metrics"}
+# Capability URLs: the secret in the path is the credential (a feed's consumerReference); tested in tests/feeds.
+CAPABILITY_URL_PATHS = {"/api/v1/ingest/feeds/{feed_id}/{key}"}
 # The dashboard authenticates with a session cookie, not a bearer token: tests/web and tests/e2e/test_dashboard.py.
 DASHBOARD_PATHS = {"/", "/web", "/web/", "/web/login", "/web/logout", "/web/dso", "/web/mno", "/web/data",
                    "/web/events", "/web/static/{path:path}"}
@@ -43,7 +45,7 @@ def app_route_keys(app: FastAPI) -> set[tuple[str, str]]:
     for route in routes:
         path = getattr(route, "path", None)
         assert path is not None, f"route without a path: {route!r}"
-        if path in SKIPPED_PATHS or path in DASHBOARD_PATHS:
+        if path in SKIPPED_PATHS or path in DASHBOARD_PATHS or path in CAPABILITY_URL_PATHS:
             continue
         for method in getattr(route, "methods", None) or ():
             if method != "HEAD":
@@ -92,6 +94,20 @@ def ingest(ctx: Ctx, who: str) -> Request:
     # Names the MNO's cell; from another MNO it must not touch that cell (it is unmapped there).
     return "/api/v1/ingest/notifications", alarm("notifyNewAlarm", f"AUTHZ-{who}", cell_dn(PLMN_A, 2),
                                                  severity="MINOR")
+
+
+def shared_feed(suffix: str = "") -> Builder:
+    """The MNO's producer feed (made once), as every caller asks for it."""
+    def build(ctx: Ctx, who: str) -> Request:
+        r = ctx.client.get("/api/v1/feeds", headers=ctx.world.mno.auth("viewer"))
+        feeds = [f for f in r.json() if f["kind"] == "faultMns"]
+        if not feeds:
+            r = ctx.client.post("/api/v1/feeds", headers=ctx.world.mno.auth("admin"), json={
+                "kind": "faultMns", "baseUrl": "http://127.0.0.1:9/FaultSupervisionMnS/v1"})
+            assert r.status_code == 201, r.text
+            feeds = [r.json()]
+        return f"/api/v1/feeds/{feeds[0]['id']}{suffix}", None
+    return build
 
 
 def ves(batch: bool) -> Builder:
@@ -248,6 +264,11 @@ ROUTES: list[Row] = [
     R("GET", "/api/v1/alarms", "mno", "viewer", 200, 403, 200),
     R("POST", "/eventListener/v7", "mno", "operator", 202, 403, 202, ves(batch=False)),
     R("POST", "/eventListener/v7/eventBatch", "mno", "operator", 202, 403, 202, ves(batch=True)),
+    R("POST", "/api/v1/feeds", "mno", "admin", 201, 403, 201, fixed("/api/v1/feeds", {"kind": "push"})),
+    R("GET", "/api/v1/feeds", "mno", "viewer", 200, 403, 200),
+    R("GET", "/api/v1/feeds/{feed_id}", "mno", "viewer", 200, 403, 404, shared_feed()),
+    R("POST", "/api/v1/feeds/{feed_id}/reconcile", "mno", "operator", 202, 403, 404, shared_feed("/reconcile")),
+    R("DELETE", "/api/v1/feeds/{feed_id}", "mno", "admin", 204, 403, 404, shared_feed()),
     # DSO only.
     R("GET", "/api/v1/status", "dso", "viewer", 200, 200, 403),
     R("POST", "/api/v1/status/area", "dso", "viewer", 200, 200, 403, fixed("/api/v1/status/area", {"area": AREA})),

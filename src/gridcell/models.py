@@ -5,6 +5,7 @@ from gridcell.core import leases as cluster_models
 from gridcell.exposure import models as exposure_models
 from gridcell.failover import models as failover_models
 from gridcell.faults import models as faults_models
+from gridcell.feeds import models as feeds_models
 from gridcell.incidents import models as incidents_models
 from gridcell.outages import models as outages_models
 from gridcell.problems import models as problems_models
@@ -18,6 +19,7 @@ __all__ = [
            "exposure_models",
            "failover_models",
            "faults_models",
+           "feeds_models",
            "health_models",
            "incidents_models",
            "outages_models",

@@ -10,11 +10,11 @@ from prometheus_client import Counter
 from pydantic import TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
-from gridcell.core.clock import isoformat
+from gridcell.core.clock import isoformat, utcnow
 from gridcell.core.db import Database
 from gridcell.core.errors import InvalidInput
 from gridcell.deps import get_basic_or_bearer_caller, get_caller, get_db
-from gridcell.faults import group_commit, parse, service
+from gridcell.faults import group_commit, liveness, parse, service
 from gridcell.faults import schemas as s
 from gridcell.http_body import loads
 from gridcell.tenancy.service import Caller
@@ -32,7 +32,7 @@ def _body(schema: Any) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
-_INGEST_BODY = _body(TypeAdapter(s.IngestBody).json_schema(ref_template=_REF))
+INGEST_BODY = _body(TypeAdapter(s.IngestBody).json_schema(ref_template=_REF))
 _VES_EVENT = _body(s.VesEnvelope.model_json_schema(ref_template=_REF))
 _VES_BATCH = _body(s.VesBatch.model_json_schema(ref_template=_REF))
 # What the VES event listener specification (7.2.1) says a listener answers with.
@@ -49,6 +49,7 @@ def _ingest(db: Database, caller: Caller, raw: bytes, envelope: str | None = Non
         raise InvalidInput(f"the body must be a VES object with `{envelope}`",
                            errors=[{"loc": f"/{envelope}", "msg": "required"}])
     result = group_commit.groups_for(db).submit(caller.org_id, parse.notifications(body))
+    liveness.heard(caller.org_id, utcnow())
     INGESTED.labels("accepted").inc(result.accepted)
     INGESTED.labels("duplicate").inc(result.duplicates)
     INGESTED.labels("unmapped").inc(result.unmapped)
@@ -57,7 +58,7 @@ def _ingest(db: Database, caller: Caller, raw: bytes, envelope: str | None = Non
     return result
 
 
-@router.post("/ingest/notifications", response_model=s.IngestResult, openapi_extra=_INGEST_BODY,
+@router.post("/ingest/notifications", response_model=s.IngestResult, openapi_extra=INGEST_BODY,
              summary="Receive MNO notifications (TS 28.532 Fault/Perf/Prov MnS, VES 7.2, planned work)")
 async def ingest_notifications(request: Request, caller: Caller = Depends(get_caller),
                                db: Database = Depends(get_db)) -> s.IngestResult:
