@@ -264,6 +264,9 @@ ROUTES: list[Row] = [
     R("GET", "/api/v1/alarms", "mno", "viewer", 200, 403, 200),
     R("POST", "/eventListener/v7", "mno", "operator", 202, 403, 202, ves(batch=False)),
     R("POST", "/eventListener/v7/eventBatch", "mno", "operator", 202, 403, 202, ves(batch=True)),
+    R("POST", "/api/v1/ingest/mdaReports", "mno", "operator", 200, 403, 200, fixed("/api/v1/ingest/mdaReports", {
+        "id": "AUTHZ", "attributes": {"mDAReportID": "AUTHZ", "mDAOutputs": [{"mDAOutputList": {
+            "failurePredictionObject": [cell_dn(PLMN_A, 2)], "eventTime": "2026-12-04T12:00:00Z"}}]}})),
     R("POST", "/api/v1/feeds", "mno", "admin", 201, 403, 201, fixed("/api/v1/feeds", {"kind": "push"})),
     R("GET", "/api/v1/feeds", "mno", "viewer", 200, 403, 200),
     R("GET", "/api/v1/feeds/{feed_id}", "mno", "viewer", 200, 403, 404, shared_feed()),

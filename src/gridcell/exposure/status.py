@@ -30,7 +30,7 @@ STATUSES = ("ok", "degraded", "at_risk", "maintenance", "down")
 RANK = {s: i for i, s in enumerate(STATUSES)}
 # Per-cell effect of a condition, and the reason category a DSO sees.
 _CELL_EFFECT = {("outage", "alarm"): "down", ("outage", "config"): "down", ("outage", "maintenance"): "maintenance",
-                ("power", "alarm"): "at_risk"}
+                ("power", "alarm"): "at_risk", ("prediction", "prediction"): "at_risk"}
 _CATEGORY = {"down": "network_outage", "maintenance": "planned_maintenance", "at_risk": "power_supply",
              "degraded": "degradation"}
 
@@ -104,7 +104,8 @@ def evaluate(cells: list[CellRef], conds: dict[int, list[ActiveCondition]], now:
         for cond in conds.get(cell.pk, ()):
             effect = _effect(cond)
             worst = max(worst, effect, key=RANK.__getitem__)
-            category = "configuration" if cond.kind == "config" and effect == "down" else _CATEGORY[effect]
+            category = ("configuration" if cond.kind == "config" and effect == "down"
+                        else "failure_predicted" if cond.kind == "prediction" else _CATEGORY[effect])
             g = groups.setdefault((category, cell.ran_site_id), {
                 "category": category, "ranSiteId": cell.ran_site_id, "cells": set(), "conditions": {},
                 "since": cond.starts_at, "expectedEnd": cond.ends_at, "timeToDark": None, "effect": effect})
@@ -116,6 +117,9 @@ def evaluate(cells: list[CellRef], conds: dict[int, list[ActiveCondition]], now:
             ttd = time_to_dark(cond, cell)
             if ttd and (g["timeToDark"] is None or ttd < g["timeToDark"]):
                 g["timeToDark"] = ttd
+            predicted = cond.details.get("predictedFailureAt") if cond.kind == "prediction" else None
+            if predicted and (g.get("predictedFailureAt") is None or predicted < g["predictedFailureAt"]):
+                g["predictedFailureAt"] = predicted
         cell_state[cell.pk] = worst
     unavailable = [s for s in cell_state.values() if s in ("down", "maintenance")]
     if cell_state and len(unavailable) == len(cell_state):
@@ -163,7 +167,7 @@ def current(session: Session, pairs: set[tuple[int, str]]) -> dict[tuple[int, st
 
 def _reason(g: dict[str, Any]) -> dict[str, Any]:
     conditions = sorted(g["conditions"].values(), key=lambda c: (c.starts_at, c.pk))
-    return {
+    reason = {
         "category": g["category"],
         "ranSiteId": g["ranSiteId"],
         "cells": sorted(g["cells"]),
@@ -172,6 +176,9 @@ def _reason(g: dict[str, Any]) -> dict[str, Any]:
         "timeToDark": isoformat(g["timeToDark"]),
         "events": [_event(c) for c in conditions],
     }
+    if g.get("predictedFailureAt"):
+        reason["predictedFailureAt"] = g["predictedFailureAt"]
+    return reason
 
 
 def _event(c: ActiveCondition) -> dict[str, Any]:
@@ -185,6 +192,9 @@ def _event(c: ActiveCondition) -> dict[str, Any]:
         out.update(metric=d.get("metric"), value=d.get("value"), threshold=d.get("threshold"))
     elif c.kind == "maintenance":
         out.update(until=isoformat(c.ends_at), description=d.get("description"))
+    elif c.kind == "prediction":
+        out.update(predictedFailureAt=d.get("predictedFailureAt"), until=isoformat(c.ends_at),
+                   potentialFailureType=d.get("potentialFailureType"), confidenceDegree=d.get("confidenceDegree"))
     else:
         out.update(objectInstance=c.object_instance, change=d.get("change"))
     return out
@@ -194,7 +204,8 @@ def redact(reasons: list[dict[str, Any]], level: str) -> list[dict[str, Any]]:
     """`area` agreements expose status and reason category only: no cell, RAN site or alarm detail."""
     if level == "cell":
         return reasons
-    return [{k: r[k] for k in ("category", "since", "expectedEnd", "timeToDark")} for r in reasons]
+    return [{k: r[k] for k in ("category", "since", "expectedEnd", "timeToDark", "predictedFailureAt") if k in r}
+            for r in reasons]
 
 
 def on_cells_changed(session: Session, event: CellsChanged) -> None:

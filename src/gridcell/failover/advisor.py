@@ -34,6 +34,7 @@ class PlmnView:
     plmn: str
     status: str = "ok"  # the status engine's status for the site × PLMN ("ok" without agreement)
     time_to_dark: datetime | None = None
+    failure_predicted_at: datetime | None = None  # the MNO's MDA predicts the serving cells fail then
     maintenance_start: datetime | None = None  # planned window on the serving cells, not yet open
     maintenance_end: datetime | None = None
     latency_alarm: bool = False
@@ -70,6 +71,8 @@ def health(v: PlmnView, now: datetime) -> tuple[str, list[str]]:
         why_warn.append("planned_maintenance_ahead")
     if v.time_to_dark is not None and v.time_to_dark - now <= LEAD:
         why_bad.append("power_time_to_dark")
+    if v.failure_predicted_at is not None and v.failure_predicted_at - now <= LEAD:
+        why_bad.append("failure_predicted")
     if v.tail_failures >= FAILING_TAIL:
         why_bad.append("probes_failing")
     if v.status in ("degraded", "at_risk"):

@@ -107,6 +107,7 @@ def _evaluate_usims(session: Session, usims: list[topology.UsimRef], org_of_site
         for u in us:
             st = current.get((u.site_pk, u.plmn), {})
             ttd = [t for r in st.get("reasons", []) if (t := _ts(r.get("timeToDark")))]
+            fails = [t for r in st.get("reasons", []) if (t := _ts(r.get("predictedFailureAt")))]
             ucells = [c for c, _ in links.get(u.pk, [])]
             m_start = m_end = None
             if ucells and all(c in upcoming for c in ucells):
@@ -115,6 +116,7 @@ def _evaluate_usims(session: Session, usims: list[topology.UsimRef], org_of_site
             probe = own.get(u.pk, {})
             views[u.plmn] = advisor.PlmnView(
                 plmn=u.plmn, status=st.get("status", "ok"), time_to_dark=min(ttd) if ttd else None,
+                failure_predicted_at=min(fails) if fails else None,
                 maintenance_start=m_start, maintenance_end=m_end, latency_alarm=bool(probe.get("latencyAlarm")),
                 loss_alarm=bool(probe.get("lossAlarm")), tail_failures=int(probe.get("tailFailures", 0)))
         dso_id = org_of_site[us[0].site_pk]

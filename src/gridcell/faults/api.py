@@ -14,7 +14,7 @@ from gridcell.core.clock import isoformat, utcnow
 from gridcell.core.db import Database
 from gridcell.core.errors import InvalidInput
 from gridcell.deps import get_basic_or_bearer_caller, get_caller, get_db
-from gridcell.faults import group_commit, liveness, parse, service
+from gridcell.faults import group_commit, liveness, mda, parse, service
 from gridcell.faults import schemas as s
 from gridcell.http_body import loads
 from gridcell.tenancy.service import Caller
@@ -70,6 +70,31 @@ async def ingest_notifications(request: Request, caller: Caller = Depends(get_ca
     caller.require("operator", "mno")
     raw = await request.body()
     return await run_in_threadpool(_ingest, db, caller, raw)
+
+
+_MDA_BODY = _body({"description": "a TS 28.104 MDAReport (attributes.mDAReportID, attributes.mDAOutputs[]) or an "
+                                   "array of them", "oneOf": [{"type": "object"}, {"type": "array", "minItems": 1,
+                                                                                   "items": {"type": "object"}}]})
+
+
+def _ingest_mda(db: Database, caller: Caller, raw: bytes) -> s.IngestResult:
+    result = group_commit.groups_for(db).submit(caller.org_id, mda.reports(loads(raw)))
+    liveness.heard(caller.org_id, utcnow())
+    INGESTED.labels("accepted").inc(result.accepted)
+    INGESTED.labels("ignored").inc(result.ignored)
+    return result
+
+
+@router.post("/ingest/mdaReports", response_model=s.IngestResult, openapi_extra=_MDA_BODY,
+             summary="Receive TS 28.104 MDA reports: failure predictions put the named objects' sites at risk")
+async def ingest_mda_reports(request: Request, caller: Caller = Depends(get_caller),
+                             db: Database = Depends(get_db)) -> s.IngestResult:
+    """Each FailurePredictionOutput makes the cells of its failurePredictionObject `at_risk` (reason
+    `failure_predicted`, with `predictedFailureAt`) until predictedFailureEndTime, or until a newer report of
+    the same issueID says CLEARED; the failover advisor moves CPEs off a PLMN before the predicted failure.
+    Outputs of other MDA types are recorded and counted as ignored."""
+    caller.require("operator", "mno")
+    return await run_in_threadpool(_ingest_mda, db, caller, await request.body())
 
 
 @ves_listener.post("", status_code=202, response_class=Response, openapi_extra=_VES_EVENT, responses=_VES_ACCEPTED,

@@ -93,13 +93,13 @@ def one(item: Item) -> Any:
     try:
         n = s.NOTIFICATION.validate_python(normalised)
     except ValidationError as exc:
-        raise _Invalid(_errors(pointer, normalised, exc)) from exc
+        raise _Invalid(errors_of(pointer, normalised, exc)) from exc
     if item.ves_event or normalised != raw:
         n.keep_received(original)
     return n
 
 
-def _errors(prefix: str, raw: Any, exc: ValidationError) -> list[dict[str, str]]:
+def errors_of(prefix: str, raw: Any, exc: ValidationError) -> list[dict[str, str]]:
     """Pydantic's errors as JSON Pointers into what was sent; the parts of a location that name a union member
     rather than a key of the input are dropped, and the alternatives for one field are joined."""
     by_loc: dict[str, list[str]] = {}

@@ -283,6 +283,27 @@ class VesEvent(BaseModel):
     heartbeatFields: VesHeartbeatFields | None = None
 
 
+class FailurePrediction(_Received):
+    """A TS 28.104 MDA failure prediction (FailurePredictionOutput of an MDAReport): the objects it names are at
+    risk from `eventTime`, the predicted failure time, until `predictedFailureEndTime`; CLEARED withdraws it."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    _no_nul = model_validator(mode="before")(refuse_nul)
+
+    notificationId: str = Field(min_length=1, max_length=80)
+    predictionId: str = Field(min_length=1, max_length=200, description="issueID, else report id and output index")
+    eventTime: Instant = Field(description="when the prediction arrived (orders predictions of one issue)")
+    failurePredictionObject: list[Annotated[str, Field(min_length=1, max_length=400)]] = Field(
+        min_length=1, max_length=10_000)
+    predictedFailureTime: Instant
+    predictedFailureEndTime: Instant | None = None
+    perceivedSeverity: Literal["CRITICAL", "MAJOR", "MINOR", "WARNING", "INTERMEDIATE", "CLEARED"] = "MAJOR"
+    potentialFailureType: str | None = Field(default=None, max_length=400)
+    potentialFailureCause: str | Int64 | None = None
+    confidenceDegree: float | None = Field(default=None, ge=0, le=100)
+    reportId: str | None = Field(default=None, max_length=200)
+
+
 class VesIgnored(BaseModel):
     """A VES event of a domain gridcell has no use for (heartbeat, measurement, ...): recorded by its eventId so a
     resend is a duplicate, counted as ignored; never a reason to refuse the batch it came in."""

@@ -184,6 +184,8 @@ def _apply_one(session: Session, batch: _Batch, existing: _Existing, n: Any, nid
         _apply_annotation(batch, existing, n, nid)
     elif isinstance(n, s.NotifyPlannedMaintenance):
         _apply_maintenance(session, batch, existing, n, nid)
+    elif isinstance(n, s.FailurePrediction):
+        _apply_prediction(session, batch, existing, n, nid)
     elif isinstance(n, s.NotifyThresholdCrossing):
         _apply_threshold(session, batch, existing, n, nid)
     elif isinstance(n, s.NotifyMoiAttributeValueChanges | s.NotifyMoiDeletion):
@@ -210,6 +212,8 @@ def _dns_to_map(notifications: Sequence[Any], existing: _Existing) -> list[str]:
     for n in notifications:
         if isinstance(n, s.NotifyPlannedMaintenance):
             dns.extend(n.objectInstances)
+        elif isinstance(n, s.FailurePrediction):
+            dns.extend(n.failurePredictionObject)
         elif isinstance(n, (*s.IGNORED_KINDS, *s.ANNOTATION_KINDS, s.VesIgnored)):
             continue  # they create no condition
         elif _key(n) not in existing:
@@ -227,6 +231,8 @@ def _key(n: Any) -> tuple[str, str] | None:
         return None
     if isinstance(n, s.NotifyPlannedMaintenance):
         return "maintenance", n.maintenanceId
+    if isinstance(n, s.FailurePrediction):
+        return "prediction", n.predictionId
     if isinstance(n, s.NotifyThresholdCrossing):
         return "threshold", f"{dn_of(n)}|{n.observedPerfMetricName}"
     if isinstance(n, s.NotifyMoiDeletion):
@@ -542,6 +548,47 @@ def _apply_maintenance(session: Session, batch: _Batch, existing: _Existing,
     _touch(session, batch, cond)
 
 
+def _apply_prediction(session: Session, batch: _Batch, existing: _Existing, n: s.FailurePrediction,
+                      nid: str) -> None:
+    """A failure prediction puts its objects' cells at risk from now until its end (or until withdrawn); a newer
+    prediction of the same issue replaces it, CLEARED withdraws it."""
+    cells: set[int] = set()
+    for dn in n.failurePredictionObject:
+        cells.update(_map_dn(session, batch, dn))
+    at = as_utc(n.eventTime)
+    withdrawn = n.perceivedSeverity == "CLEARED"
+    ends = as_utc(n.predictedFailureEndTime) if n.predictedFailureEndTime else None
+    details = {"predictedFailureAt": as_utc(n.predictedFailureTime).isoformat(), "severity": n.perceivedSeverity,
+               "potentialFailureType": n.potentialFailureType, "potentialFailureCause": n.potentialFailureCause,
+               "confidenceDegree": n.confidenceDegree, "reportId": n.reportId,
+               "objects": n.failurePredictionObject, "received": n.received}
+    details = {k: v for k, v in details.items() if v is not None}
+    key = ("prediction", n.predictionId)
+    cond = existing.get(key)
+    if cond is None:
+        if withdrawn:  # withdrawing a prediction never received: nothing to withdraw
+            batch.result.ignored += 1
+            return
+        _new_condition(session, batch, existing, "prediction", n.predictionId, sorted(cells), impact="prediction",
+                       object_instance=n.failurePredictionObject[0], starts_at=at, ends_at=ends, changed_at=at,
+                       cleared_at=None, details=details, last_notification_id=nid)
+        return
+    if at < cond.changed_at:
+        batch.result.stale += 1
+        return
+    old_cells = set(_cells_of(batch, cond))
+    batch.changed_cells.update(old_cells)
+    if old_cells != cells:
+        batch.cells[key] = sorted(cells)
+        batch.rewrite.add(key)
+    if cond.cleared_at is not None and not withdrawn:
+        cond.starts_at = at
+    cond.mapped, cond.ends_at, cond.changed_at, cond.details = bool(cells), ends, at, details
+    cond.cleared_at = at if withdrawn else None
+    cond.last_notification_id = nid
+    _touch(session, batch, cond)
+
+
 # ---- queries used by other capabilities ---------------------------------------------------------
 
 
@@ -553,15 +600,19 @@ _COND_COLS = (_CONDS.c.pk, _CONDS.c.org_id, _CONDS.c.kind, _CONDS.c.key, _CONDS.
               _CONDS.c.starts_at, _CONDS.c.ends_at, _CONDS.c.details)
 _CELL_CONDS = _CCELLS.join(_CONDS, _CONDS.c.pk == _CCELLS.c.condition_pk)
 _NOW: Any = bindparam("now")
+# Maintenance is in force inside its window, a failure prediction until its predicted end, the rest until cleared.
 _ACTIVE_ON_CELLS = select(_CCELLS.c.cell_pk, *_COND_COLS).select_from(_CELL_CONDS).where(
     _CCELLS.c.cell_pk.in_(bindparam("pks", expanding=True)), _CONDS.c.cleared_at.is_(None), _CONDS.c.impact != "none",
-    or_(_CONDS.c.kind != "maintenance", and_(_CONDS.c.starts_at <= _NOW, _CONDS.c.ends_at > _NOW)))
+    or_(_CONDS.c.kind.not_in(("maintenance", "prediction")),
+        and_(_CONDS.c.kind == "maintenance", _CONDS.c.starts_at <= _NOW, _CONDS.c.ends_at > _NOW),
+        and_(_CONDS.c.kind == "prediction", or_(_CONDS.c.ends_at.is_(None), _CONDS.c.ends_at > _NOW))))
 _UPCOMING_ON_CELLS = select(_CCELLS.c.cell_pk, *_COND_COLS).select_from(_CELL_CONDS).where(
     _CCELLS.c.cell_pk.in_(bindparam("pks", expanding=True)), _CONDS.c.kind == "maintenance",
     _CONDS.c.cleared_at.is_(None), _CONDS.c.starts_at > _NOW, _CONDS.c.starts_at <= bindparam("until"))
 _WINDOW_EDGES = select(_CCELLS.c.cell_pk).select_from(_CELL_CONDS).where(
-    _CONDS.c.kind == "maintenance", _CONDS.c.cleared_at.is_(None),
-    or_(and_(_CONDS.c.starts_at > bindparam("after"), _CONDS.c.starts_at <= bindparam("until")),
+    _CONDS.c.kind.in_(("maintenance", "prediction")), _CONDS.c.cleared_at.is_(None),
+    or_(and_(_CONDS.c.kind == "maintenance", _CONDS.c.starts_at > bindparam("after"),
+             _CONDS.c.starts_at <= bindparam("until")),
         and_(_CONDS.c.ends_at > bindparam("after"), _CONDS.c.ends_at <= bindparam("until"))))
 
 
