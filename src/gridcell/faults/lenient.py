@@ -79,32 +79,54 @@ def name_value_pairs(value: Any) -> Any:
     return out
 
 
+# Values already in the standard's form: most notifications need no rewriting, and finding that out must cost
+# next to nothing on the ingest path (a set lookup per field).
+_STANDARD: dict[str, frozenset[Any]] = {
+    "notificationType": frozenset(s.NOTIFICATION_TYPES), "alarmType": frozenset(_ALARM_TYPES.values()),
+    "perceivedSeverity": frozenset(_SEVERITIES.values()), "ackState": frozenset(_ACK_STATES.values()),
+    "probableCause": causes.ANNEX_B}
+_REWRITE: dict[str, Any] = {
+    "notificationType": lambda v: _NOTIFICATION_TYPES.get(v.strip().lower(), v) if isinstance(v, str) else v,
+    "alarmType": lambda v: _enum(v, _ALARM_TYPES), "perceivedSeverity": lambda v: _enum(v, _SEVERITIES),
+    "ackState": lambda v: _enum(v, _ACK_STATES), "probableCause": causes.normalise}
+
+
+def _time_needs_rewriting(value: Any) -> bool:
+    """Cheap: only an hour-only offset or the basic format need `_time`."""
+    if not isinstance(value, str) or len(value) < 9:
+        return False
+    return (value[-3] in "+-" and value[-2:].isdigit()) or (value[8:9] == "T" and value[:8].isdigit())
+
+
 def notification(raw: Any) -> Any:
-    """A 3GPP notification in the standard's form; anything that is not an object is left for validation to
-    refuse. Returns a new dict (the original is not touched)."""
+    """A 3GPP notification in the standard's form: the same dict when nothing needed rewriting, else a new one
+    (the original is never touched). Anything that is not an object is left for validation to refuse."""
     if not isinstance(raw, dict):
         return raw
-    n = dict(raw)
-    if "href" not in n and "uri" in n:  # TS 28.532 Rel-16 named the field `uri` in the header's properties
-        n["href"] = n.pop("uri")
-    if isinstance(n.get("href"), int) and not isinstance(n["href"], bool):
-        n["href"] = str(n["href"])
-    if isinstance(n.get("notificationType"), str):
-        n["notificationType"] = _NOTIFICATION_TYPES.get(n["notificationType"].strip().lower(), n["notificationType"])
+    changes: dict[str, Any] = {}
+    for key, standard in _STANDARD.items():
+        value = raw.get(key)
+        if isinstance(value, (str, int)) and value not in standard:  # others: for validation to refuse
+            fixed = _REWRITE[key](value)
+            if fixed != value:
+                changes[key] = fixed
     for key in _INTEGER_FIELDS:
-        if key in n:
-            n[key] = integer(n[key])
+        value = raw.get(key)
+        if isinstance(value, (str, float)):
+            fixed = integer(value)
+            if fixed is not value:
+                changes[key] = fixed
     for key in _TIME_FIELDS:
-        if key in n:
-            n[key] = _time(n[key])
-    if "alarmType" in n:
-        n["alarmType"] = _enum(n["alarmType"], _ALARM_TYPES)
-    if "perceivedSeverity" in n:
-        n["perceivedSeverity"] = _enum(n["perceivedSeverity"], _SEVERITIES)
-    if "ackState" in n:
-        n["ackState"] = _enum(n["ackState"], _ACK_STATES)
-    if "probableCause" in n:
-        n["probableCause"] = causes.normalise(n["probableCause"])
-    if "additionalInformation" in n:
-        n["additionalInformation"] = name_value_pairs(n["additionalInformation"])
+        value = raw.get(key)
+        if _time_needs_rewriting(value):
+            changes[key] = _time(value)
+    href = raw.get("href", raw.get("uri"))  # TS 28.532 Rel-16 named the header's field `uri`
+    if ("href" not in raw and "uri" in raw) or (isinstance(href, int) and not isinstance(href, bool)):
+        changes["href"] = str(href) if isinstance(href, int) and not isinstance(href, bool) else href
+    if isinstance(raw.get("additionalInformation"), list):
+        changes["additionalInformation"] = name_value_pairs(raw["additionalInformation"])
+    if not changes:
+        return raw
+    n = {k: v for k, v in raw.items() if not (k == "uri" and "href" not in raw)}
+    n.update(changes)
     return n

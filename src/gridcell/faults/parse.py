@@ -94,7 +94,7 @@ def one(item: Item) -> Any:
         n = s.NOTIFICATION.validate_python(normalised)
     except ValidationError as exc:
         raise _Invalid(errors_of(pointer, normalised, exc)) from exc
-    if item.ves_event or normalised != raw:
+    if item.ves_event or normalised is not raw:
         n.keep_received(original)
     return n
 
