@@ -278,7 +278,7 @@ def test_malformed_json_on_native_paths(app_client: TestClient, world: World, ur
 
 
 @pytest.mark.parametrize(("url", "allow"), [("/api/v1/status", "GET"), (INGEST, "POST"),
-                                            ("/FaultSupervisionMnS/v1/alarms", "GET"),
+                                            ("/FaultSupervisionMnS/v1/alarms", "GET, PATCH"),
                                             ("/api/v1/subscriptions", "GET, POST"),
                                             ("/api/v1/subscriptions/sub_x", "GET, DELETE")])
 def test_wrong_method_is_405_with_allow(app_client: TestClient, world: World, url: str, allow: str) -> None:

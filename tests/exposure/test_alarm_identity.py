@@ -19,7 +19,8 @@ def test_same_alarm_id_of_two_mnos_is_two_alarms(app_client: TestClient, db: Dat
         assert r.status_code == 200 and r.json()["accepted"] == 1, r.text
     listed = c.get("/FaultSupervisionMnS/v1/alarms", headers=world.dso.auth("viewer")).json()
     assert set(listed) == {f"{world.mno.id}:V-1", f"{world.mno2.id}:V-1"}
-    assert {(v["mnoId"], v["alarmId"]) for v in listed.values()} == {(world.mno.id, "V-1"), (world.mno2.id, "V-1")}
+    assert {(v["mnoId"], v["mnoAlarmId"]) for v in listed.values()} == {(world.mno.id, "V-1"),
+                                                                         (world.mno2.id, "V-1")}
     counts = c.get("/FaultSupervisionMnS/v1/alarms/alarmCount", headers=world.dso.auth("viewer")).json()
     assert counts["majorCount"] == 2
     # The status reasons name the MNO of each event.
@@ -30,8 +31,12 @@ def test_same_alarm_id_of_two_mnos_is_two_alarms(app_client: TestClient, db: Dat
     r = c.post("/api/v1/ingest/notifications", headers=world.mno2.auth(),
                json=alarm("notifyClearedAlarm", "V-1", cell_dn(PLMN_B, 0), severity="CLEARED"))
     assert r.status_code == 200, r.text
-    listed = c.get("/FaultSupervisionMnS/v1/alarms", headers=world.dso.auth("viewer")).json()
+    listed = c.get("/FaultSupervisionMnS/v1/alarms", params={"alarmAckState": "ALL_ACTIVE_ALARMS"},
+                   headers=world.dso.auth("viewer")).json()
     assert set(listed) == {f"{world.mno.id}:V-1"}
+    listed = c.get("/FaultSupervisionMnS/v1/alarms", headers=world.dso.auth("viewer")).json()
+    assert {k: v["perceivedSeverity"] for k, v in listed.items()} == {f"{world.mno.id}:V-1": "MAJOR",
+                                                                      f"{world.mno2.id}:V-1": "CLEARED"}
     items = {i["plmn"]: i["status"] for i in c.get(f"/api/v1/status/sites/{SITE}",
                                                    headers=world.dso.auth("viewer")).json()}
     assert items == {PLMN_A: "degraded", PLMN_B: "ok"}

@@ -164,3 +164,57 @@ def test_credentials_are_checked_and_refusals_are_request_errors(app_client: Tes
     _refused(c.post(EVENT, content=b'{"event": ', auth=world.mno.basic(),
                     headers={"Content-Type": "application/json"}), 400, "SVC0002")
     assert _alarms(c, world) == {}
+
+
+def _kinds() -> list[dict[str, Any]]:
+    """One example of every TS 28.111 / 28.532 notification kind gridcell takes (tests/faults/
+    test_notification_kinds.py checks each against the standard's schema and its effect through the sink)."""
+    from tests.conftest import alarm, cell_dn
+
+    ids = itertools.count(50_000)
+
+    def header(kind: str) -> dict[str, Any]:
+        return {"href": "https://oss.example/ProvMnS/v1/SubNetwork/1", "notificationId": next(ids),
+                "notificationType": kind, "eventTime": "2026-12-04T10:00:00Z", "systemDN": "DC=mno.example"}
+
+    common = {"alarmId": "K-1", "alarmType": "EQUIPMENT_ALARM", "probableCause": "EQUIPMENT_MALFUNCTION",
+              "perceivedSeverity": "MAJOR"}
+    dn = cell_dn(PLMN_A, 1)
+    return [
+        {**alarm("notifyNewAlarm", "K-1", dn, severity="MAJOR"), "notificationId": next(ids)},
+        {**alarm("notifyChangedAlarm", "K-1", dn, severity="CRITICAL"), "notificationId": next(ids)},
+        {**alarm("notifyChangedAlarmGeneral", "K-1", dn, severity="CRITICAL"), "notificationId": next(ids)},
+        {**alarm("notifyNewSecAlarm", "K-SEC", dn), "notificationId": next(ids), "serviceUser": "u",
+         "serviceProvider": "sshd", "securityAlarmDetector": "ids"},
+        {**header("notifyAckStateChanged"), **common, "ackState": "ACKNOWLEDGED", "ackUserId": "noc"},
+        {**header("notifyComments"), **common, "comments": {"1": {"commentText": "crew out"}}},
+        {**header("notifyCorrelatedNotificationChanged"), "alarmId": "K-1",
+         "correlatedNotifications": [{"sourceObjectInstance": dn, "notificationIds": [1]}]},
+        {**header("notifyAlarmListRebuilt"), "reason": "restart"},
+        {**header("notifyPotentialFaultyAlarmList"), "reason": "lost"},
+        {**header("notifyHeartbeat"), "heartbeatNtfPeriod": 60},
+        {**header("notifyMOICreation"), "attributeList": {"cellLocalId": 7}},
+        {**header("notifyMOIChanges"), "moiChanges": [{"notificationId": 1, "path": "/x", "op": "add", "value": 1}]},
+        {**header("notifyThresholdCrossing"), "href": f"https://oss.example/ProvMnS/v1/{dn.replace(',', '/')}",
+         "observedPerfMetricName": "RRC.ConnEstabFailRate", "observedPerfMetricValue": 0.2,
+         "observedPerfMetricDirection": "UP", "thresholdValue": 0.1},
+        {**header("notifyMOIAttributeValueChanges"), "href": f"https://oss.example/ProvMnS/v1/{dn.replace(',', '/')}",
+         "attributeListValueChanges": [{"operationalState": "ENABLED"}]},
+        {**header("notifyMOIDeletion"), "href": "https://oss.example/ProvMnS/v1/SubNetwork/1/Nothing=1"},
+        {**alarm("notifyClearedAlarm", "K-1", dn, severity="CLEARED"), "notificationId": next(ids)},
+    ]
+
+
+def test_every_notification_kind_is_taken_through_the_listener(app_client: TestClient, world: World) -> None:
+    """Each kind wrapped as a stndDefined event in one batch: all recorded (a resend to the sink is a duplicate
+    each), the alarm raised, changed and cleared in order, the security alarm listed."""
+    kinds = _kinds()
+    batch = {"eventList": [{"commonEventHeader": header("stndDefined", stndDefinedNamespace="3GPP-FaultSupervision"),
+                            "stndDefinedFields": {"data": n, "stndDefinedFieldsVersion": "1.0"}} for n in kinds]}
+    _accepted(app_client.post(BATCH, json=batch, auth=world.mno.basic()))
+    again = app_client.post("/api/v1/ingest/notifications", json=kinds, headers=world.mno.auth())
+    assert again.status_code == 200 and again.json()["duplicates"] == len(kinds), again.text
+    alarms = _alarms(app_client, world)
+    assert alarms["K-1"]["clearedAt"] is not None and alarms["K-1"]["details"]["ackState"] == "ACKNOWLEDGED"
+    assert alarms["K-SEC"]["impact"] == "none"
+    assert _status(app_client, world, "D1-S1")[PLMN_A] == "degraded"  # the threshold crossing, still up

@@ -1,4 +1,5 @@
-"""Exposure to DSOs: status queries, subscriptions (webhook + SSE), the Fault-MnS-style alarm list."""
+"""Exposure to DSOs: status queries and subscriptions (webhook + SSE); the TS 28.532 Fault Supervision MnS is
+mounted from exposure.fault_mns_api."""
 
 from __future__ import annotations
 
@@ -15,14 +16,14 @@ from gridcell.core.fields import NaturalId, Plmn
 from gridcell.deps import get_caller, get_db
 from gridcell.exposure import schemas as sc
 from gridcell.exposure import service, subscriptions
+from gridcell.exposure.fault_mns_api import router as fault_mns
 from gridcell.exposure.models import Subscription
 from gridcell.exposure.subscriptions import OUTBOX_TOPIC
 from gridcell.tenancy.service import Caller
 from gridcell.topology import service as topology
 
 router = APIRouter(tags=["exposure"])
-fault_mns = APIRouter(prefix="/FaultSupervisionMnS/v1", tags=["FaultSupervisionMnS"])
-root_routers = [fault_mns]
+root_routers = [fault_mns]  # TS 28.532 Fault Supervision MnS at /FaultSupervisionMnS/v1
 
 
 def _dso(caller: Caller) -> None:
@@ -172,24 +173,3 @@ async def _sse(db: Database, bus: Bus, request: Request, sub_id: str, after: int
                 yield b": keep-alive\n\n"
     finally:
         unsubscribe()
-
-
-@fault_mns.get("/alarms", summary="Alarm list (TS 28.532 Fault Supervision MnS style), filtered by agreement")
-def get_alarms(includeCleared: bool = False, caller: Caller = Depends(get_caller),
-               db: Database = Depends(get_db)) -> dict[str, dict[str, Any]]:
-    _dso(caller)
-    with db.write() as session:
-        return service.alarm_list(session, caller, include_cleared=includeCleared)
-
-
-@fault_mns.get("/alarms/alarmCount", summary="Alarm counts per severity")
-def get_alarm_count(caller: Caller = Depends(get_caller), db: Database = Depends(get_db)) -> dict[str, int]:
-    _dso(caller)
-    with db.write() as session:
-        alarms = service.alarm_list(session, caller)
-    counts = {"criticalCount": 0, "majorCount": 0, "minorCount": 0, "warningCount": 0, "indeterminateCount": 0}
-    for a in alarms.values():
-        key = f"{str(a.get('perceivedSeverity') or 'INDETERMINATE').lower()}Count"
-        if key in counts:
-            counts[key] += 1
-    return counts

@@ -1,5 +1,5 @@
-"""Exposure's background job: retention of delivered notifications (its event handlers are wired in
-`gridcell.wiring`, before every other capability's, since status must be current for them)."""
+"""Exposure's background job (retention of delivered notifications) and its Fault MnS handler. The status
+handlers are wired in `gridcell.wiring`, before every other capability's, since status must be current for them."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ import logging
 import time
 from typing import Any
 
+from gridcell.core import events
 from gridcell.core.clock import utcnow
 from gridcell.core.db import Database
 from gridcell.core.leases import singleton
-from gridcell.exposure import retention
+from gridcell.exposure import fault_mns_notify, retention
+from gridcell.faults.service import CELLS_CHANGED
 
 log = logging.getLogger(__name__)
 INTERVAL_S = 3600.0
@@ -19,7 +21,8 @@ PAUSE_S = 0.05  # between units of work, so ingest always gets the writer
 
 
 def register() -> None:
-    """No in-transaction handlers here (see gridcell.wiring)."""
+    """Fault MnS notifications follow fault ingest in its transaction (the status handlers: gridcell.wiring)."""
+    events.register(CELLS_CHANGED, fault_mns_notify.on_cells_changed)
 
 
 def prune(db: Database, days: float) -> int:

@@ -63,3 +63,36 @@ class OutboxRow(Base):
     next_attempt_at: Mapped[datetime | None]
     delivered_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(String(500))
+
+
+class FaultMnsAck(Base):
+    """A DSO's own acknowledgement of, and comments on, one occurrence of an MNO alarm in its Fault MnS alarm
+    list. Per DSO: never shown to the MNO that raised the alarm nor to another DSO, and never sent to the MNO."""
+
+    __tablename__ = "fault_mns_acks"
+
+    dso_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), primary_key=True)
+    mno_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    alarm_key: Mapped[str] = mapped_column(String(400), primary_key=True)  # the MNO's alarmId
+    raised_at: Mapped[datetime]  # the occurrence: an alarm raised again after a clear starts unacknowledged
+    ack_state: Mapped[str | None] = mapped_column(String(16))
+    ack_user_id: Mapped[str | None] = mapped_column(String(200))
+    ack_system_id: Mapped[str | None] = mapped_column(String(200))
+    ack_time: Mapped[datetime | None]
+    comments: Mapped[dict[str, Any]]  # comment id -> TS 28.532 Comment
+    updated_at: Mapped[datetime]
+
+
+class FaultMnsPublished(Base):
+    """What Fault MnS subscribers were last told of each open MNO alarm, one row per cell the alarm is on.
+
+    Fault ingest reports which cells changed, not which alarms: comparing the open alarms on those cells with
+    these rows tells raised, changed and cleared apart. Kept only while a Fault MnS subscription exists."""
+
+    __tablename__ = "fault_mns_published"
+    __table_args__ = (Index("ix_fault_mns_published_alarm", "mno_id", "alarm_key"),)
+
+    cell_pk: Mapped[int] = mapped_column(ForeignKey("cells.pk", ondelete="CASCADE"), primary_key=True)
+    mno_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    alarm_key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    facts: Mapped[dict[str, Any]]  # the alarm's attributes as last published (see exposure.fault_mns)

@@ -333,6 +333,33 @@ def enqueue_status_changes(session: Session, changes: list[StatusChange], now: d
     return len(pending)
 
 
+@dataclass(frozen=True)
+class Queued:
+    """One notification for the outbox; its sequence number was assigned from a locked read of its subscription."""
+
+    subscription_id: str
+    callback_uri: str | None
+    secret: str
+    seq: int
+    notification_id: str
+    kind: str
+    body: bytes
+
+
+def write_outbox(session: Session, queued: Sequence[Queued], last_seqs: dict[str, int], now: datetime) -> None:
+    """The bulk form of `enqueue` for callers that assign sequence numbers themselves (several notifications per
+    subscription in one unit of work): one executemany for the rows, one for the subscriptions' last_seq."""
+    if not queued:
+        return
+    prepared.execute_many(session, _INSERT_OUTBOX, [
+        {"subscription_id": q.subscription_id, "seq": q.seq, "notification_id": q.notification_id, "kind": q.kind,
+         "payload": q.body.decode(), "created_at": now, "attempts": 0, "next_attempt_at": now} for q in queued])
+    prepared.execute_many(session, _SET_LAST_SEQ, [{"k": k, "v": v} for k, v in sorted(last_seqs.items())])
+    for q in queued:
+        queue_after_commit(session, OutboxMessage(q.subscription_id, q.seq, q.notification_id, q.body,
+                                                  q.callback_uri, q.secret))
+
+
 def pending(session: Session, sub_id: str, after_seq: int, limit: int = 200) -> list[OutboxRow]:
     return list(session.scalars(select(OutboxRow).where(
         OutboxRow.subscription_id == sub_id, OutboxRow.seq > after_seq).order_by(OutboxRow.seq).limit(limit)))
