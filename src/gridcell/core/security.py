@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import ipaddress
 import secrets
+import socket
 from collections.abc import Iterable
 
 
@@ -61,6 +62,16 @@ def first_non_public(addresses: Iterable[str]) -> str | None:
         if not is_public(address):
             return address
     return None
+
+
+def non_public_address(host: str, port: int) -> str | None:
+    """The first address `host` resolves to that is not public, or None; OSError when it does not resolve. An IP
+    literal is taken as it is."""
+    try:
+        addresses = [str(ipaddress.ip_address(host))]
+    except ValueError:
+        addresses = [str(info[4][0]) for info in socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)]
+    return first_non_public(addresses)
 
 
 def sign(secret: str, body: bytes) -> str:

@@ -48,13 +48,15 @@ def _ingest(db: Database, caller: Caller, raw: bytes, envelope: str | None = Non
     if envelope is not None and not (isinstance(body, dict) and envelope in body):
         raise InvalidInput(f"the body must be a VES object with `{envelope}`",
                            errors=[{"loc": f"/{envelope}", "msg": "required"}])
-    result = group_commit.groups_for(db).submit(caller.org_id, parse.notifications(body))
+    return _store(db, caller, parse.notifications(body))
+
+
+def _store(db: Database, caller: Caller, notifications: list[Any]) -> s.IngestResult:
+    result = group_commit.groups_for(db).submit(caller.org_id, notifications)
     liveness.heard(caller.org_id, utcnow())
-    INGESTED.labels("accepted").inc(result.accepted)
-    INGESTED.labels("duplicate").inc(result.duplicates)
-    INGESTED.labels("unmapped").inc(result.unmapped)
-    INGESTED.labels("ignored").inc(result.ignored)
-    INGESTED.labels("stale").inc(result.stale)
+    for label, count in (("accepted", result.accepted), ("duplicate", result.duplicates),
+                         ("unmapped", result.unmapped), ("ignored", result.ignored), ("stale", result.stale)):
+        INGESTED.labels(label).inc(count)
     return result
 
 
@@ -78,11 +80,7 @@ _MDA_BODY = _body({"description": "a TS 28.104 MDAReport (attributes.mDAReportID
 
 
 def _ingest_mda(db: Database, caller: Caller, raw: bytes) -> s.IngestResult:
-    result = group_commit.groups_for(db).submit(caller.org_id, mda.reports(loads(raw)))
-    liveness.heard(caller.org_id, utcnow())
-    INGESTED.labels("accepted").inc(result.accepted)
-    INGESTED.labels("ignored").inc(result.ignored)
-    return result
+    return _store(db, caller, mda.reports(loads(raw)))
 
 
 @router.post("/ingest/mdaReports", response_model=s.IngestResult, openapi_extra=_MDA_BODY,

@@ -534,11 +534,7 @@ def _apply_maintenance(session: Session, batch: _Batch, existing: _Existing,
     if at < cond.changed_at:
         batch.result.stale += 1
         return
-    old_cells = set(_cells_of(batch, cond))
-    batch.changed_cells.update(old_cells)
-    if old_cells != cells:
-        batch.cells[("maintenance", n.maintenanceId)] = sorted(cells)
-        batch.rewrite.add(("maintenance", n.maintenanceId))
+    _retarget(batch, cond, cells)
     cond.mapped = bool(cells)
     cond.starts_at, cond.ends_at, cond.impact = start, end, n.expectedImpact.value
     cond.cleared_at = at if n.cancelled else None
@@ -546,6 +542,15 @@ def _apply_maintenance(session: Session, batch: _Batch, existing: _Existing,
     cond.details = details
     cond.last_notification_id = nid
     _touch(session, batch, cond)
+
+
+def _retarget(batch: _Batch, cond: BatchCondition, cells: set[int]) -> None:
+    """A stored condition now names these cells: the old and the new ones change, the new ones are written."""
+    old_cells = set(_cells_of(batch, cond))
+    batch.changed_cells.update(old_cells)
+    if old_cells != cells:
+        batch.cells[(cond.kind, cond.key)] = sorted(cells)
+        batch.rewrite.add((cond.kind, cond.key))
 
 
 def _apply_prediction(session: Session, batch: _Batch, existing: _Existing, n: s.FailurePrediction,
@@ -576,11 +581,7 @@ def _apply_prediction(session: Session, batch: _Batch, existing: _Existing, n: s
     if at < cond.changed_at:
         batch.result.stale += 1
         return
-    old_cells = set(_cells_of(batch, cond))
-    batch.changed_cells.update(old_cells)
-    if old_cells != cells:
-        batch.cells[key] = sorted(cells)
-        batch.rewrite.add(key)
+    _retarget(batch, cond, cells)
     if cond.cleared_at is not None and not withdrawn:
         cond.starts_at = at
     cond.mapped, cond.ends_at, cond.changed_at, cond.details = bool(cells), ends, at, details

@@ -4,15 +4,13 @@ the alarm list. Every answer is checked before anything is built on it; a produc
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import httpx
 
-from gridcell.core.security import first_non_public
+from gridcell.core.security import non_public_address
 
 TIMEOUT_S = 10.0
 MAX_ALARMS = 200_000
@@ -50,14 +48,9 @@ class Producer:
         parts = urlsplit(url)
         host = parts.hostname or ""
         try:
-            addresses = [str(ipaddress.ip_address(host))]
-        except ValueError:
-            try:
-                infos = socket.getaddrinfo(host, parts.port or 443, proto=socket.IPPROTO_TCP)
-            except OSError as exc:
-                raise ProducerError(f"{host} does not resolve") from exc
-            addresses = [str(i[4][0]) for i in infos]
-        refused = first_non_public(addresses)
+            refused = non_public_address(host, parts.port or 443)
+        except OSError as exc:
+            raise ProducerError(f"{host} does not resolve") from exc
         if refused is not None:
             raise ProducerError(f"{host} resolves to a non-public address ({refused}); refused")
 
