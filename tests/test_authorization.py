@@ -23,7 +23,10 @@ SKIPPED_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/
 CAPABILITY_URL_PATHS = {"/api/v1/ingest/feeds/{feed_id}/{key}"}
 # The dashboard authenticates with a session cookie, not a bearer token: tests/web and tests/e2e/test_dashboard.py.
 DASHBOARD_PATHS = {"/", "/web", "/web/", "/web/login", "/web/logout", "/web/dso", "/web/mno", "/web/data",
-                   "/web/events", "/web/static/{path:path}"}
+                   "/web/events", "/web/static/{path:path}", "/favicon.ico", "/web/admin", "/web/admin/users",
+                   "/web/admin/users/{user_id}/role", "/web/admin/users/{user_id}/revoke",
+                   "/web/admin/users/{user_id}/restore", "/web/admin/clients", "/web/admin/clients/{client_id}/revoke",
+                   "/web/admin/sessions/{key}/end"}
 THREEGPP_PREFIXES = ("/api/v1/ingest", "/FaultSupervisionMnS")
 ROLES = ("viewer", "operator", "admin")
 SITE, RAN_SITE = "D1-S0", f"RAN-{PLMN_A}"
@@ -81,6 +84,13 @@ def delete_sub(ctx: Ctx, who: str) -> Request:
     # The owner deletes a subscription of its own; everyone else tries the shared one (which must survive).
     sub = ctx.fresh_sub() if who == "own" else ctx.sub_id
     return f"/api/v1/subscriptions/{sub}", None
+
+
+def fresh_client(ctx: Ctx, who: str) -> Request:
+    # A new viewer client of the owner each time: the owner revokes it, nobody else can.
+    r = ctx.client.post("/api/v1/clients", json={"role": "viewer"}, headers=ctx.world.dso.auth("admin"))
+    assert r.status_code == 201, r.text
+    return f"/api/v1/clients/{r.json()['id']}", None
 
 
 def import_doc(ctx: Ctx, who: str) -> Request:
@@ -285,6 +295,8 @@ ROUTES: list[Row] = [
     R("GET", "/api/v1/me", "dso", "viewer", 200, 200, 200),
     R("GET", "/api/v1/agreements", "dso", "viewer", 200, 200, 200),
     R("POST", "/api/v1/clients", "dso", "admin", 201, 201, 201, fixed("/api/v1/clients", {"role": "viewer"})),
+    R("GET", "/api/v1/clients", "dso", "admin", 200, 200, 200),
+    R("DELETE", "/api/v1/clients/{client_id}", "dso", "admin", 204, 404, 404, fresh_client),
     R("GET", "/api/v1/audit", "dso", "admin", 200, 200, 200),
     R("POST", "/api/v1/topology/import", "dso", "operator", 200, 200, 403, import_doc),
     R("GET", "/api/v1/sites", "dso", "viewer", 200, 200, 200),

@@ -53,6 +53,18 @@ def utcnow() -> datetime:
     return _clock.now()
 
 
+def wallnow() -> datetime:
+    """The wall clock, whatever clock the exchange runs on: what people live through (login sessions, idle
+    timeouts, login rate limits) must not run 600 times faster when the demo accelerates the exchange's time."""
+    return datetime.now(UTC)
+
+
+def speed() -> float:
+    """Exchange seconds per wall second: 1 in production, the demo's acceleration (e.g. 600) under the demo."""
+    value = getattr(_clock, "speed", 1.0)
+    return float(value) if isinstance(value, int | float) and value > 0 else 1.0
+
+
 def as_utc(value: datetime) -> datetime:
     """SQLite hands back naive datetimes; everything here is UTC."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

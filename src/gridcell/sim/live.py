@@ -34,6 +34,11 @@ class AcceleratedClock:
     def now(self) -> datetime:
         return self.start + timedelta(seconds=(time.monotonic() - self.wall0) * self.speed)
 
+    def advance(self, delta: timedelta) -> datetime:
+        """Jump ahead (keeps running at the same speed from there)."""
+        self.start += delta
+        return self.now()
+
 
 class HttpTwin(Twin):
     """Same buffers as the in-process twin; `flush` waits for the virtual instant and posts over HTTP."""
@@ -115,7 +120,16 @@ class HttpTwin(Twin):
         self.want_failover_tick = False  # the server's own failover ticker runs on the accelerated clock
         time.sleep(0.05)  # let the commands of this instant's transactions arrive through the hook
         out.commands, self._commands = self._commands, []
+        self.acknowledge(out.commands)
         return out
+
+    def acknowledge(self, commands: list[dict[str, Any]]) -> None:
+        """The CPEs carry out what they are told and say so, as a real CPE manager does over the API: the
+        dashboard shows each command acknowledged (a prepare or a stay is done at once; a switch once made)."""
+        for cmd in commands:
+            if cmd.get("commandId") and not cmd.get("ackedAt"):
+                self._post("POST", f"/api/v1/failover/commands/{cmd['commandId']}/ack", self.dso_auth,
+                           json={"status": "done", "detail": "carried out by the twin's CPE"})
 
     def _hook(self, messages: list[Any]) -> None:
         for m in messages:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from gridcell.core.db import Database
 from gridcell.deps import get_caller, get_db
@@ -40,6 +40,26 @@ def create_client(body: sc.ClientIn, caller: Caller = Depends(get_caller),
     with db.write() as session:
         client_id, token = service.create_client(session, caller.org_id, body.role, body.name)
     return {"id": client_id, "role": body.role, "token": token}
+
+
+@router.get("/clients", response_model=list[sc.ClientListItem],
+            summary="The API clients of the caller's own organisation (admin); tokens are never shown again")
+def list_clients(caller: Caller = Depends(get_caller), db: Database = Depends(get_db)) -> list[dict[str, Any]]:
+    with db.read() as session:
+        rows = service.list_clients(session, caller)
+    return [{"id": c.id, "name": c.name, "role": c.role, "createdAt": c.created_at, "revoked": c.revoked}
+            for c in rows]
+
+
+@router.delete("/clients/{client_id}", status_code=204,
+               summary="Revoke an API client of the caller's own organisation (admin): its token and the dashboard "
+                       "sessions it opened stop working at once")
+def revoke_client(client_id: str = Path(max_length=40), caller: Caller = Depends(get_caller),
+                  db: Database = Depends(get_db)) -> Response:
+    with db.write() as session:
+        service.revoke_client(session, caller, client_id)
+        service.record_action(session, caller, "revoke API client", {"client": client_id})
+    return Response(status_code=204)
 
 
 @router.get("/audit", response_model=list[sc.AuditOut],

@@ -39,6 +39,14 @@ class ClientOut(BaseModel):
     token: str
 
 
+class ClientListItem(BaseModel):
+    id: str
+    name: str | None
+    role: Literal["viewer", "operator", "admin"]
+    createdAt: datetime
+    revoked: bool
+
+
 class AuditOut(BaseModel):
     id: int
     at: datetime

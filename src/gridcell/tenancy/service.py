@@ -86,6 +86,37 @@ def create_client(session: Session, org_id: str, role: str, name: str | None = N
     return client.id, token
 
 
+@dataclass(frozen=True)
+class ClientView:
+    id: str
+    name: str | None
+    role: str
+    created_at: Any
+    revoked: bool
+
+
+def list_clients(session: Session, caller: Caller) -> list[ClientView]:
+    """The API clients of the caller's own organisation (admin), newest first; tokens are never shown again."""
+    caller.require("admin")
+    rows = session.scalars(select(ApiClient).where(ApiClient.org_id == caller.org_id)
+                           .order_by(ApiClient.created_at.desc(), ApiClient.id))
+    return [ClientView(c.id, c.name, c.role, c.created_at, c.revoked) for c in rows]
+
+
+def revoke_client(session: Session, caller: Caller, client_id: str) -> None:
+    """Revoke an API client of the caller's own organisation (admin): its token stops working at once, in this
+    process and, through the dashboard's re-check, in every browser session it opened. An admin cannot revoke
+    the client it calls with (it would lock itself out mid-request)."""
+    caller.require("admin")
+    client = session.get(ApiClient, client_id)
+    if client is None or client.org_id != caller.org_id:
+        raise NotFound(f"API client {client_id} not found")
+    if client.id == caller.client_id:
+        raise Conflict("a client cannot revoke itself: use another administrator's client or account")
+    client.revoked = True
+    token_cache.clear()
+
+
 class _TokenCache:
     """Short-lived cache of token → caller so authentication costs no query on the hot path."""
 
@@ -236,6 +267,16 @@ def audit(session: Session, caller: Caller, action: str, counterparts: Iterable[
     if not others:
         return
     session.add(AuditEntry(at=utcnow(), client_id=caller.client_id, org_id=caller.org_id, action=action,
+                           counterpart_org_ids=others, detail=detail,
+                           counterparts=[AuditCounterpart(org_id=o) for o in others]))
+
+
+def record_action(session: Session, caller: Caller, action: str, detail: dict[str, Any] | None = None,
+                  counterparts: Iterable[str] = ()) -> None:
+    """Record a change made by the caller (the dashboard's actions): always an entry, with any organisation the
+    change concerns as counterpart, so both sides find it in their audit log."""
+    others = sorted({c for c in counterparts if c and c != caller.org_id})
+    session.add(AuditEntry(at=utcnow(), client_id=caller.client_id[:40], org_id=caller.org_id, action=action[:200],
                            counterpart_org_ids=others, detail=detail,
                            counterparts=[AuditCounterpart(org_id=o) for o in others]))
 

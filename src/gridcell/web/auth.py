@@ -3,6 +3,10 @@
 A session cookie carries 256 random bits; only its SHA-256 is stored. Every request re-checks the principal
 (a revoked API client or a disabled user ends the session), so the dashboard never widens what the
 organisation's API access allows. Each session has its own CSRF token for state-changing form posts.
+
+Sessions live on the wall clock (`wallnow`), never on the exchange's clock: the demo runs the exchange 600
+times faster, and a 12-hour session must not end after 72 seconds. A session ends after SESSION_TTL, after
+IDLE_TIMEOUT without a request, at logout, or when an administrator ends it.
 """
 
 from __future__ import annotations
@@ -13,13 +17,13 @@ import hmac
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from gridcell.core.clock import utcnow
+from gridcell.core.clock import wallnow
 from gridcell.core.errors import Conflict, InvalidInput
 from gridcell.core.ids import new_id
 from gridcell.core.security import hash_token
@@ -28,6 +32,8 @@ from gridcell.tenancy.service import ROLES, Caller
 from gridcell.web.models import WebSession, WebUser
 
 SESSION_TTL = timedelta(hours=12)
+IDLE_TIMEOUT = timedelta(minutes=30)
+TOUCH_EVERY = timedelta(minutes=1)  # last_seen_at is written at most this often (one write per minute per browser)
 USERNAME = re.compile(r"^[A-Za-z0-9._@-]{1,100}$")
 MIN_PASSWORD = 12
 # scrypt cost: 16 MiB and ~50 ms per hash (RFC 7914 interactive-login parameters).
@@ -74,7 +80,7 @@ def create_user(session: Session, org_id: str, username: str, password: str, rol
     if session.scalar(select(WebUser.id).where(WebUser.org_id == org_id, WebUser.username == username)):
         raise Conflict(f"user {username} exists already in {org_id}")
     user = WebUser(id=new_id("usr"), org_id=org_id, username=username, role=role,
-                   password_hash=hash_password(password), created_at=utcnow(), disabled=False)
+                   password_hash=hash_password(password), created_at=wallnow(), disabled=False)
     session.add(user)
     try:
         session.flush()
@@ -163,18 +169,22 @@ class WebCaller:
     display: str
     org_name: str
     csrf: str
+    session_key: str = ""  # the stored hash of the cookie: names this session in the session list
+    stale: bool = False  # last_seen_at is older than TOUCH_EVERY: the next request should note the activity
+
+
+def _principal(caller: Caller) -> str:
+    return caller.client_id if caller.client_id.startswith("user:") else f"client:{caller.client_id}"
 
 
 def start_session(session: Session, login: Login) -> str:
     """Store a new session; returns the cookie value (shown to the browser only)."""
-    now = utcnow()
+    now = wallnow()
     session.execute(delete(WebSession).where(WebSession.expires_at < now))
     value = secrets.token_urlsafe(32)
-    principal = login.caller.client_id if login.caller.client_id.startswith("user:") \
-        else f"client:{login.caller.client_id}"
-    session.add(WebSession(id_hash=hash_token(value), org_id=login.caller.org_id, principal=principal,
+    session.add(WebSession(id_hash=hash_token(value), org_id=login.caller.org_id, principal=_principal(login.caller),
                            display=login.display[:200], csrf=secrets.token_urlsafe(32), created_at=now,
-                           expires_at=now + SESSION_TTL))
+                           expires_at=now + SESSION_TTL, last_seen_at=now))
     return value
 
 
@@ -182,25 +192,47 @@ def end_session(session: Session, value: str) -> None:
     session.execute(delete(WebSession).where(WebSession.id_hash == hash_token(value)))
 
 
+def idle_deadline(row: WebSession) -> datetime:
+    return (row.last_seen_at or row.created_at) + IDLE_TIMEOUT
+
+
+def live(row: WebSession, now: datetime) -> bool:
+    return row.expires_at > now and idle_deadline(row) > now
+
+
+def touch(session: Session, key: str) -> None:
+    """Note that the session was used now (moves its idle deadline)."""
+    row = session.get(WebSession, key)
+    if row is not None:
+        row.last_seen_at = wallnow()
+
+
 def resolve(session: Session, value: str | None) -> WebCaller | None:
     """The logged-in caller of a cookie value, re-checked against its principal; None when not logged in."""
     if not value:
         return None
     row = session.get(WebSession, hash_token(value))
-    if row is None or row.expires_at <= utcnow():
+    now = wallnow()
+    if row is None or not live(row, now):
         return None
-    kind, _, ident = row.principal.partition(":")
-    caller: Caller | None = None
+    caller = caller_of_principal(session, row.principal)
+    if caller is None or caller.org_id != row.org_id:
+        return None
+    stale = now - (row.last_seen_at or row.created_at) >= TOUCH_EVERY
+    return WebCaller(caller, row.display, tenancy.get_org(session, caller.org_id).name, row.csrf, row.id_hash, stale)
+
+
+def caller_of_principal(session: Session, principal: str) -> Caller | None:
+    """Who a session acts as now: the API client while it is not revoked, the user while it is enabled."""
+    kind, _, ident = principal.partition(":")
     if kind == "client":
-        caller = tenancy.caller_for_client(session, ident)
-    elif kind == "user":
+        return tenancy.caller_for_client(session, ident)
+    if kind == "user":
         user = session.get(WebUser, ident)
         if user is not None and not user.disabled:
             org_kind = tenancy.get_org(session, user.org_id).kind
-            caller = Caller(client_id=f"user:{user.id}", org_id=user.org_id, org_kind=org_kind, role=user.role)
-    if caller is None or caller.org_id != row.org_id:
-        return None
-    return WebCaller(caller, row.display, tenancy.get_org(session, caller.org_id).name, row.csrf)
+            return Caller(client_id=f"user:{user.id}", org_id=user.org_id, org_kind=org_kind, role=user.role)
+    return None
 
 
 def check_csrf(web: WebCaller, submitted: str | None) -> bool:

@@ -24,7 +24,7 @@ class WebUser(Base):
 
 
 class WebSession(Base):
-    """A logged-in browser. Only the SHA-256 of the cookie value is stored."""
+    """A logged-in browser. Only the SHA-256 of the cookie value is stored. Times are wall-clock times."""
 
     __tablename__ = "web_sessions"
 
@@ -35,3 +35,4 @@ class WebSession(Base):
     csrf: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime] = mapped_column(index=True)
+    last_seen_at: Mapped[datetime | None]  # the idle timeout runs from here (None: from created_at)

@@ -37,7 +37,7 @@ CAUSE_LABEL = {"mno_network": "MNO network", "energy_outage": "Energy outage", "
 MAX_TIMELINE_ROWS = 40
 
 
-def _ts(value: Any) -> datetime | None:
+def ts(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         return as_utc(value)
     if isinstance(value, str) and value:
@@ -48,8 +48,20 @@ def _ts(value: Any) -> datetime | None:
     return None
 
 
+REACHABLE = ("ok", "degraded", "at_risk")  # the PLMN still carries traffic (down and maintenance do not)
+
+
 def worst(statuses: list[str]) -> str:
     return max(statuses, key=RANK.__getitem__) if statuses else "ok"
+
+
+def best(statuses: list[str]) -> str:
+    return min(statuses, key=RANK.__getitem__) if statuses else "ok"
+
+
+def reachable_via(per_plmn: dict[str, str], but: str | None = None) -> list[str]:
+    """The PLMNs a site is still reachable on (optionally other than one): the operator's first question."""
+    return sorted(p for p, st in per_plmn.items() if st in REACHABLE and p != but)
 
 
 # ---- the coordination timeline ---------------------------------------------------------------------------------
@@ -158,7 +170,7 @@ def build_timeline(start: datetime, etr: datetime | None, window: tuple[datetime
 
 def _window(plan: dict[str, Any]) -> tuple[datetime, datetime, bool] | None:
     ri = plan.get("rapidIntervention") or {}
-    a, b = _ts(ri.get("start")), _ts(ri.get("end"))
+    a, b = ts(ri.get("start")), ts(ri.get("end"))
     return (a, b, bool(ri.get("fits"))) if a is not None and b is not None else None
 
 
@@ -168,15 +180,15 @@ def _hm(t: datetime | None) -> str:
 
 def dso_timeline(plan: dict[str, Any], now: datetime) -> Timeline | None:
     """Per DSO site: comms on battery-backed RAN sites until every PLMN is lost, then dark until the ETR."""
-    start = _ts(plan.get("outageStartTime"))
+    start = ts(plan.get("outageStartTime"))
     if start is None:
         return None
-    etr = _ts(plan.get("expectedOutageEndTime"))
+    etr = ts(plan.get("expectedOutageEndTime"))
     window = _window(plan)
     sites = sorted(plan.get("dsoSites") or [], key=lambda s: (s.get("allPlmnsLostAt") or "9999", s["siteId"]))
     rows = []
     for s in sites[:MAX_TIMELINE_ROWS]:
-        lost = _ts(s.get("allPlmnsLostAt"))
+        lost = ts(s.get("allPlmnsLostAt"))
         end = etr or (lost + timedelta(hours=1) if lost else start + timedelta(hours=1))
         segs: list[tuple[datetime, datetime, str, str]] = []
         if lost is not None:
@@ -186,11 +198,11 @@ def dso_timeline(plan: dict[str, Any], now: datetime) -> Timeline | None:
             kept = ", ".join(s.get("plmnsKept") or []) or "—"
             segs.append((start, end, "kept", f"{s['siteId']}: stays reachable (PLMN {kept})"))
         marks = [(t, "plmn_lost", f"PLMN {p['plmn']} lost at {_hm(t)}")
-                 for p in s.get("plmnsLost") or [] if (t := _ts(p.get("at"))) is not None]
+                 for p in s.get("plmnsLost") or [] if (t := ts(p.get("at"))) is not None]
         sub = "de-energized" if s.get("deEnergized") else "comms only"
         rows.append((s["siteId"], sub, segs, marks))
     for g in plan.get("generatorsNeeded") or []:
-        by = _ts(g.get("by"))
+        by = ts(g.get("by"))
         for r in rows:
             if r[0] in (g.get("forSites") or []) and by is not None:
                 r[3].append((by, "generator", f"generator at {g.get('ranSiteId') or g.get('mnoId')} by {_hm(by)}"))
@@ -201,16 +213,16 @@ def dso_timeline(plan: dict[str, Any], now: datetime) -> Timeline | None:
 
 def mno_timeline(plan: dict[str, Any], now: datetime) -> Timeline | None:
     """Per RAN site of the MNO: on battery from the outage (or the power alarm) until dark, then dark to the ETR."""
-    start = _ts(plan.get("outageStartTime"))
+    start = ts(plan.get("outageStartTime"))
     if start is None:
         return None
-    etr = _ts(plan.get("expectedOutageEndTime"))
+    etr = ts(plan.get("expectedOutageEndTime"))
     window = _window(plan)
-    gens = {g.get("ranSiteId"): _ts(g.get("by")) for g in plan.get("generatorsNeeded") or []}
+    gens = {g.get("ranSiteId"): ts(g.get("by")) for g in plan.get("generatorsNeeded") or []}
     ran = sorted(plan.get("ranSites") or [], key=lambda r: (r.get("darkAt") or "9999", r["ranSiteId"]))
     rows = []
     for r in ran[:MAX_TIMELINE_ROWS]:
-        since, dark = _ts(r.get("onBatterySince")) or start, _ts(r.get("darkAt"))
+        since, dark = ts(r.get("onBatterySince")) or start, ts(r.get("darkAt"))
         end = etr or ((dark or since) + timedelta(hours=1))
         segs: list[tuple[datetime, datetime, str, str]] = []
         if dark is not None:
@@ -270,15 +282,19 @@ def dso_dashboard(session: Session, caller: Caller, now: datetime | None = None)
     for i in items:
         by_site.setdefault(i["siteId"], {})[i["plmn"]] = i
     sites = []
+    status_by_site: dict[str, dict[str, str]] = {}
     for s in topology.sites_of_org(session, caller.org_id):
         per = by_site.get(s.site_id, {})
+        status_of = status_by_site[s.site_id] = {p: i["status"] for p, i in sorted(per.items())}
         sites.append({"id": s.site_id, "name": s.name, "kind": s.kind, "lat": s.lat, "lon": s.lon,
-                      "customers": s.customers, "criticality": s.criticality,
-                      "status": {p: i["status"] for p, i in sorted(per.items())},
-                      "worst": worst([i["status"] for i in per.values()]) if per else "unknown",
-                      "allDown": bool(per) and all(i["status"] == "down" for i in per.values())})
+                      "customers": s.customers, "criticality": s.criticality, "status": status_of,
+                      "worst": worst(list(status_of.values())) if per else "unknown",
+                      "best": best(list(status_of.values())) if per else "unknown",
+                      "reachableVia": reachable_via(status_of),
+                      "allDown": bool(per) and not reachable_via(status_of)})
     cell_level = {a.mno_id: a.plmns for a in agreements if a.level == "cell"}
-    not_ok = sorted((i for i in items if i["status"] != "ok"),
+    not_ok = sorted(({**i, "reachableVia": reachable_via(status_by_site.get(i["siteId"], {}), but=i["plmn"])}
+                     for i in items if i["status"] != "ok"),
                     key=lambda i: (-RANK[i["status"]], i["since"] or "", i["siteId"], i["plmn"]))
     counts = {s: 0 for s in STATUSES}
     for i in items:
@@ -296,11 +312,18 @@ def dso_dashboard(session: Session, caller: Caller, now: datetime | None = None)
         "ranSites": _ran_sites_for_dso(session, caller, by_site, cell_level),
         "gridLines": outages.grid_map(session, caller),
         "commands": failover.list_commands(session, caller, limit=25),
-        "cpeStates": [s for s in failover.list_states(session, caller) if s["activePlmn"] != s["primaryPlmn"]
-                      or s["mode"] != "primary"],
+        **cpe_groups(failover.list_states(session, caller)),
         "incidents": incidents.summaries(session, caller, open_only=False)[:50],
         "outages": plans,
     }
+
+
+def cpe_groups(states: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """CPEs away from their primary PLMN (switched), and CPEs still on it but told to be ready to move."""
+    off = [s for s in states if s["activePlmn"] != s["primaryPlmn"]]
+    ready = [s for s in states if s["activePlmn"] == s["primaryPlmn"] and s["mode"] == "prepare"]
+    return {"cpesOffPrimary": sorted(off, key=lambda s: s["cpeId"] or ""),
+            "cpesPrepared": sorted(ready, key=lambda s: s["cpeId"] or "")}
 
 
 # ---- MNO -----------------------------------------------------------------------------------------------------------
