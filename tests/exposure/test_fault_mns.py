@@ -584,3 +584,43 @@ def test_ingest_without_fault_mns_subscription_costs_one_query(app_client: TestC
             driver.set_trace_callback(None)
         assert session.execute(fault_mns_notify.select(fault_mns_notify._PUB)).all() == []
     assert len(statements) == 1 and "FROM subscriptions" in statements[0], statements
+    # A subscription of a DSO that sees none of the changed cells: still no alarm looked up, nothing kept.
+    monkeypatch.undo()  # the subscription records what dso2 sees
+    subscribe(app_client, world.dso2, {"consumerReference": "http://127.0.0.1:9/h"})
+    monkeypatch.setattr(fault_mns_notify.faults, "list_conditions", no_lookup)
+    ingest(app_client, world.mno2, alarm("notifyNewAlarm", "H-2", cell_dn(PLMN_B, 0)))
+    with db.read() as session:
+        kept = session.execute(fault_mns_notify.select(fault_mns_notify._PUB)).all()
+    assert [(r.mno_id, r.alarm_key) for r in kept] == [(world.mno.id, "H-1")]  # what dso2 saw when it subscribed
+
+
+def test_alarms_open_before_the_subscription_are_followed(app_client: TestClient, world: World,
+                                                          receiver: Receiver) -> None:
+    """A first subscription records what its DSO sees: an alarm raised before it changes and clears as such, one
+    cleared while nobody subscribed is not announced again, one cleared and raised again in a batch is both."""
+    c = app_client
+    ingest(c, world.mno, alarm("notifyNewAlarm", "P-1", cell_dn(PLMN_A, 0), severity="MAJOR"),
+           alarm("notifyNewAlarm", "P-2", cell_dn(PLMN_A, 0), severity="MINOR"))
+    first = subscribe(c, world.dso, {"consumerReference": receiver.url})
+    call(c, "DELETE", f"{FM}/subscriptions/{first['id']}", world.dso, expect=204)
+    ingest(c, world.mno, alarm("notifyClearedAlarm", "P-2", cell_dn(PLMN_A, 0), severity="CLEARED"))
+    sub = subscribe(c, world.dso, {"consumerReference": receiver.url})
+    mine = of_sub(receiver, sub["id"])
+    ingest(c, world.mno, alarm("notifyChangedAlarm", "P-1", cell_dn(PLMN_A, 0), severity="CRITICAL"))
+    ingest(c, world.mno, alarm("notifyClearedAlarm", "P-1", cell_dn(PLMN_A, 0), severity="CLEARED"),
+           alarm("notifyNewAlarm", "P-3", cell_dn(PLMN_A, 0)))
+    ingest(c, world.mno, alarm("notifyClearedAlarm", "P-3", cell_dn(PLMN_A, 0), severity="CLEARED"),
+           alarm("notifyNewAlarm", "P-3", cell_dn(PLMN_A, 0), severity="MINOR"))
+    bodies = mine(receiver.wait_for(lambda rs: len(mine(rs)) >= 5))
+    for b in bodies:
+        validate_notification(b)
+    p1, p3 = key(world, "P-1"), key(world, "P-3")
+    assert [(b["notificationType"], b["alarmId"], b["perceivedSeverity"]) for b in bodies] == [
+        ("notifyChangedAlarmGeneral", p1, "CRITICAL"), ("notifyClearedAlarm", p1, "CLEARED"),
+        ("notifyNewAlarm", p3, "CRITICAL"), ("notifyClearedAlarm", p3, "CLEARED"), ("notifyNewAlarm", p3, "MINOR")]
+    assert bodies[-1]["notificationId"] == alarms(c, world.dso)[p3]["notificationId"]
+    # Nothing more went to this subscription (a marker subscription shows the next alarm did go out).
+    marker = subscribe(c, world.dso, {"consumerReference": receiver.url})
+    ingest(c, world.mno, alarm("notifyNewAlarm", "P-4", cell_dn(PLMN_A, 1)))
+    receiver.wait_for(lambda rs: len(of_sub(receiver, marker["id"])(rs)) >= 1)
+    assert len(mine(receiver.received)) == 6 and mine(receiver.received)[5]["alarmId"] == key(world, "P-4")

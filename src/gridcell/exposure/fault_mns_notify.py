@@ -25,7 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from gridcell.core import prepared
-from gridcell.core.clock import isoformat
+from gridcell.core.clock import isoformat, utcnow
 from gridcell.core.errors import InvalidInput
 from gridcell.core.ids import new_uuid
 from gridcell.exposure import subscriptions
@@ -226,20 +226,19 @@ def _open_alarms(session: Session, mno_id: str, cells: list[int]) -> dict[str, t
 
 def _changes(now: datetime, open_: dict[str, tuple[Facts, list[int]]],
              published: dict[str, tuple[Facts, set[int]]]) -> list[_Change]:
+    """Clears first (the order of the MNO's notifications within a unit of work is not kept), then raises and
+    changes in the order the MNO's alarms were first stored; an alarm cleared and raised again is both."""
+    cleared = [_Change("cleared", _cleared(facts, now), tuple(sorted(cells)))
+               for key, (facts, cells) in published.items()
+               if key not in open_ or open_[key][0].raised != facts.raised]
     out: list[_Change] = []
     for key, (facts, cells) in open_.items():
         old = published.get(key)
-        if old is None:
-            out.append(_Change("new", facts, tuple(cells)))
-        elif old[0].raised != facts.raised:  # cleared and raised again
-            out.append(_Change("cleared", _cleared(old[0], now), tuple(sorted(old[1]))))
+        if old is None or old[0].raised != facts.raised:
             out.append(_Change("new", facts, tuple(cells)))
         elif old[0].stored() != facts.stored():
             out.append(_Change("changed", facts, tuple(cells), old[0]))
-    for key, (facts, cells_set) in published.items():
-        if key not in open_:
-            out.append(_Change("cleared", _cleared(facts, now), tuple(sorted(cells_set))))
-    return out
+    return cleared + out
 
 
 def _cleared(facts: Facts, at: datetime) -> Facts:
@@ -258,26 +257,26 @@ def _upsert(dialect: Any) -> Any:
 _UPSERT = {"postgresql": _upsert(postgresql), "sqlite": _upsert(sqlite)}
 
 
+_UNPUBLISH = delete(_PUB).where(_PUB.c.mno_id == bindparam("m"), _PUB.c.alarm_key == bindparam("k"))
+
+
 def _publish(session: Session, mno_id: str, changes: list[_Change]) -> None:
-    """Keep `fault_mns_published` equal to the open alarms just compared."""
-    keys = sorted({c.facts.key for c in changes})
-    for i in range(0, len(keys), 500):
-        session.execute(delete(_PUB).where(_PUB.c.mno_id == mno_id, _PUB.c.alarm_key.in_(keys[i:i + 500])))
+    """Keep `fault_mns_published` equal to the open alarms just compared (two driver executemanys)."""
+    prepared.execute_many(session, _UNPUBLISH, [{"m": mno_id, "k": k} for k in sorted({c.facts.key for c in changes})])
     rows = {(pk, c.facts.key): c.facts.stored() for c in changes if c.kind != "cleared" for pk in c.cells}
-    if rows:
-        session.execute(_UPSERT[session.get_bind().dialect.name],
-                        [{"cell_pk": pk, "mno_id": mno_id, "alarm_key": key, "facts": facts}
-                         for (pk, key), facts in sorted(rows.items())])
+    prepared.execute_many(session, _UPSERT[session.get_bind().dialect.name],
+                          [{"cell_pk": pk, "mno_id": mno_id, "alarm_key": key, "facts": facts}
+                           for (pk, key), facts in sorted(rows.items())])
 
 
 def _record_seen_by(session: Session, dso_id: str) -> None:
-    """Record the open alarms a DSO sees when it first subscribes (those not recorded already)."""
+    """Make what is recorded for the DSO's cells the alarms open on them now, without notifying: its first
+    subscription is told changes against what it can read at that moment."""
     vis = dso_visibility(session, dso_id, [a for a in tenancy.agreements_for(session, dso_id) if a.dso_id == dso_id])
+    now = utcnow()
     for mno in vis.mnos():
-        open_ = _open_alarms(session, mno, vis.cells_of(mno))
-        known = set(_published(session, mno, sorted({pk for _, cells in open_.values() for pk in cells})))
-        _publish(session, mno, [_Change("new", facts, tuple(cells)) for key, (facts, cells) in open_.items()
-                                if key not in known and vis.seen(facts, cells) is not None])
+        cells = vis.cells_of(mno)
+        _publish(session, mno, _changes(now, _open_alarms(session, mno, cells), _published(session, mno, cells)))
 
 
 def _visibilities(session: Session, cells: set[int], dso_ids: set[str]) -> dict[str, Visibility]:
@@ -312,19 +311,22 @@ def _messages(change: _Change, seen: Seen, before: Seen | None) -> tuple[str, di
 
 def on_cells_changed(session: Session, event: CellsChanged) -> None:
     """In the ingest's transaction: Fault MnS notifications for the alarms on the changed cells, to each
-    subscribed DSO that sees them, as its agreement level allows and its filter selects."""
+    subscribed DSO that sees them, as its agreement level allows and its filter selects. Cells no subscribed DSO
+    sees are left alone (a DSO's first subscription records its cells afresh)."""
     subs = prepared.rows(session, _ALL_SUBS, {})
     if not subs:
         return
-    cells = sorted(event.cell_pks)
+    targets: dict[str, list[_Target]] = {}
+    for r in subs:
+        targets.setdefault(r[1], []).append(_target(r[0], r[1], r[2]))
+    views = _visibilities(session, set(event.cell_pks), set(targets))
+    cells = sorted({pk for vis in views.values() for pk in vis.cells_of(event.org_id)} & event.cell_pks)
+    if not cells:
+        return
     changes = _changes(event.at, _open_alarms(session, event.org_id, cells), _published(session, event.org_id, cells))
     if not changes:
         return
     _publish(session, event.org_id, changes)
-    targets: dict[str, list[_Target]] = {}
-    for r in subs:
-        targets.setdefault(r[1], []).append(_target(r[0], r[1], r[2]))
-    views = _visibilities(session, {pk for c in changes for pk in c.cells}, set(targets))
     messages: list[tuple[_Target, str, dict[str, Any]]] = []
     for change in changes:
         for dso_id, vis in views.items():
