@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     webhook_max_backoff_s: float = 4.0
     webhook_concurrency: int = 64
     outbox_retention_days: int = 14
+    # Fleet safety: at most this share of the CPEs served by one cell moves to another PLMN per interval.
+    failover_fleet_share: float = 0.2
+    failover_fleet_interval_s: float = 10.0
     tick_interval_s: float = 1.0
     # Cluster (docs/cluster.md): several identical processes on PostgreSQL with NATS JetStream as the bus.
     # `cluster=true` or a nats:// bus URL joins; without either, the in-process bus (one process).

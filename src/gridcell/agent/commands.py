@@ -26,5 +26,22 @@ def echo(listen: Annotated[str, typer.Option(help="HOST:PORT to answer probes on
     raise typer.Exit(run_echo(listen))
 
 
+def bench_failover(as_json: Annotated[bool, typer.Option("--json")] = False,
+                   runs: Annotated[int, typer.Option(min=1, max=20, help="runs of every scenario")] = 3) -> None:
+    """failover_interruption_ms_{planned,precursor,sudden}, mwan3_baseline_interruption_ms, command_to_new_path_ms,
+    flaps: scenarios in a network-namespace testbed (root; see benchmarks/README.md)."""
+    import json
+
+    from gridcell.bench.failover import run as run_bench
+
+    try:
+        for figure in run_bench(runs=runs):
+            typer.echo(json.dumps(figure) if as_json else f"{figure['figure']}: {figure['value']} {figure['unit']}")
+    except RuntimeError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
 def register(groups: dict[str, typer.Typer]) -> None:
     groups["root"].add_typer(agent, name="agent")
+    groups["bench"].command("failover")(bench_failover)

@@ -16,6 +16,7 @@ Hysteresis, so the advisor never flaps:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -49,6 +50,31 @@ class State:
     mode: str = "stay"  # stay | prepare | switched
     last_switch_at: datetime | None = None
     primary_good_since: datetime | None = None
+
+
+@dataclass(frozen=True)
+class FleetLimits:
+    """At most `share` of the CPEs served by one cell move to another PLMN per `interval`, but always `burst` of
+    them: a cell failing under many CPEs must not send them all to the other network's cell at once, and a few
+    CPEs (of one DSO or several) move together without waiting."""
+
+    share: float = 0.2
+    interval: timedelta = timedelta(seconds=10)
+    burst: int = 5
+
+    def budget(self, cpes_on_cell: int) -> int:
+        return max(self.burst, math.ceil(self.share * cpes_on_cell))
+
+
+FLEET = FleetLimits()  # replaced from the settings at start (GRIDCELL_FAILOVER_FLEET_SHARE, _INTERVAL_S)
+
+
+def staggered(d: Decision, state: State, cell: str, now: datetime) -> Decision:
+    """A switch held back for the fleet: prepared now, decided again at a later tick."""
+    reason = {**d.reason, "staggered": {"sourceCell": cell, "share": FLEET.share,
+                                        "intervalS": FLEET.interval.total_seconds()}}
+    held = State(state.primary, state.active, "prepare", state.last_switch_at, state.primary_good_since)
+    return Decision("prepare", d.target, reason, held, state.mode != "prepare")
 
 
 @dataclass(frozen=True)
@@ -99,6 +125,10 @@ def decide(state: State, views: dict[str, PlmnView], now: datetime) -> Decision:
     best_alt = next((p for p in alternates if health_of[p][0] != "bad"), None)
     reason: dict[str, Any] = {"primary": primary, "primaryHealth": p_health, "why": p_why,
                               "plmns": {p: {"health": h, "why": w} for p, (h, w) in health_of.items()}}
+    if best_alt is not None and health_of[best_alt][0] == "warn":
+        reason["targetCaution"] = {"plmn": best_alt, "why": health_of[best_alt][1]}  # a move, but not to safety
+    elif best_alt is None and p_health == "bad" and len(views) > 1:
+        reason["noSafeTarget"] = {p: health_of[p][1] for p in alternates}
     pv = views.get(primary)
     if pv is not None and pv.maintenance_start is not None:
         reason["maintenanceStart"] = pv.maintenance_start.isoformat()

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from typing import Any
 
 from gridcell.core import events
 from gridcell.core.clock import utcnow
 from gridcell.core.leases import singleton
 from gridcell.exposure.status import STATUS_CHANGED
-from gridcell.failover import service
+from gridcell.failover import advisor, service
 from gridcell.failover.mqtt import CommandChannel
 from gridcell.telemetry.mqtt import MqttSettings
 from gridcell.telemetry.service import PROBES_INGESTED
@@ -27,6 +28,9 @@ def register() -> None:
 
 async def start(app: Any) -> list[asyncio.Task[None]]:
     db, bus = app.state.db, app.state.bus
+    settings_ = app.state.settings
+    advisor.FLEET = advisor.FleetLimits(share=float(settings_.failover_fleet_share),
+                                        interval=timedelta(seconds=float(settings_.failover_fleet_interval_s)))
 
     def publish(messages: list[Any]) -> None:
         for m in messages:

@@ -101,7 +101,8 @@ def _evaluate_usims(session: Session, usims: list[topology.UsimRef], org_of_site
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     subs_by_org: dict[str, list[subscriptions.Subscriber]] = {}  # webhook subscribers, once per DSO
-    for cpe_pk, us in sorted(by_cpe.items()):
+    fleet = _Fleet(session, {org_of_site[us[0].site_pk] for us in by_cpe.values()}, by_cpe, links, now)
+    for cpe_pk, us in fleet.order():
         primary = next((u.plmn for u in us if u.role == "primary"), us[0].plmn)
         views: dict[str, advisor.PlmnView] = {}
         for u in us:
@@ -126,7 +127,7 @@ def _evaluate_usims(session: Session, usims: list[topology.UsimRef], org_of_site
         if active not in views:
             active = primary
         state = advisor.State(primary, active, mode, last_switch_at, good_since)
-        d = advisor.decide(state, views, now)
+        d = fleet.limit(cpe_pk, state, advisor.decide(state, views, now))
         values = {"primary_plmn": primary, "active_plmn": d.state.active, "mode": d.state.mode,
                   "last_switch_at": d.state.last_switch_at, "primary_good_since": d.state.primary_good_since,
                   "updated_at": now}
@@ -144,6 +145,47 @@ def _evaluate_usims(session: Session, usims: list[topology.UsimRef], org_of_site
     if updates:
         session.execute(_UPDATE_STATE, updates)
     return commands
+
+
+class _Fleet:
+    """Fleet safety: switches away from one cell are spread over time (advisor.FLEET), in an order that changes
+    from one interval to the next so the same CPEs are not always the last to move."""
+
+    def __init__(self, session: Session, dso_ids: set[str], by_cpe: dict[int, list[topology.UsimRef]],
+                 links: dict[int, list[tuple[int, Any]]], now: datetime) -> None:
+        self.by_cpe, self.now = by_cpe, now
+        self.source: dict[int, list[int]] = {}  # cpe pk -> the cells serving its primary USIM
+        population: dict[int, int] = defaultdict(int)
+        for cpe_pk, us in by_cpe.items():
+            primary = next((u for u in us if u.role == "primary"), us[0])
+            self.source[cpe_pk] = sorted({c for c, _ in links.get(primary.pk, [])})
+            for cell in self.source[cpe_pk]:
+                population[cell] += 1
+        self.used: dict[int, int] = defaultdict(int)
+        since = now - advisor.FLEET.interval
+        recent = session.execute(select(FailoverCommand.reason).where(
+            FailoverCommand.org_id.in_(sorted(dso_ids)), FailoverCommand.action == "switch",
+            FailoverCommand.issued_at >= since))
+        for (reason,) in recent:
+            for cell in (reason or {}).get("sourceCells", []):
+                self.used[int(cell)] += 1
+        self.budget = {cell: advisor.FLEET.budget(n + self.used[cell]) for cell, n in population.items()}
+        self.bucket = int(now.timestamp() // max(advisor.FLEET.interval.total_seconds(), 1.0))
+
+    def order(self) -> list[tuple[int, list[topology.UsimRef]]]:
+        return sorted(self.by_cpe.items(), key=lambda kv: (hash((kv[0], self.bucket)), kv[0]))
+
+    def limit(self, cpe_pk: int, state: advisor.State, d: advisor.Decision) -> advisor.Decision:
+        if d.action != "switch":
+            return d
+        cells = self.source.get(cpe_pk, [])
+        full = next((c for c in cells if self.used[c] >= self.budget.get(c, 1)), None)
+        if full is not None:
+            return advisor.staggered(d, state, str(full), self.now)
+        for cell in cells:
+            self.used[cell] += 1
+        d.reason["sourceCells"] = cells
+        return d
 
 
 def _command(session: Session, dso_id: str, cpe_pk: int, cpe_id: str, d: advisor.Decision, before: str,
