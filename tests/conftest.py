@@ -154,7 +154,7 @@ class Receiver:
                 status = receiver.fail_with or 204
                 if status < 300:
                     with receiver.cond:
-                        receiver.received.append({"body": json.loads(body), "raw": body,
+                        receiver.received.append({"body": json.loads(body), "raw": body, "path": self.path,
                                                   "headers": dict(self.headers.items())})
                         receiver.cond.notify_all()
                 self.send_response(status)

@@ -262,6 +262,31 @@ def _problem(ctx: Ctx) -> str:
     return str(r.json()["id"])
 
 
+def _event_record(ctx: Ctx, who: str) -> Request:
+    _problem(ctx)
+    records = ctx.client.get(f"{SP}/serviceProblemEventRecord", headers=ctx.world.dso.auth("viewer")).json()
+    return f"{SP}/serviceProblemEventRecord/{records[-1]['id']}", None
+
+
+def _problem_task(task: str) -> Builder:
+    """A TMF656 task on fresh problems of the DSO toward world.mno (acknowledged or grouped first when the task
+    takes that back)."""
+    def build(ctx: Ctx, who: str) -> Request:
+        mno = ctx.world.mno.auth()
+        if task in ("problemAcknowledgement", "problemUnacknowledgement"):
+            body: dict[str, Any] = {"problem": [{"id": _problem(ctx)}]}
+            if task == "problemUnacknowledgement":
+                r = ctx.client.post(f"{SP}/problemAcknowledgement", json=body, headers=mno)
+                assert r.status_code == 201, r.text
+            return f"{SP}/{task}", body
+        body = {"parentProblem": {"id": _problem(ctx)}, "childProblem": [{"id": _problem(ctx)}]}
+        if task == "problemUngroup":
+            r = ctx.client.post(f"{SP}/problemGroup", json=body, headers=mno)
+            assert r.status_code == 201, r.text
+        return f"{SP}/{task}", body
+    return build
+
+
 def _hub(base: str) -> Builder:
     def build(ctx: Ctx, who: str) -> Request:
         if who != "own":
@@ -412,6 +437,11 @@ ROUTES: list[Row] = [
       lambda ctx, who: (f"{SP}/serviceProblem/{_problem(ctx)}", {"note": [{"text": "worse"}]})),
     R("DELETE", f"{SP}/serviceProblem/{{problem_id}}", "dso", "operator", 204, 404, 403,
       lambda ctx, who: (f"{SP}/serviceProblem/{_problem(ctx)}", None)),
+    # The task resources are the problem handler's (the responsible MNO); the other MNO does not see the problems.
+    *[R("POST", f"{SP}/{task}", "mno", "operator", 201, 403, 404, _problem_task(task))
+      for task in ("problemAcknowledgement", "problemUnacknowledgement", "problemGroup", "problemUngroup")],
+    R("GET", f"{SP}/serviceProblemEventRecord", "dso", "viewer", 200, 200, 200),
+    R("GET", f"{SP}/serviceProblemEventRecord/{{record_id}}", "dso", "viewer", 200, 404, 200, _event_record),
     R("POST", f"{SP}/hub", "dso", "operator", 201, 201, 201, fixed(f"{SP}/hub", {"callback": "http://127.0.0.1:9/h"})),
     R("DELETE", f"{SP}/hub/{{hub_id}}", "dso", "operator", 204, 404, 404, _hub(SP)),
     R("GET", "/api/v1/problems", "dso", "viewer", 200, 200, 200),

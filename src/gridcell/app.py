@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gridcell import __version__, errors_http, plugins
 from gridcell.config import Settings, get_settings
-from gridcell.core import looplag
+from gridcell.core import links, looplag, sealed
 from gridcell.core.bus import Bus, InProcessBus
 from gridcell.core.clock import utcnow
 from gridcell.core.db import Database
@@ -114,6 +114,8 @@ class InFlightLimit:
 def create_app(settings: Settings | None = None, db: Database | None = None, bus: Bus | None = None,
                *, run_workers: bool = True, migrate: bool = True) -> FastAPI:
     settings = settings or get_settings()
+    links.configure(settings.public_url)  # absolute TMF hrefs
+    sealed.configure(settings.secret_keys)  # credentials toward peers, encrypted at rest
     db = db or Database(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
     node = settings.node_id or node_id()
     clustered = settings.clustered

@@ -14,8 +14,11 @@ class Settings(BaseSettings):
     # FULL: an acknowledged event survives power loss, not only a process crash.
     sqlite_synchronous: str = "FULL"
     allow_private_webhooks: bool = False
-    # Where MNO producers reach this exchange: the consumerReference of gridcell's Fault MnS subscriptions.
+    # Where peers reach this exchange: the consumerReference of gridcell's Fault MnS subscriptions, TMF `href`s.
     public_url: str = "http://127.0.0.1:8000"
+    # Fernet keys (comma-separated, the first seals) for credentials the exchange presents to peers: TMF listener
+    # auth, federated MNO systems. Without one, such credentials are refused (`gridcell admin new-secret-key`).
+    secret_keys: str | None = None
     webhook_ca_file: str | None = None  # PEM CAs trusted for https webhooks besides the system's (a DSO's own PKI)
     max_body_bytes: int = 1024 * 1024
     # Ingest requests in the exchange at a time per path (MNO notifications, probe uploads); the next is refused

@@ -72,8 +72,8 @@ def error_response(path: str, status: int, title: str, detail: str,
             headers["WWW-Authenticate"] = 'Basic realm="gridcell", Bearer'
         return JSONResponse(_ves_error(status, detail, errors), status_code=status, headers=headers)
     if path.startswith(TMF_PREFIXES):
-        body: dict[str, Any] = {"code": str(status), "reason": title, "message": detail, "status": str(status),
-                                "@type": "Error"}
+        body: dict[str, Any] = {"code": str(status), "reason": title, "message": _tmf_message(detail, errors),
+                                "status": str(status), "@type": "Error"}
         return JSONResponse(body, status_code=status, headers=headers)
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, "instance": path}
     if path.startswith(THREEGPP_PREFIXES):
@@ -83,6 +83,12 @@ def error_response(path: str, status: int, title: str, detail: str,
     elif errors:
         body["errors"] = errors
     return JSONResponse(body, status_code=status, media_type="application/problem+json", headers=headers)
+
+
+def _tmf_message(detail: str, errors: list[dict[str, Any]]) -> str:
+    """TMF `Error` has no member per field: the fields in error are named in the message (JSON Pointers)."""
+    named = [f"{e.get('loc')}: {e.get('msg')}" for e in errors[:10] if e.get("loc") and str(e["loc"]) not in detail]
+    return f"{detail} ({'; '.join(named)})" if named else detail
 
 
 class BodyTooLarge(Exception):

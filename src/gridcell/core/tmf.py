@@ -10,7 +10,6 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qs
 
 from gridcell.core.clock import isoformat
 from gridcell.core.errors import Forbidden, InvalidInput
@@ -86,33 +85,6 @@ def _merge(target: Any, patch: Any) -> Any:
         else:
             out[k] = _merge(out.get(k), v)
     return out
-
-
-def parse_hub(body: Any, event_types: tuple[str, ...]) -> tuple[str, str | None, list[str] | None]:
-    """EventSubscriptionInput {callback, query?}; `query` may narrow the events: `eventType=A,B`."""
-    if not isinstance(body, dict):
-        raise InvalidInput("the EventSubscriptionInput must be a JSON object", errors=[{"loc": "", "msg": "object"}])
-    errors = [{"loc": k, "msg": "unknown member of EventSubscriptionInput"} for k in sorted(set(body) - {"callback",
-                                                                                                      "query"})]
-    callback, query = body.get("callback"), body.get("query")
-    if not isinstance(callback, str) or not callback:
-        errors.append({"loc": "callback", "msg": "is mandatory (the listener URL)"})
-    if query is not None and not isinstance(query, str):
-        errors.append({"loc": "query", "msg": "must be a string"})
-    types: list[str] | None = None
-    if isinstance(query, str) and query.strip():
-        parsed = parse_qs(query.strip().lstrip("?"), keep_blank_values=True)
-        unknown = sorted(set(parsed) - {"eventType"})
-        if unknown:
-            errors.append({"loc": "query", "msg": f"only eventType filters are supported, not {', '.join(unknown)}"})
-        types = sorted({t.strip() for v in parsed.get("eventType", []) for t in v.split(",") if t.strip()})
-        bad = [t for t in types if t not in event_types]
-        if bad:
-            errors.append({"loc": "query",
-                           "msg": f"unknown eventType {', '.join(bad)}; known: {', '.join(event_types)}"})
-    if errors:
-        raise InvalidInput("the EventSubscriptionInput does not match the schema", errors=errors)
-    return str(callback), query if isinstance(query, str) else None, types or None
 
 
 class Lifecycle:

@@ -37,7 +37,7 @@ from gridcell.core.leases import Leases
 from gridcell.core.metrics import RESTARTS
 from gridcell.core.security import sign
 from gridcell.core.webhook_http import WebhookClient, WebhookHTTPError
-from gridcell.exposure import subscriptions
+from gridcell.exposure import listener_target, subscriptions
 from gridcell.exposure.models import OutboxRow, Subscription
 from gridcell.exposure.subscriptions import OUTBOX_TOPIC, OutboxMessage
 
@@ -63,6 +63,7 @@ class _Item:
     payload: bytes
     attempts: int
     created: float
+    kind: str | None = None  # addresses the listener path of a TMF hub registration
 
 
 class _Worker:
@@ -75,6 +76,8 @@ class _Worker:
         self.more = False  # the last outbox read filled a page: more undelivered rows may follow it
         self.callback: str | None = None
         self.secret = ""
+        self.listener: dict[str, Any] | None = None
+        self._auth: tuple[dict[str, Any] | None, listener_target.Headers] = (None, ())
         self.task: asyncio.Task[None] | None = None
         self.lease = f"delivery:{sub_id}"
         self.owned = False
@@ -84,17 +87,23 @@ class _Worker:
         if self.service.leases is not None and not self.owned:
             self.wake.set()  # another process delivers, or this one will claim it and read the outbox
             return
-        self.callback, self.secret = msg.callback_uri, msg.secret or ""
+        self.callback, self.secret, self.listener = msg.callback_uri, msg.secret or "", msg.listener
         if len(self.queue) >= MAX_QUEUED:  # a subscriber that is down: its backlog waits in the outbox, not here
             self.more = True
         else:
-            self.queue.append(_Item(msg.seq, msg.notification_id, msg.payload, 0, time.monotonic()))
+            self.queue.append(_Item(msg.seq, msg.notification_id, msg.payload, 0, time.monotonic(), msg.kind))
         self.wake.set()
 
     def hint(self) -> None:
         """Rows were committed elsewhere: read the outbox after the current position."""
         self.more = True
         self.wake.set()
+
+    def auth_headers(self) -> listener_target.Headers:
+        """The listener's credential headers, opened once per change of the subscription's settings."""
+        if self._auth[0] is not self.listener:
+            self._auth = (self.listener, listener_target.auth_headers(self.listener))
+        return self._auth[1]
 
     def _own(self) -> bool:
         leases = self.service.leases
@@ -345,18 +354,27 @@ class DeliveryService:
         sub, rows = await asyncio.to_thread(load)
         if sub is None or sub.callback_uri is None:
             return None
-        worker.callback, worker.secret = sub.callback_uri, sub.secret
+        worker.callback, worker.secret, worker.listener = sub.callback_uri, sub.secret, subscriptions.listener_of(sub)
         now = time.monotonic()
         return [_Item(r.seq, r.notification_id, r.payload.encode(), r.attempts,
-                      now - max(0.0, (utcnow() - as_utc(r.created_at)).total_seconds())) for r in rows]
+                      now - max(0.0, (utcnow() - as_utc(r.created_at)).total_seconds()), r.kind) for r in rows]
 
     async def post(self, worker: _Worker, item: _Item) -> str | None:
         assert self._client is not None and worker.callback is not None
-        headers = (("Content-Type", "application/json"), ("X-Gridcell-Signature", sign(worker.secret, item.payload)),
-                   ("X-Gridcell-Notification-Id", item.notification_id), ("X-Gridcell-Sequence", str(item.seq)))
+        headers: listener_target.Headers = (
+            ("Content-Type", "application/json"), ("X-Gridcell-Signature", sign(worker.secret, item.payload)),
+            ("X-Gridcell-Notification-Id", item.notification_id), ("X-Gridcell-Sequence", str(item.seq)))
+        target = worker.callback
+        if worker.listener is not None:
+            try:
+                headers += worker.auth_headers()
+            except (ValueError, KeyError) as exc:  # a key removed from GRIDCELL_SECRET_KEYS: retried, recorded
+                _ERROR.inc()
+                return f"listener credentials: {exc}"[:500]
+            target = listener_target.url(target, worker.listener, item.kind)
         async with self._limit:
             try:
-                status = await self._client.post(worker.callback, item.payload, headers)
+                status = await self._client.post(target, item.payload, headers)
             except (OSError, WebhookHTTPError, TimeoutError, ValueError) as exc:
                 _ERROR.inc()
                 return f"{type(exc).__name__}: {exc}"[:500]

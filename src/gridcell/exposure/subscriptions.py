@@ -61,6 +61,8 @@ class OutboxMessage:
     payload: bytes | None = field(metadata=LOCAL_ONLY)
     callback_uri: str | None = field(metadata=LOCAL_ONLY)
     secret: str | None = field(metadata=LOCAL_ONLY)
+    kind: str | None = field(default=None, metadata=LOCAL_ONLY)
+    listener: dict[str, Any] | None = field(default=None, metadata=LOCAL_ONLY)  # see exposure.listener_target
 
 
 _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
@@ -155,13 +157,16 @@ def create(session: Session, org_id: str, *, callback_uri: str | None, site_ids:
 
 def create_channel_subscription(session: Session, org_id: str, channel: str, *, callback_uri: str,
                                 query: dict[str, Any] | None, allow_private: bool,
-                                loc: str = "callbackUri") -> Subscription:
+                                loc: str = "callbackUri", listener: dict[str, Any] | None = None) -> Subscription:
     """A webhook subscription owned by another capability (TMF hub, ProvMnS subscribers, …); `loc`: the name of
-    the callback field in that capability's standard, for its errors.
+    the callback field in that capability's standard, for its errors; `listener`: how each notification is
+    addressed and authenticated (`exposure.listener_target`), kept with the channel's filter in `query`.
 
     Delivery, signing, retries, ordering and the outbox are shared with site-status subscriptions.
     """
     callback_uri = validate_callback(callback_uri, allow_private=allow_private, loc=loc)
+    if listener is not None:
+        query = {**(query or {}), "listener": listener}
     sub = Subscription(id=new_id("sub"), org_id=org_id, channel=channel, query=query, callback_uri=callback_uri,
                        secret=new_secret(), site_ids=None, area=None, plmns=None, min_status="ok", event_kinds=[],
                        last_seq=0, created_at=utcnow())
@@ -190,8 +195,14 @@ def enqueue(session: Session, sub: Subscription, kind: str, build: Callable[[int
     session.execute(insert(OUTBOX), [{"subscription_id": sub.id, "seq": sub.last_seq, "notification_id": nid,
                                          "kind": kind, "payload": body.decode(), "created_at": now, "attempts": 0,
                                          "next_attempt_at": now}])
-    queue_after_commit(session, OutboxMessage(sub.id, sub.last_seq, nid, body, sub.callback_uri, sub.secret))
+    queue_after_commit(session, OutboxMessage(sub.id, sub.last_seq, nid, body, sub.callback_uri, sub.secret, kind,
+                                              listener_of(sub)))
     return nid
+
+
+def listener_of(sub: Subscription) -> dict[str, Any] | None:
+    listener = (sub.query or {}).get("listener")
+    return listener if isinstance(listener, dict) else None
 
 
 def get_channel_subscription(session: Session, org_id: str, channel: str, sub_id: str) -> Subscription:

@@ -1,4 +1,5 @@
-"""CLI: `gridcell report incidents --org ID [--all] [--json]`, `gridcell bench incidents --json`."""
+"""CLI: `gridcell report incidents --org ID [--all] [--json]`, `gridcell bench incidents --json`,
+`gridcell admin new-secret-key` (a key for GRIDCELL_SECRET_KEYS)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,14 @@ def bench_incidents(as_json: Annotated[bool, typer.Option("--json")] = False, ev
         typer.echo(json.dumps(figure) if as_json else f"{figure['figure']}: {figure['value']} {figure['unit']}")
 
 
+def new_secret_key() -> None:
+    """Print a new Fernet key for GRIDCELL_SECRET_KEYS (put it first to seal with it; keep older ones after it)."""
+    from gridcell.core import sealed
+
+    typer.echo(sealed.new_key())
+
+
 def register(groups: dict[str, typer.Typer]) -> None:
+    groups["admin"].command("new-secret-key")(new_secret_key)
     groups["report"].command("incidents")(report_incidents)
     groups["bench"].command("incidents")(bench_incidents)

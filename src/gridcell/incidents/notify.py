@@ -1,6 +1,7 @@
 """TMF621 hub (listener registration) and events, delivered through the shared durable outbox (channel
-"tmf621"): create, status change, attribute value change, resolved, delete. Each subscriber gets the ticket
-as its organisation sees it (the DSO's view is redacted under an area-level agreement)."""
+"tmf621") to `{callback}/listener/{eventName}`: create, status change, attribute value change, resolved, delete.
+Each subscriber gets the ticket as its organisation sees it (the DSO's view is redacted under an area-level
+agreement)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from gridcell.core.clock import isoformat
-from gridcell.core.tmf import parse_hub
+from gridcell.core.tmf_hub import parse_hub, tmf_event
 from gridcell.exposure import subscriptions
 
 CHANNEL = "tmf621"
@@ -21,15 +21,12 @@ EVENT_TYPES = ("TroubleTicketCreateEvent", "TroubleTicketStatusChangeEvent", "Tr
 
 def register(session: Session, org_id: str, channel: str, body: Any, event_types: tuple[str, ...], *,
              allow_private: bool) -> dict[str, Any]:
-    callback, query, types = parse_hub(body, event_types)
-    sub = subscriptions.create_channel_subscription(session, org_id, channel, callback_uri=callback,
-                                                    query={"query": query, "eventTypes": types},
+    hub = parse_hub(body, event_types)
+    sub = subscriptions.create_channel_subscription(session, org_id, channel, callback_uri=hub.callback,
+                                                    query=hub.filter, listener=hub.listener,
                                                     allow_private=allow_private, loc="callback")
     session.flush()
-    out = {"id": sub.id, "callback": sub.callback_uri}
-    if query is not None:
-        out["query"] = query
-    return out
+    return hub.view(sub.id, sub.callback_uri or hub.callback)
 
 
 def unregister(session: Session, org_id: str, channel: str, sub_id: str) -> None:
@@ -47,10 +44,7 @@ def send(session: Session, channel: str, org_ids: list[str], event_type: str, re
         resource = view(sub.org_id)
 
         def build(seq: int, nid: str, resource: dict[str, Any] = resource) -> dict[str, Any]:
-            return {"eventId": nid, "eventTime": isoformat(now), "eventType": event_type,
-                    "correlationId": resource.get("id"), "domain": "gridcell", "title": event_type,
-                    "description": description, "priority": str(resource.get("priority") or ""),
-                    "timeOcurred": isoformat(now), "sequenceNo": seq, "event": {resource_key: resource}}
+            return tmf_event(nid, event_type, now, description, resource_key, resource, sequenceNo=seq)
 
         subscriptions.enqueue(session, sub, event_type, build, now)
         n += 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from gridcell.core import links
 from gridcell.core.clock import in_range, isoformat
 from gridcell.core.errors import InvalidInput
 from gridcell.core.geo import parse_geojson_geometry
@@ -124,16 +125,19 @@ def site_refs_of(body: dict[str, Any]) -> dict[str, list[str]]:
 
 def render(t: Ticket, attribution: dict[str, Any]) -> dict[str, Any]:
     doc = t.doc
+    # Status changes stored before absent reasons were left out held a null changeReason.
+    changes = [{k: v for k, v in c.items() if v is not None} for c in doc.get("statusChange") or []]
     out: dict[str, Any] = {
-        "id": t.id, "href": f"{BASE}/troubleTicket/{t.id}", "name": t.name, "description": t.description,
-        "severity": t.severity, "priority": t.priority, "ticketType": t.ticket_type, "status": t.status,
-        "statusChangeDate": isoformat(t.status_change_date), "statusChangeReason": doc.get("statusChangeReason"),
+        "id": t.id, "href": links.absolute(f"{BASE}/troubleTicket/{t.id}"), "name": t.name,
+        "description": t.description, "severity": t.severity, "priority": t.priority, "ticketType": t.ticket_type,
+        "status": t.status, "statusChangeDate": isoformat(t.status_change_date),
+        "statusChangeReason": doc.get("statusChangeReason"),
         "creationDate": isoformat(t.creation_date), "lastUpdate": isoformat(t.last_update),
         "expectedResolutionDate": isoformat(t.expected_resolution_date),
         "requestedResolutionDate": doc.get("requestedResolutionDate"),
         "resolutionDate": isoformat(t.resolution_date), "externalId": t.external_id,
         "note": doc.get("note") or [], "relatedEntity": doc.get("relatedEntity") or [],
-        "relatedParty": doc.get("relatedParty") or [], "statusChange": doc.get("statusChange") or [],
+        "relatedParty": doc.get("relatedParty") or [], "statusChange": changes,
         "attachment": doc.get("attachment"), "channel": doc.get("channel"),
         "troubleTicketRelationship": doc.get("troubleTicketRelationship"),
         "incidentStart": isoformat(t.incident_start), "incidentArea": t.area, "attribution": attribution,

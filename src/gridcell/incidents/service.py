@@ -325,10 +325,13 @@ def _change_status(t: Ticket, caller: Caller, new: str, reason: Any, now: dateti
     elif new == "inProgress":
         t.resolution_date = None
     doc = dict(t.doc)
-    doc["statusChangeReason"] = reason if isinstance(reason, str) else None
-    doc["statusChange"] = [*(doc.get("statusChange") or []), {"status": new, "changeDate": isoformat(now),
-                                                              "changeReason": doc["statusChangeReason"]}]
-    t.doc = {k: v for k, v in doc.items() if v is not None}
+    change = {"status": new, "changeDate": isoformat(now)}
+    if isinstance(reason, str):
+        doc["statusChangeReason"] = change["changeReason"] = reason
+    else:
+        doc.pop("statusChangeReason", None)
+    doc["statusChange"] = [*(doc.get("statusChange") or []), change]
+    t.doc = doc
 
 
 def _decide(t: Ticket, caller: Caller, decision: Any, now: datetime) -> None:

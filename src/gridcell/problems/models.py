@@ -35,3 +35,23 @@ class Problem(Base):
     proposed: Mapped[bool] = mapped_column(Boolean, default=False)
     trend_key: Mapped[str | None] = mapped_column(String(120))
     doc: Mapped[dict[str, Any]]  # the rest of the TMF656 resource (relatedEvent, underlyingAlarm, trackingRecord…)
+
+
+class ProblemEventRecord(Base):
+    """TMF656 ServiceProblemEventRecord: each event a problem went through, as it was notified, readable later by
+    both sides (a listener that was down, or none registered, still learns what happened)."""
+
+    __tablename__ = "service_problem_events"
+    __table_args__ = (Index("ix_service_problem_events_dso", "dso_id", "pk"),
+                      Index("ix_service_problem_events_mno", "mno_id", "pk"),
+                      Index("ix_service_problem_events_problem", "problem_id"))
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(40), unique=True)
+    problem_id: Mapped[str] = mapped_column(String(40))
+    dso_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"))
+    mno_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"))
+    event_type: Mapped[str] = mapped_column(String(60))
+    event_time: Mapped[datetime]
+    record_time: Mapped[datetime]
+    notification: Mapped[dict[str, Any]]  # the event as the MNO's listeners got it; the DSO's view is derived

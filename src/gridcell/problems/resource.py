@@ -1,78 +1,58 @@
-"""The TMF656 ServiceProblem resource: validation and rendering (with the area-level redaction for the DSO)."""
+"""The TMF656 ServiceProblem resource: what clients send (checked against the specification's schema), and what
+they get back (every attribute kept as supplied, absolute `href`, absent attributes omitted, the area-level
+redaction for the DSO)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from gridcell.core.clock import isoformat
+from jsonschema import Draft202012Validator
+
+from gridcell.core import links
+from gridcell.core.clock import in_range, isoformat
 from gridcell.core.errors import InvalidInput
+from gridcell.core.json_schema import schema_errors
+from gridcell.problems import schema
 from gridcell.problems.models import Problem
 
 BASE = "/tmf-api/serviceProblemManagement/v4"
-REQUIRED = ("category", "priority", "description", "reason", "originatorParty")
-STRINGS = ("name", "category", "description", "reason", "statusChangeReason", "impactImportanceFactor",
-           "problemEscalation", "originatingSystem", "status", "@type", "@baseType", "@schemaLocation")
-REF_LISTS = {"affectedResource": ("id",), "affectedService": ("id",), "affectedLocation": (), "relatedEvent": ("id",),
-             "underlyingAlarm": ("id",), "relatedEntity": ("id", "role", "@referredType"),
-             "relatedParty": ("id", "@referredType"), "rootCauseResource": ("id",), "rootCauseService": ("id",),
-             "troubleTicket": ("id",), "slaViolation": (), "externalIdentifier": ("id",),
-             "characteristic": ("name",), "note": ("text",), "parentProblem": (), "underlyingProblem": ()}
-OBJECTS = ("originatorParty", "responsibleParty", "firstAlert", "impactPattern")
-SERVER_SET = ("id", "href", "creationDate", "lastUpdate", "statusChangeDate", "resolutionDate", "trackingRecord")
-ALL_KEYS = frozenset(REQUIRED + STRINGS + tuple(REF_LISTS) + OBJECTS + SERVER_SET + ("affectedNumberOfServices",))
-DOC_KEYS = tuple(k for k in ALL_KEYS if k not in ("id", "href", "creationDate", "lastUpdate", "statusChangeDate",
-                                                  "resolutionDate", "category", "priority", "description", "reason",
-                                                  "name", "status"))
+ALL_KEYS = frozenset(schema.ATTRIBUTES)
+# Kept in columns (the lifecycle, the ownership, what lists filter and sort on); the rest lives in `doc`.
+COLUMNS = ("id", "href", "name", "category", "priority", "description", "reason", "status", "creationDate",
+           "lastUpdate", "statusChangeDate", "resolutionDate")
+SERVER_SET = ("id", "href", "lastUpdate", "statusChangeDate", "resolutionDate", "trackingRecord")
+DOC_KEYS = tuple(sorted(ALL_KEYS - set(COLUMNS)))
 
 
-def _err(loc: str, msg: str) -> dict[str, str]:
-    return {"loc": loc, "msg": msg}
-
-
-def validate(body: Any, *, creating: bool) -> dict[str, Any]:
+def check(body: Any, validator: Draft202012Validator, what: str) -> dict[str, Any]:
+    """The body, or InvalidInput naming every field that does not match the specification."""
     if not isinstance(body, dict):
-        raise InvalidInput("a ServiceProblem must be a JSON object", errors=[_err("", "must be an object")])
-    errors = [_err(k, "unknown member of ServiceProblem") for k in sorted(set(body) - ALL_KEYS)]
-    if creating:
-        errors += [_err(k, "is mandatory") for k in REQUIRED if body.get(k) in (None, "")]
-    for k in STRINGS:
-        if body.get(k) is not None and not isinstance(body[k], str):
-            errors.append(_err(k, "must be a string"))
-    for k in ("priority", "affectedNumberOfServices"):
-        v = body.get(k)
-        if v is not None and (not isinstance(v, int) or isinstance(v, bool)):
-            errors.append(_err(k, "must be an integer"))
-    if isinstance(body.get("priority"), int) and not 1 <= body["priority"] <= 10:
-        errors.append(_err("priority", "must be within 1 (highest) .. 10 (lowest)"))
-    for k, required in REF_LISTS.items():
-        v = body.get(k)
-        if v is None:
-            continue
-        if not isinstance(v, list):
-            errors.append(_err(k, "must be an array"))
-            continue
-        for i, item in enumerate(v):
-            if not isinstance(item, dict):
-                errors.append(_err(f"{k}/{i}", "must be an object"))
-                continue
-            errors += [_err(f"{k}/{i}/{r}", "is mandatory (a string)") for r in required
-                       if not isinstance(item.get(r), str) or not item[r]]
-    for k in OBJECTS:
-        v = body.get(k)
-        if v is not None and not isinstance(v, dict):
-            errors.append(_err(k, "must be an object"))
-    for k in ("originatorParty", "responsibleParty"):
-        v = body.get(k)
-        if isinstance(v, dict) and (not isinstance(v.get("id"), str) or not isinstance(v.get("@referredType"), str)):
-            errors.append(_err(k, "needs id and @referredType"))
+        raise InvalidInput(f"a {what} must be a JSON object", errors=[{"loc": "", "msg": "must be an object"}])
+    errors = schema_errors(validator, body)
     if errors:
-        raise InvalidInput("the ServiceProblem does not match the schema", errors=errors)
+        raise InvalidInput(f"the {what} does not match TMF656", errors=errors)
     return body
 
 
-def tracking(description: str, user: str, now: datetime, n: int) -> dict[str, Any]:
-    return {"id": str(n), "description": description, "systemId": "gridcell", "time": isoformat(now), "user": user}
+def parse_date(value: Any) -> datetime | None:
+    """A date-time the schema check let through (offset present, within range)."""
+    return in_range(datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))) if value else None
+
+
+def href(problem_id: str) -> str:
+    return links.absolute(f"{BASE}/serviceProblem/{problem_id}")
+
+
+def ref(p: Problem) -> dict[str, Any]:
+    """A ServiceProblemRef."""
+    return {"id": p.id, "href": href(p.id), **({"name": p.name} if p.name else {}),
+            "@referredType": "ServiceProblem"}
+
+
+def tracking(description: str, user: str, now: datetime, n: int, **extra: Any) -> dict[str, Any]:
+    return {"id": str(n), "description": description, "systemId": "gridcell", "time": isoformat(now), "user": user,
+            **extra}
 
 
 def redact_area(doc: dict[str, Any]) -> dict[str, Any]:
@@ -92,10 +72,11 @@ def redact_area(doc: dict[str, Any]) -> dict[str, Any]:
 
 def render(p: Problem, doc: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "id": p.id, "href": f"{BASE}/serviceProblem/{p.id}", "name": p.name, "category": p.category,
-        "priority": p.priority, "description": p.description, "reason": p.reason, "status": p.status,
+        "id": p.id, "href": href(p.id), "name": p.name, "category": p.category, "priority": p.priority,
+        "description": p.description, "reason": p.reason, "status": p.status,
         "creationDate": isoformat(p.creation_date), "lastUpdate": isoformat(p.last_update),
         "statusChangeDate": isoformat(p.status_change_date), "resolutionDate": isoformat(p.resolution_date),
-        **{k: v for k, v in doc.items() if k in ALL_KEYS}, "@type": doc.get("@type") or "ServiceProblem",
+        **{k: v for k, v in doc.items() if k in ALL_KEYS and k not in COLUMNS},
     }
-    return {k: v for k, v in out.items() if v is not None}
+    out.setdefault("@type", "ServiceProblem")
+    return {k: v for k, v in out.items() if v is not None and v != []}
