@@ -22,11 +22,21 @@ SKIPPED_PATHS = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/
 # Capability URLs: the secret in the path is the credential (a feed's consumerReference); tested in tests/feeds.
 CAPABILITY_URL_PATHS = {"/api/v1/ingest/feeds/{feed_id}/{key}"}
 # The dashboard authenticates with a session cookie, not a bearer token: tests/web and tests/e2e/test_dashboard.py.
-DASHBOARD_PATHS = {"/", "/web", "/web/", "/web/login", "/web/logout", "/web/dso", "/web/mno", "/web/data",
-                   "/web/events", "/web/static/{path:path}", "/favicon.ico", "/web/admin", "/web/admin/users",
-                   "/web/admin/users/{user_id}/role", "/web/admin/users/{user_id}/revoke",
-                   "/web/admin/users/{user_id}/restore", "/web/admin/clients", "/web/admin/clients/{client_id}/revoke",
-                   "/web/admin/sessions/{key}/end"}
+DASHBOARD_PATHS = {
+    "/", "/web", "/web/", "/web/login", "/web/logout", "/web/dso", "/web/mno", "/web/data", "/web/events",
+    "/web/static/{path:path}", "/favicon.ico",
+    "/web/admin", "/web/admin/users", "/web/admin/users/{user_id}/role", "/web/admin/users/{user_id}/revoke",
+    "/web/admin/users/{user_id}/restore", "/web/admin/clients", "/web/admin/clients/{client_id}/revoke",
+    "/web/admin/sessions/{key}/end",
+    "/web/tickets", "/web/tickets/{ticket_id}", "/web/tickets/{ticket_id}/accept", "/web/tickets/{ticket_id}/answer",
+    "/web/tickets/{ticket_id}/resolve", "/web/tickets/{ticket_id}/close", "/web/tickets/{ticket_id}/reopen",
+    "/web/outages", "/web/outages/new", "/web/outages/{dso_id}/{moi_id}", "/web/outages/{dso_id}/{moi_id}/times",
+    "/web/outages/{dso_id}/{moi_id}/switching", "/web/outages/{dso_id}/{moi_id}/close",
+    "/web/outages/{dso_id}/{moi_id}/answer", "/web/outages/{dso_id}/{moi_id}/answer/withdraw",
+    "/web/outages/{dso_id}/{moi_id}/generators",
+    "/web/alerts", "/web/alerts/ack", "/web/commands", "/web/commands/{command_id}/ack",
+    "/web/subscriptions", "/web/subscriptions/{sub_id}/delete",
+}
 THREEGPP_PREFIXES = ("/api/v1/ingest", "/FaultSupervisionMnS")
 ROLES = ("viewer", "operator", "admin")
 SITE, RAN_SITE = "D1-S0", f"RAN-{PLMN_A}"

@@ -75,6 +75,8 @@ def _net(path: Path) -> tuple[dict[str, int], dict[str, int]]:
                                       name=f"{feeder} {i + 1}")
                 if i == 0:
                     first[feeder] = int(line)
+                if i in (0, 2):  # a sectionalising switch at the feeder's head and one along it
+                    pp.create_switch(net, prev, line, et="l", closed=True, name=f"{feeder} S{i + 1}")
                 pp.create_load(net, b, p_mw=0.25 + 0.05 * (len(name) % 7), name=f"Station {name}",
                                type="MV/LV station")
                 buses[name] = int(b)

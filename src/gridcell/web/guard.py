@@ -46,6 +46,20 @@ def current(request: Request) -> WebCaller | None:
     return web
 
 
+def login_or_redirect(request: Request) -> WebCaller | Response:
+    """The logged-in caller of a page, or the redirect to the login page."""
+    web = current(request)
+    return redirect("/web/login") if web is None else web
+
+
+def refused(request: Request, web: WebCaller, exc: DomainError) -> HTMLResponse:
+    """A page the caller may not see, or that does not exist for it, with the service's own reason."""
+    if exc.status == 404:
+        return show(request, "not_found.html", web, 404, message=exc.detail)
+    return show(request, "forbidden.html", web, exc.status if exc.status in (400, 403, 409) else 403,
+                message=exc.detail)
+
+
 def same_origin(request: Request) -> bool:
     """A form post must come from a page of this server (Origin, else Referer); browsers always send one."""
     source = request.headers.get("origin") or request.headers.get("referer")

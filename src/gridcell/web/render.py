@@ -116,8 +116,10 @@ env.globals.update(statuses=views.STATUSES, status_label=views.STATUS_LABEL, cat
 
 
 NAV = {
-    "dso": [("/web/dso", "Overview")],
-    "mno": [("/web/mno", "Overview")],
+    "dso": [("/web/dso", "Overview"), ("/web/alerts", "Alerts"), ("/web/commands", "Failover"),
+            ("/web/tickets", "Incidents"), ("/web/outages", "Outages"), ("/web/subscriptions", "Subscriptions")],
+    "mno": [("/web/mno", "Overview"), ("/web/tickets", "Tickets"), ("/web/outages", "Outages"),
+            ("/web/subscriptions", "Subscriptions")],
 }
 
 

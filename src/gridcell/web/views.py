@@ -313,9 +313,20 @@ def dso_dashboard(session: Session, caller: Caller, now: datetime | None = None)
         "gridLines": outages.grid_map(session, caller),
         "commands": failover.list_commands(session, caller, limit=25),
         **cpe_groups(failover.list_states(session, caller)),
-        "incidents": incidents.summaries(session, caller, open_only=False)[:50],
+        "incidents": with_desk_answers(session, caller, incidents.summaries(session, caller, open_only=False)[:50]),
         "outages": plans,
     }
+
+
+def with_desk_answers(session: Session, caller: Caller, tickets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The MNO desk's own words beside each ticket it answered ("ours: RRU fault, ETR 14:00")."""
+    if not tickets:
+        return tickets
+    full = {t["id"]: t for t in incidents.list_tickets(session, caller, {}, None, 0, 1000)[0]}
+    for t in tickets:
+        a = (full.get(t["id"]) or {}).get("attribution") or {}
+        t["deskAnswer"] = a.get("decisionNote") if a.get("state") in ("confirmed", "overridden") else None
+    return tickets
 
 
 def cpe_groups(states: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
