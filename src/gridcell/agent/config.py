@@ -43,7 +43,7 @@ class Probe:
     timeout_s: float = 1.0
     down_after: int = 3  # consecutive losses that mark a path down (mwan3: 3)
     up_after: int = 5  # consecutive answers that mark it up again (mwan3: 8 at 5 s)
-    watch_interval_s: float = 0.2  # after a `prepare`: how often the active path is probed
+    watch_interval_s: float = 0.15  # after a `prepare`: how often the active path is probed
     count: int = 3  # echoes per probe: a probe is lost only when all are
 
     @property
@@ -117,7 +117,7 @@ def parse(raw: dict[str, Any]) -> Config:
               interval_s=float(_get(probe, "interval_s", (int, float), "probe", 1.0)),
               timeout_s=float(_get(probe, "timeout_s", (int, float), "probe", 1.0)),
               down_after=_get(probe, "down_after", int, "probe", 3), up_after=_get(probe, "up_after", int, "probe", 5),
-              watch_interval_s=float(_get(probe, "watch_interval_s", (int, float), "probe", 0.2)),
+              watch_interval_s=float(_get(probe, "watch_interval_s", (int, float), "probe", 0.15)),
               count=_get(probe, "count", int, "probe", 3))
     try:
         p.address  # noqa: B018 (checks host:port)

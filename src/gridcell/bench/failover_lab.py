@@ -35,7 +35,7 @@ class AgentSettings:
     down_after: int = 3
     up_after: int = 5
     count: int = 3
-    watch_interval_s: float = 0.2
+    watch_interval_s: float = 0.15
 
     @classmethod
     def mwan3_defaults(cls) -> AgentSettings:
