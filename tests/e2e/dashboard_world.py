@@ -125,6 +125,8 @@ def seed(url: str, workdir: Path) -> Seeded:
         out = Seeded(dso, dso2, mno_a, mno_b, feeder_line=first)
         for key, org in (("dso", dso), ("dso2", dso2), ("mno_a", mno_a), ("mno_b", mno_b)):
             out.tokens[key] = tenancy.create_client(s, org, "operator", "e2e")[1]
+        for key, org in (("dso_admin", dso), ("mno_a_admin", mno_a)):
+            out.tokens[key] = tenancy.create_client(s, org, "admin", "e2e admin")[1]
         for key, org, user in (("dso", dso, "anna.leitstelle"), ("mno_a", mno_a, "sam.servicedesk")):
             password = f"{user}-correct horse battery"
             auth.create_user(s, org, user, password, "operator")

@@ -1,182 +1,56 @@
 """The operator dashboard in a real headless Chromium (Debian's `chromium`, driven by Playwright) against a running
 `gridcell serve`: a DSO sees a site turn `down` within 2 s of an MNO alarm, the MNO desk sees the ticket the DSO
 created with its attribution and evidence, and no organisation ever sees another's sites. Each view's screenshot
-goes to tests/e2e/artifacts/.
-
-Outside CI the tests skip with a reason when chromium or Playwright is missing; in CI they must run.
+goes to tests/e2e/artifacts/ (fixtures and helpers: tests/e2e/conftest.py).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.conftest import alarm
-from tests.e2e.dashboard_world import GRID, PLMN_A, Seeded, seed
+from tests.e2e.conftest import Server, call, check_page, live, login_password, login_token
+from tests.e2e.dashboard_world import GRID, PLMN_A
 
-HERE = Path(__file__).resolve().parent
-ARTIFACTS = HERE / "artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
-IN_CI = os.environ.get("CI", "").lower() == "true"
 LIVE_S = 2.0  # an MNO alarm must show on the DSO's screen within this, from the POST's acknowledgement
 
-pytestmark = pytest.mark.timeout(240)
-
-
-def _need(condition: bool, reason: str) -> None:
-    if not condition:
-        if IN_CI:
-            raise AssertionError(reason)
-        pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+pytestmark = pytest.mark.timeout(300)
 
 
 def _iso(t: datetime) -> str:
     return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _call(method: str, url: str, token: str, body: Any) -> tuple[int, Any]:
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), method=method,
-                                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        raw = r.read()
-        return r.status, json.loads(raw) if raw else None
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Seeded]]:
-    from gridcell.web import assets
-
-    try:
-        assets.build()
-    except (RuntimeError, subprocess.CalledProcessError) as exc:
-        _need(False, f"dashboard assets cannot be built: {exc}")
-    work = tmp_path_factory.mktemp("dashboard")
-    url = f"sqlite:///{work / 'dashboard.db'}"
-    world = seed(url, work)
-    port = _free_port()
-    env = {**os.environ, "GRIDCELL_DATABASE_URL": url, "GRIDCELL_SQLITE_SYNCHRONOUS": "NORMAL"}
-    script = Path(sys.executable).parent / "gridcell"
-    exe = str(script) if script.exists() else (shutil.which("gridcell") or "gridcell")
-    log = (work / "serve.log").open("wb")
-    proc = subprocess.Popen([exe, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/healthz", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"gridcell serve did not come up: {(work / 'serve.log').read_text()[-2000:]}")
-            time.sleep(0.2)
-        # An energy outage on the north feeder, under way for 20 minutes: its RAN sites are on battery.
-        now = datetime.now(UTC)
-        status, _ = _call("PUT", f"{base}/ProvMnS/v1900/SubNetwork={world.dso}/OutageAndRecoveryInfo=OUT-NORTH-1",
-                          world.tokens["dso"], {
-                              "outageStartTime": _iso(now - timedelta(minutes=20)),
-                              "expectedOutageEndTime": _iso(now + timedelta(hours=3)),
-                              "dsoRapidInterventionTime": _iso(now + timedelta(minutes=30)),
-                              "dsoRapidInterventionDuration": 60,
-                              "affectedArea": {"energySupplyId": f"{GRID}/line:{world.feeder_line['north']}"},
-                              "isAffectedAreaPriority": True})
-        assert status == 201
-        yield base, world
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        log.close()
+def outage(server: Server) -> Server:
+    """An energy outage on the north feeder, under way for 20 minutes: its RAN sites are on battery."""
+    now = datetime.now(UTC)
+    world = server.world
+    status, _ = call("PUT", f"{server.base}/ProvMnS/v1900/SubNetwork={world.dso}/OutageAndRecoveryInfo=OUT-NORTH-1",
+                     world.tokens["dso"], {
+                         "outageStartTime": _iso(now - timedelta(minutes=20)),
+                         "expectedOutageEndTime": _iso(now + timedelta(hours=3)),
+                         "dsoRapidInterventionTime": _iso(now + timedelta(minutes=30)),
+                         "dsoRapidInterventionDuration": 60,
+                         "affectedArea": {"energySupplyId": f"{GRID}/line:{world.feeder_line['north']}"},
+                         "isAffectedAreaPriority": True})
+    assert status == 201
+    return server
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    _need(CHROMIUM.exists(), f"{CHROMIUM} not found (apt-get install -y chromium; `make browser`)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _need(False, "playwright is not installed (pip install -r requirements.txt)")
-        return
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-@pytest.fixture
-def page(browser: Any) -> Iterator[Any]:
-    context = browser.new_context(viewport={"width": 1440, "height": 1000}, locale="en-GB", timezone_id="UTC")
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield pg
-    context.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
-
-
-def _shot(page: Any, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-def _login_password(page: Any, base: str, who: tuple[str, str, str]) -> None:
-    org, user, password = who
-    page.goto(f"{base}/web/login")
-    page.fill("input[name=org]", org)
-    page.fill("input[name=username]", user)
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
-
-
-def _login_token(page: Any, base: str, token: str) -> None:
-    page.goto(f"{base}/web/login")
-    page.fill("input[name=token]", token)
-    page.click("button[type=submit]")
-
-
-def _live(page: Any) -> None:
-    """The page has drawn its data and its event stream is connected."""
+def test_dso_sees_a_site_go_down_within_2_s_of_an_mno_alarm(outage: Server, page: Any) -> None:
     from playwright.sync_api import expect
 
-    expect(page.locator("#live")).to_have_class("live on", timeout=10_000)
-    expect(page.locator("body")).to_have_attribute("data-updated", re.compile(".+"), timeout=10_000)
-
-
-def test_dso_sees_a_site_go_down_within_2_s_of_an_mno_alarm(server: tuple[str, Seeded], page: Any) -> None:
-    from playwright.sync_api import expect
-
-    base, world = server
-    _login_password(page, base, world.passwords["dso"])
+    base, world = outage.base, outage.world
+    login_password(page, base, world.passwords["dso"])
     expect(page).to_have_url(f"{base}/web/dso")
-    _live(page)
+    live(page)
     site = world.sites["Mühlbach"]
     cell = page.locator(f'[data-testid=status-board] td[data-site="{site}"][data-plmn="{PLMN_A}"]')
     marker = page.locator(f'path.site-marker[data-site="{site}"]')
@@ -185,7 +59,7 @@ def test_dso_sees_a_site_go_down_within_2_s_of_an_mno_alarm(server: tuple[str, S
     expect(marker).to_have_attribute("data-status", "ok")
 
     body = alarm("notifyNewAlarm", "E2E-RA1", "SubNetwork=1,ManagedElement=RA-1", cause="TRANSMITTER_FAILURE")
-    status, _ = _call("POST", f"{base}/api/v1/ingest/notifications", world.tokens["mno_a"], body)
+    status, _ = call("POST", f"{base}/api/v1/ingest/notifications", world.tokens["mno_a"], body)
     acknowledged = time.monotonic()
     assert status == 200
     expect(cell).to_have_attribute("data-status", "down", timeout=LIVE_S * 1000)
@@ -204,33 +78,33 @@ def test_dso_sees_a_site_go_down_within_2_s_of_an_mno_alarm(server: tuple[str, S
     expect(outage.locator("svg .tl-window.misses")).to_have_count(1)  # comms fail before the window ends
     expect(page.locator('.ran-marker[data-ran="RA-1"]')).to_have_attribute("data-status", "down")
     # The board tells the plan's story: each site × PLMN the plan loses is at risk (or down), not green.
-    _, plan = _call("GET", f"{base}/api/v1/outages/OUT-NORTH-1/plan", world.tokens["dso"], None)
+    _, plan = call("GET", f"{base}/api/v1/outages/OUT-NORTH-1/plan", world.tokens["dso"], None)
     lost = [(s["siteId"], p["plmn"]) for s in plan["dsoSites"] for p in s["plmnsLost"]]
     assert lost, plan["dsoSites"]
     for site_id, plmn in lost:
         expect(page.locator(f'[data-testid=status-board] td[data-site="{site_id}"][data-plmn="{plmn}"]')) \
             .to_have_attribute("data-status", re.compile("at_risk|down"))
     page.select_option("#plmn", "")
-    _shot(page, "dso")
+    check_page(page, "dso")
 
 
-def test_mno_desk_sees_the_ticket_the_dso_created(server: tuple[str, Seeded], page: Any) -> None:
+def test_mno_desk_sees_the_ticket_the_dso_created(outage: Server, page: Any) -> None:
     from playwright.sync_api import expect
 
-    base, world = server
+    base, world = outage.base, outage.world
     site = world.sites["Kläranlage"]
     body = alarm("notifyNewAlarm", "E2E-RA3", "SubNetwork=1,ManagedElement=RA-3", cause="TRANSMITTER_FAILURE")
-    assert _call("POST", f"{base}/api/v1/ingest/notifications", world.tokens["mno_a"], body)[0] == 200
-    status, ticket = _call("POST", f"{base}/tmf-api/troubleTicket/v4/troubleTicket", world.tokens["dso"], {
+    assert call("POST", f"{base}/api/v1/ingest/notifications", world.tokens["mno_a"], body)[0] == 200
+    status, ticket = call("POST", f"{base}/tmf-api/troubleTicket/v4/troubleTicket", world.tokens["dso"], {
         "name": "Kläranlage unreachable over 26201", "description": "Station Kläranlage: SCADA polls time out on "
         "the primary PLMN since 10:02", "severity": "Major", "ticketType": "connectivity",
         "relatedParty": [{"id": world.mno_a, "role": "addressee", "@referredType": "Organization"}],
         "relatedEntity": [{"id": site, "@referredType": "DsoSite", "role": "affected", "name": site}]})
     assert status == 201
 
-    _login_password(page, base, world.passwords["mno_a"])
+    login_password(page, base, world.passwords["mno_a"])
     expect(page).to_have_url(f"{base}/web/mno")
-    _live(page)
+    live(page)
     row = page.locator(f'[data-testid=tickets] tr[data-ticket="{ticket["id"]}"]')
     expect(row).to_contain_text("Kläranlage unreachable over 26201")
     expect(row).to_contain_text("Ortenau Netz")
@@ -240,23 +114,23 @@ def test_mno_desk_sees_the_ticket_the_dso_created(server: tuple[str, Seeded], pa
     outage = page.locator('[data-testid=outage-requests] [data-outage="OUT-NORTH-1"]')
     expect(outage.locator("[data-testid=max-service]")).to_have_text("60 min")
     expect(outage.locator("[data-testid=generators]")).to_contain_text("RA-2")
-    _shot(page, "mno")
+    check_page(page, "mno")
 
     # The DSO's screen lists it too, attributed.
     page.context.clear_cookies()
-    _login_token(page, base, world.tokens["dso"])
-    _live(page)
+    login_token(page, base, world.tokens["dso"])
+    live(page)
     expect(page.locator(f'[data-testid=incidents] tr[data-ticket="{ticket["id"]}"] [data-cause]')) \
         .to_have_attribute("data-cause", "mno_network")
 
 
-def test_an_organisation_never_sees_another_organisations_sites(server: tuple[str, Seeded], page: Any) -> None:
+def test_an_organisation_never_sees_another_organisations_sites(outage: Server, page: Any) -> None:
     from playwright.sync_api import expect
 
-    base, world = server
-    _login_token(page, base, world.tokens["dso2"])
+    base, world = outage.base, outage.world
+    login_token(page, base, world.tokens["dso2"])
     expect(page).to_have_url(f"{base}/web/dso")
-    _live(page)
+    live(page)
     expect(page.locator("[data-testid=org-name]")).to_have_text("Kraichgau Energie")
     expect(page.locator("path.site-marker")).to_have_count(len(world.dso2_sites))
     data = page.request.get(f"{base}/web/data").json()
@@ -268,12 +142,12 @@ def test_an_organisation_never_sees_another_organisations_sites(server: tuple[st
     for other in world.sites.values():
         assert f'"{other}"' not in html and other not in json.dumps(data)
     assert "OUT-NORTH-1" not in html and "Ortenau" not in html
-    _shot(page, "dso-other")
+    check_page(page, "dso-other")
 
     # The first DSO's view holds none of the second's sites, nor the RAN site that serves only them.
     page.context.clear_cookies()
-    _login_token(page, base, world.tokens["dso"])
-    _live(page)
+    login_token(page, base, world.tokens["dso"])
+    live(page)
     data = page.request.get(f"{base}/web/data").json()
     ids = {s["id"] for s in data["map"]["sites"]}
     assert ids.isdisjoint(world.dso2_sites) and set(world.sites.values()) <= ids
@@ -284,25 +158,25 @@ def test_an_organisation_never_sees_another_organisations_sites(server: tuple[st
 
     # Telco B sees no ticket addressed to Telco A and no plan part for Telco A's sites.
     page.context.clear_cookies()
-    _login_token(page, base, world.tokens["mno_b"])
+    login_token(page, base, world.tokens["mno_b"])
     expect(page).to_have_url(f"{base}/web/mno")
-    _live(page)
+    live(page)
     text = page.locator("#panels").inner_text()
     assert "Kläranlage unreachable" not in text and "RA-2" not in text and "RA-1" not in text
 
 
-def test_login_page_and_logout(server: tuple[str, Seeded], page: Any) -> None:
+def test_login_page_and_logout(outage: Server, page: Any) -> None:
     from playwright.sync_api import expect
 
-    base, world = server
+    base, world = outage.base, outage.world
     page.goto(f"{base}/web/dso")
     expect(page).to_have_url(f"{base}/web/login")
     org, user, _ = world.passwords["dso"]
-    _login_password(page, base, (org, user, "not the password"))
+    login_password(page, base, (org, user, "not the password"))
     expect(page.locator("[data-testid=login-error]")).to_be_visible()
-    _shot(page, "login")
-    _login_password(page, base, world.passwords["dso"])
-    _live(page)
+    check_page(page, "login")
+    login_password(page, base, world.passwords["dso"])
+    live(page)
     cookie = next(c for c in page.context.cookies() if c["name"] == "gridcell_session")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
     page.click(".logout button")

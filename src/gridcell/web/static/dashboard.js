@@ -80,7 +80,7 @@
       return null;
     }
     if (!el._gcMap) {
-      el._gcMap = L.map(el, {attributionControl: false, zoomSnap: 0.25, keyboard: true});
+      el._gcMap = L.map(el, {attributionControl: false, zoomSnap: 0.25, keyboard: true, maxZoom: 18});
       L.control.scale({imperial: false}).addTo(el._gcMap);
     }
     return el._gcMap;
@@ -141,7 +141,7 @@
       bounds.push([s.lat, s.lon]);
     });
     if (!state.fitted && bounds.length) {
-      map.fitBounds(L.latLngBounds(bounds).pad(0.08));
+      map.fitBounds(L.latLngBounds(bounds).pad(0.08), {maxZoom: 15});
       state.fitted = true;
     } else if (!bounds.length && !state.fitted) {
       map.setView([48.0, 7.85], 11);

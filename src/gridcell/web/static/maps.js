@@ -56,7 +56,7 @@
       mk.addTo(group);
       bounds.push([r.lat, r.lon]);
     });
-    if (fit && bounds.length) { map.fitBounds(L.latLngBounds(bounds).pad(0.1)); }
+    if (fit && bounds.length) { map.fitBounds(L.latLngBounds(bounds).pad(0.1), {maxZoom: 15}); }
     return bounds.length;
   }
 
