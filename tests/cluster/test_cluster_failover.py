@@ -218,8 +218,10 @@ def test_sigkill_one_of_two_processes_loses_nothing_and_jobs_move(cluster_env: d
             wait_until(lambda n=len(acked): len(hooks.bodies()) >= n, 15, "warm-up notifications delivered")
         wait_until(lambda: len(sse_ids) >= 2, 5, "SSE events on b for rows committed by a")
         assert sse_ids == ["1", "2"]
+        # Delivery leases are claimed by the worker that first finds a subscription's rows: wait for a's claims.
+        wait_until(lambda: any(n.startswith("delivery:") for n in a.held()), 30,
+                   "the process to be killed delivers some subscriptions")
         owned_by_a = {n for n in a.held() if n.startswith("delivery:")}
-        assert owned_by_a, "the process to be killed delivers some subscriptions"
 
         # Load: request k (to a, b, a, …) raises 4 alarms on one half of the cells and clears request k-1's.
         # Half-way a is SIGKILLed; a request that found a dead is retried on b (same notifications).
