@@ -221,7 +221,6 @@ def test_sigkill_one_of_two_processes_loses_nothing_and_jobs_move(cluster_env: d
         # Delivery leases are claimed by the worker that first finds a subscription's rows: wait for a's claims.
         wait_until(lambda: any(n.startswith("delivery:") for n in a.held()), 30,
                    "the process to be killed delivers some subscriptions")
-        owned_by_a = {n for n in a.held() if n.startswith("delivery:")}
 
         # Load: request k (to a, b, a, …) raises 4 alarms on one half of the cells and clears request k-1's.
         # Half-way a is SIGKILLed; a request that found a dead is retried on b (same notifications).
