@@ -123,9 +123,12 @@ def db(sqlite_url: str) -> Iterator[Database]:
     database.dispose()
 
 
+TEST_SECRET_KEY = "6H5qj8Fi2n0dWfVx9sQe3Yb7Kc1Ru4TzLmNoPaGhJkE="  # a Fernet key for credentials toward peers
+
+
 def make_settings(url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {"database_url": url, "allow_private_webhooks": True, "sqlite_synchronous": "NORMAL",
-                              "tick_interval_s": 0.2}
+                              "tick_interval_s": 0.2, "secret_keys": TEST_SECRET_KEY}
     values.update(overrides)
     return Settings(**values)
 

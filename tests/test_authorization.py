@@ -297,6 +297,28 @@ def _problem_task(task: str) -> Builder:
     return build
 
 
+_FEDERATION = "/api/v1/incidents/federation"
+
+
+def _federation(present: bool) -> Builder:
+    """The MNO's own federation exists (own caller) and the other MNO has none, whatever earlier rows did."""
+    def build(ctx: Ctx, who: str) -> Request:
+        if present:
+            r = ctx.client.put(_FEDERATION, json={"baseUrl": "http://127.0.0.1:9/tmf-api/troubleTicket/v4"},
+                               headers=ctx.world.mno.auth("admin"))
+            assert r.status_code == 200, r.text
+        r = ctx.client.delete(_FEDERATION, headers=ctx.world.mno2.auth("admin"))
+        assert r.status_code in (204, 404), r.text
+        return _FEDERATION, None
+    return build
+
+
+def _listener(event_type: str) -> Builder:
+    name = event_type[:1].lower() + event_type[1:]
+    event = {"eventId": "authz", "eventType": event_type, "event": {"troubleTicket": {"id": "not-federated"}}}
+    return fixed(f"{TT}/listener/{name}", event)
+
+
 def _hub(base: str) -> Builder:
     def build(ctx: Ctx, who: str) -> Request:
         if who != "own":
@@ -437,6 +459,15 @@ ROUTES: list[Row] = [
     R("POST", f"{TT}/hub", "dso", "operator", 201, 201, 201, fixed(f"{TT}/hub", {"callback": "http://127.0.0.1:9/h"})),
     R("DELETE", f"{TT}/hub/{{hub_id}}", "dso", "operator", 204, 404, 404, _hub(TT)),
     R("GET", "/api/v1/incidents", "dso", "viewer", 200, 200, 200),
+    # Federation with an MNO's own TMF621 system: the MNO's to configure; events from its system come to the
+    # listener as its listener client (an MNO operator): an event naming no federated ticket is a 404.
+    R("PUT", _FEDERATION, "mno", "admin", 200, 403, 200,
+      fixed(_FEDERATION, {"baseUrl": "http://127.0.0.1:9/tmf-api/troubleTicket/v4"})),
+    R("GET", _FEDERATION, "mno", "viewer", 200, 403, 404, _federation(present=True)),
+    R("DELETE", _FEDERATION, "mno", "admin", 204, 403, 404, _federation(present=True)),
+    *[R("POST", f"{TT}/listener/{t[:1].lower()}{t[1:]}", "mno", "operator", 404, 403, 404, _listener(t))
+      for t in ("TroubleTicketCreateEvent", "TroubleTicketAttributeValueChangeEvent", "TroubleTicketStatusChangeEvent",
+                "TroubleTicketDeleteEvent", "TroubleTicketResolvedEvent", "TroubleTicketInformationRequiredEvent")],
     # Problems (TMF656): the same sides; proposals are the DSO's until it sends them.
     R("GET", f"{SP}/serviceProblem", "dso", "viewer", 200, 200, 200),
     R("POST", f"{SP}/serviceProblem", "dso", "operator", 201, 201, 403,

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from tests.conftest import PLMN_A, Receiver, World, alarm, cell_dn
+from tests.tmf_swagger import TMF621, assert_event
 
 TT = "/tmf-api/troubleTicket/v4/troubleTicket"
 
@@ -121,6 +122,9 @@ def test_hub_events_reach_both_sides_through_the_outbox(app_client: TestClient, 
 
     got = receiver.wait_for(lambda rs: sum(1 for r in rs if r["body"]["eventType"] == "TroubleTicketResolvedEvent")
                             >= 3)
+    for g in got:  # at the listener path of each event, valid against TMF621, no null member (changeReason)
+        event = assert_event(TMF621, g["body"])
+        assert g["path"] == f"/hook/listener/{event['eventType'][:1].lower()}{event['eventType'][1:]}"
     types = [g["body"]["eventType"] for g in got]
     assert types.count("TroubleTicketCreateEvent") == 2  # dso and mno; mno2 is not a party
     assert "TroubleTicketAttributeValueChangeEvent" in types  # the alarm re-attributed it

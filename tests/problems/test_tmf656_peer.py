@@ -261,7 +261,7 @@ def test_events_reach_listener_paths_with_credentials_and_are_recorded(peer: tup
 
 
 def test_hub_credentials_need_a_key(db: Database) -> None:
-    app = create_app(make_settings(db.url), db=db, migrate=False)
+    app = create_app(make_settings(db.url, secret_keys=None), db=db, migrate=False)
     with TestClient(app) as c:
         world = build_world(c, db)
         r = c.post(f"{SP}/hub", json={"callback": "http://127.0.0.1:9/h", "auth": {"type": "bearer", "token": "t"}},

@@ -25,7 +25,12 @@ def url(callback: str, listener: dict[str, Any] | None, kind: str | None) -> str
 def auth_headers(listener: dict[str, Any] | None) -> Headers:
     """The credential headers for the listener (opened from their sealed form); ValueError when they cannot be
     opened (the key was removed from GRIDCELL_SECRET_KEYS)."""
-    auth = (listener or {}).get("auth")
+    return credential_headers((listener or {}).get("auth"))
+
+
+def credential_headers(auth: dict[str, Any] | None) -> Headers:
+    """Headers for credentials in `core.tmf_hub.parse_auth` form (also what gridcell presents to a federated
+    MNO system); ValueError when they cannot be opened."""
     if not auth:
         return ()
     try:

@@ -1,5 +1,5 @@
 """Re-attribution as events arrive: MNO conditions on cells, DSO probe state; a sweep for the rest (energy
-outages, time passing) every minute."""
+outages, time passing) every minute; and the passes that keep federated MNO systems in step."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from gridcell.core import events
 from gridcell.core.db import Database
 from gridcell.core.leases import singleton
 from gridcell.faults.service import CELLS_CHANGED, CellsChanged
-from gridcell.incidents import service
+from gridcell.incidents import federation_worker, service
 from gridcell.telemetry.service import PROBES_INGESTED, ProbesIngested
 from gridcell.topology import service as topology
 
@@ -47,7 +47,21 @@ def sweep(db: Database) -> int:
 
 
 async def start(app: Any) -> list[asyncio.Task[None]]:
-    return [asyncio.create_task(singleton(app, "incidents.sweep", lambda: _sweep_loop(app.state.db)))]
+    return [asyncio.create_task(singleton(app, "incidents.sweep", lambda: _sweep_loop(app.state.db))),
+            asyncio.create_task(singleton(app, "incidents.federation", lambda: _federation_loop(app)))]
+
+
+async def _federation_loop(app: Any) -> None:
+    """Tickets to and from federated MNO systems, a pass every tick (`federation_worker`)."""
+    settings = app.state.settings
+    with federation_worker.client() as client:
+        while True:
+            try:
+                await asyncio.to_thread(federation_worker.run_once, app.state.db, client,
+                                        allow_private=settings.allow_private_webhooks)
+            except Exception:
+                log.exception("federation pass failed")
+            await asyncio.sleep(settings.tick_interval_s)
 
 
 async def _sweep_loop(db: Database) -> None:

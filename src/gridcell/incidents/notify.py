@@ -1,5 +1,6 @@
 """TMF621 hub (listener registration) and events, delivered through the shared durable outbox (channel
-"tmf621") to `{callback}/listener/{eventName}`: create, status change, attribute value change, resolved, delete.
+"tmf621") to `{callback}/listener/{eventName}`: create, status change, attribute value change, resolved, delete,
+information required (the desk set `pending`).
 Each subscriber gets the ticket as its organisation sees it (the DSO's view is redacted under an area-level
 agreement)."""
 
@@ -16,7 +17,7 @@ from gridcell.exposure import subscriptions
 
 CHANNEL = "tmf621"
 EVENT_TYPES = ("TroubleTicketCreateEvent", "TroubleTicketStatusChangeEvent", "TroubleTicketAttributeValueChangeEvent",
-               "TroubleTicketResolvedEvent", "TroubleTicketDeleteEvent")
+               "TroubleTicketResolvedEvent", "TroubleTicketDeleteEvent", "TroubleTicketInformationRequiredEvent")
 
 
 def register(session: Session, org_id: str, channel: str, body: Any, event_types: tuple[str, ...], *,

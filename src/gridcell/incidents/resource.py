@@ -123,6 +123,15 @@ def site_refs_of(body: dict[str, Any]) -> dict[str, list[str]]:
     return out
 
 
+def _present(value: Any) -> Any:
+    """The value without null members at any depth: TMF leaves absent optional members out."""
+    if isinstance(value, dict):
+        return {k: _present(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_present(v) for v in value if v is not None]
+    return value
+
+
 def render(t: Ticket, attribution: dict[str, Any]) -> dict[str, Any]:
     doc = t.doc
     # Status changes stored before absent reasons were left out held a null changeReason.
@@ -140,7 +149,7 @@ def render(t: Ticket, attribution: dict[str, Any]) -> dict[str, Any]:
         "relatedParty": doc.get("relatedParty") or [], "statusChange": changes,
         "attachment": doc.get("attachment"), "channel": doc.get("channel"),
         "troubleTicketRelationship": doc.get("troubleTicketRelationship"),
-        "incidentStart": isoformat(t.incident_start), "incidentArea": t.area, "attribution": attribution,
+        "incidentStart": isoformat(t.incident_start), "incidentArea": t.area, "attribution": _present(attribution),
         "@type": TYPE, "@baseType": "TroubleTicket",
     }
     return {k: v for k, v in out.items() if v is not None}

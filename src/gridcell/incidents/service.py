@@ -25,7 +25,7 @@ from gridcell.core.geo import parse_geojson_geometry
 from gridcell.core.ids import new_uuid
 from gridcell.core.tmf import TMF_LIFECYCLE, attribute_filter, merge_patch, paging, select_fields, stamp_notes
 from gridcell.incidents import attribution as attr
-from gridcell.incidents import notify, resource
+from gridcell.incidents import federation, notify, resource
 from gridcell.incidents.models import Ticket, TicketSite
 from gridcell.tenancy import service as tenancy
 from gridcell.tenancy.service import AgreementView, Caller
@@ -139,19 +139,17 @@ def _resolve_sites(session: Session, dso_id: str, mno_id: str, body: dict[str, A
 
 
 def _addressee(session: Session, caller: Caller, body: dict[str, Any]) -> str:
+    """The MNO the ticket goes to: one of the DSO's agreements, recognised in `relatedParty` by gridcell id or
+    organisation name, else the DSO's only agreement. Other parties are the DSO's own references, kept as sent."""
     mnos = sorted({a.mno_id for a in tenancy.agreements_for(session, caller.org_id) if a.dso_id == caller.org_id})
-    named = [p["id"] for p in body.get("relatedParty") or []
-             if str(p.get("@referredType", "")).lower() in ("organization", "organisation", "partyrole")
-             and p["id"] != caller.org_id]
-    if named:
-        bad = [m for m in named if m not in mnos]
-        if bad or len(set(named)) > 1:
-            raise InvalidInput("relatedParty must name one MNO the DSO has an agreement with",
-                               errors=[{"loc": "relatedParty", "msg": f"known MNOs: {', '.join(mnos) or 'none'}"}])
-        return named[0]
-    if len(mnos) == 1:
+    by_name = {tenancy.get_org(session, m).name.strip().lower(): m for m in mnos}
+    named = {p["id"] if p["id"] in mnos else by_name.get(str(p.get("name", "")).strip().lower())
+             for p in body.get("relatedParty") or [] if p["id"] != caller.org_id} - {None}
+    if len(named) == 1:
+        return str(named.pop())
+    if not named and len(mnos) == 1:
         return mnos[0]
-    raise InvalidInput("name the addressee MNO in relatedParty (@referredType Organization, role addressee)",
+    raise InvalidInput("name the addressee MNO in relatedParty (its id or name; @referredType Organization)",
                        errors=[{"loc": "relatedParty", "msg": f"one of: {', '.join(mnos) or 'no agreement'}"}])
 
 
@@ -212,6 +210,8 @@ def create_ticket(session: Session, caller: Caller, body: Any) -> dict[str, Any]
     _store_sites(session, t, site_pks)
     _apply_attribution(session, t, attr.attribute(session, t.dso_id, t.mno_id, site_pks, start, now), now)
     _send(session, t, "TroubleTicketCreateEvent", now, "trouble ticket created")
+    federation.on_created(session, t, [n["text"] for n in doc["note"] if n.get("text")],
+                          t.attribution.get("summary"), now)
     return view(session, t, caller.org_id)
 
 
@@ -248,6 +248,7 @@ def patch_ticket(session: Session, caller: Caller, ticket_id: str, patch: Any, c
             raise InvalidInput(f"{k} is mandatory and cannot be removed", errors=[{"loc": k, "msg": "mandatory"}])
     changed: list[str] = []
     old_status = t.status
+    notes_before = len(t.doc.get("note") or [])
     _apply_fields(session, t, caller, patch, patched, now, changed)
     if decision is not None:
         _decide(t, caller, decision, now)
@@ -260,8 +261,17 @@ def patch_ticket(session: Session, caller: Caller, ticket_id: str, patch: Any, c
         _send(session, t, "TroubleTicketStatusChangeEvent", now, f"status {old_status} -> {t.status}")
         if t.status == "resolved":
             _send(session, t, "TroubleTicketResolvedEvent", now, "trouble ticket resolved")
+        if t.status == "pending":  # the MNO desk waits on the DSO
+            _send(session, t, "TroubleTicketInformationRequiredEvent", now,
+                  str(t.doc.get("statusChangeReason") or "the MNO service desk needs information from the DSO"))
     if changed:
         _send(session, t, "TroubleTicketAttributeValueChangeEvent", now, "changed: " + ", ".join(sorted(changed)))
+    if caller.org_kind == "dso":  # the MNO's own changes come from its system when it federates
+        added = [n["text"] for n in (t.doc.get("note") or [])[notes_before:] if n.get("text")]
+        reason = patched.get("statusChangeReason")
+        moved = {"status": t.status, **({"statusChangeReason": reason} if isinstance(reason, str) else {})} \
+            if t.status != old_status else {}
+        federation.on_dso_change(session, t, {**{k: patched.get(k) for k in changed}, **moved}, added, now)
     return view(session, t, caller.org_id)
 
 

@@ -1,4 +1,5 @@
-"""TMF621 Trouble Ticket v4 at /tmf-api/troubleTicket/v4/: tickets, hub. Errors are TMF `Error` bodies."""
+"""TMF621 Trouble Ticket v4 at /tmf-api/troubleTicket/v4/: tickets, hub, and the listener a federated MNO's
+system sends its events to. Errors are TMF `Error` bodies."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from gridcell.core.db import Database
-from gridcell.deps import get_caller, get_db
+from gridcell.deps import get_basic_or_bearer_caller, get_caller, get_db
 from gridcell.http_body import in_write, read_json
-from gridcell.incidents import notify, service
+from gridcell.incidents import federation_sync, notify, service
 from gridcell.tenancy.service import Caller
 
 BASE = "/tmf-api/troubleTicket/v4"
@@ -88,3 +89,25 @@ def unregister_listener(hub_id: str, caller: Caller = Depends(get_caller), db: D
     with db.write() as session:
         notify.unregister(session, caller.org_id, notify.CHANNEL, hub_id)
     return Response(status_code=204)
+
+
+_LISTENED = {"description": "Taken", "content": {"application/json": {"schema": {
+    "type": "object", "required": ["id", "callback"], "properties": {"id": {"type": "string"},
+                                                                     "callback": {"type": "string"}}}}}}
+
+
+def _listener_route(event_type: str) -> None:
+    name = event_type[:1].lower() + event_type[1:]
+
+    async def listen(request: Request, caller: Caller = Depends(get_basic_or_bearer_caller)) -> JSONResponse:
+        body = await read_json(request)
+        out = await in_write(request, lambda s: federation_sync.listen(s, caller, event_type, body))
+        return JSONResponse(out, status_code=201)
+
+    listen.__name__ = f"listen_to_{name}"
+    router.post(f"/listener/{name}", status_code=201, openapi_extra=_BODY, responses={201: _LISTENED},
+                summary=f"{event_type} from a federated MNO system (its listener client: basic or bearer)")(listen)
+
+
+for _event_type in federation_sync.EVENT_TYPES:
+    _listener_route(_event_type)
