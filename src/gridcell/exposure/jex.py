@@ -63,6 +63,7 @@ class _Parser:
         self.toks = _tokens(text)
         self.i = 0
         self.depth = 0
+        self.paths: list[tuple[str, ...]] = []  # every attribute path the expression reads
 
     def peek(self, offset: int = 0) -> _Tok | None:
         j = self.i + offset
@@ -184,6 +185,7 @@ class _Parser:
         if nxt is not None and nxt.text in ("[", "*", "|"):
             raise JexError(f"{nxt.text!r} at position {nxt.pos} is not in the Jex conditions profile")
         names = tuple(s for s in steps if s != ".")
+        self.paths.append(names)
         return lambda doc: _select(doc, names)
 
 
@@ -257,8 +259,15 @@ def _contains(haystack: Any, needle: Any) -> bool:
 
 def compile_condition(text: str) -> Condition:
     """The filter as a predicate over a JSON document; JexError says what is wrong and where."""
+    return compile_with_paths(text)[0]
+
+
+def compile_with_paths(text: str) -> tuple[Condition, list[tuple[str, ...]]]:
+    """The predicate and every attribute path it reads, so a caller that knows its documents can refuse a name it
+    does not know instead of letting the condition be false for ever."""
     if len(text) > MAX_LENGTH:
         raise JexError(f"longer than {MAX_LENGTH} characters")
     if any(ord(c) < 0x20 and c not in "\t\n\r" for c in text):
         raise JexError("control characters are not allowed")
-    return _Parser(text).parse()
+    parser = _Parser(text)
+    return parser.parse(), parser.paths
