@@ -179,6 +179,29 @@ def moi_delete(cls: str) -> Builder:
                              else _ensure_moi(ctx, cls), None)
 
 
+NSC = "NtfSubscriptionControl"
+_NSC_BODY = {"attributes": {"notificationRecipientAddress": "http://127.0.0.1:9/hook"}}
+
+
+def subnetwork(suffix: str = "") -> Builder:
+    return lambda ctx, who: (f"/ProvMnS/v1900/SubNetwork={ctx.world.dso.id}{suffix}", None)
+
+
+def nsc_put(ctx: Ctx, who: str) -> Request:
+    return _moi_url(ctx, NSC, f"AUTHZ-PUT-{next(_fresh)}"), _NSC_BODY
+
+
+def nsc_own(body: Any = None, fresh: bool = False) -> Builder:
+    """The DSO's own NtfSubscriptionControl (made by the DSO); another organisation asking for it finds none of its
+    own under that id."""
+    def build(ctx: Ctx, who: str) -> Request:
+        moi_id = f"AUTHZ-DEL-{next(_fresh)}" if fresh and who == "own" else "AUTHZ"
+        r = ctx.client.put(_moi_url(ctx, NSC, moi_id), json=_NSC_BODY, headers=ctx.world.dso.auth())
+        assert r.status_code in (200, 201), r.text
+        return _moi_url(ctx, NSC, moi_id), body
+    return build
+
+
 def _provmns_sub(ctx: Ctx) -> str:
     r = ctx.client.post("/ProvMnS/v1900/subscriptions", json={"consumerReference": "http://127.0.0.1:9/hook"},
                         headers=ctx.world.dso.auth())
@@ -414,6 +437,22 @@ ROUTES: list[Row] = [
       moi_patch(TMON)),
     R("DELETE", "/ProvMnS/v1900/SubNetwork={dso_id}/DsoThresholdMonitor={moi_id}", "dso", "operator", 200, 404, 403,
       moi_delete(TMON)),
+    # The SubNetwork and its collections: read by the DSO and its agreement MNOs (each sees its own
+    # NtfSubscriptionControl MOIs only).
+    R("GET", "/ProvMnS/v1900/SubNetwork={dso_id}", "dso", "viewer", 200, 404, 200, subnetwork()),
+    *(R("GET", f"/ProvMnS/v1900/SubNetwork={{dso_id}}/{cls}", "dso", "viewer", 200, 404, 200, subnetwork(f"/{cls}"))
+      for cls in (ORI, TMON, NSC)),
+    # NtfSubscriptionControl: each organisation subscribes under a SubNetwork it takes part in, and its ids are its
+    # own (the agreement MNO asking for the DSO's "AUTHZ" finds none of its own).
+    R("PUT", "/ProvMnS/v1900/SubNetwork={dso_id}/NtfSubscriptionControl={moi_id}", "dso", "operator", 201, 404, 201,
+      nsc_put),
+    R("GET", "/ProvMnS/v1900/SubNetwork={dso_id}/NtfSubscriptionControl={moi_id}", "dso", "viewer", 200, 404, 404,
+      nsc_own()),
+    R("PATCH", "/ProvMnS/v1900/SubNetwork={dso_id}/NtfSubscriptionControl={moi_id}", "dso", "operator", 200, 404,
+      404, nsc_own({"attributes": {"notificationTypes": ["notifyMOIDeletion"]}})),
+    R("DELETE", "/ProvMnS/v1900/SubNetwork={dso_id}/NtfSubscriptionControl={moi_id}", "dso", "operator", 200, 404,
+      404, nsc_own(fresh=True)),
+    # Deprecated: /subscriptions (every SubNetwork the caller takes part in).
     R("POST", "/ProvMnS/v1900/subscriptions", "dso", "operator", 201, 201, 201,
       fixed("/ProvMnS/v1900/subscriptions", {"consumerReference": "http://127.0.0.1:9/hook"})),
     R("GET", "/ProvMnS/v1900/subscriptions", "dso", "viewer", 200, 200, 200),
@@ -527,6 +566,15 @@ def _problem_errors(row: Row, r: Any, status: int) -> list[str]:
         kind = "policyException" if status in (401, 403) else "serviceException"
         if not ctype.startswith("application/json") or not exceptions.get(kind, {}).get("messageId"):
             errs.append(f"VES requestError/{kind} expected, got {ctype!r} {r.text[:200]}")
+        return errs
+    if row.path.startswith("/ProvMnS"):  # TS 28.623 ErrorResponseGet / -Patch / -Default: status a string
+        body = r.json()
+        bad = {"GET": "badQueryParams", "PATCH": "badOp"}.get(row.method)
+        if not ctype.startswith("application/json") or body.get("status") != str(status) or not body.get("type") \
+                or not body.get("error", {}).get("errorInfo") or (row.method == "PATCH" and bad not in body):
+            errs.append(f"TS 28.532 ProvMnS error expected, got {ctype!r} {body}")
+        if status == 401 and "bearer" not in r.headers.get("www-authenticate", "").lower():
+            errs.append("401 without WWW-Authenticate: Bearer")
         return errs
     if row.path.startswith("/tmf-api"):  # TM Forum `Error`: {code, reason, message, status}
         body = r.json()

@@ -30,6 +30,16 @@ def assert_3gpp_problem(r: Any, status: int = 400, *, invalid_params: bool = Tru
     return dict(body)
 
 
+def assert_provmns_error(r: Any, status: int = 400) -> dict[str, Any]:
+    """TS 28.532 ProvMnS: TS 28.623's error body, `status` a string, what was wrong named in it."""
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/json"), r.headers
+    body = r.json()
+    assert body["status"] == str(status) and body["type"] and body["error"]["errorInfo"], body
+    assert "cause" not in body, body
+    return dict(body)
+
+
 def assert_problem(r: Any, status: int = 400) -> dict[str, Any]:
     assert r.status_code == status, r.text
     assert r.headers["content-type"].startswith("application/problem+json"), r.headers
@@ -344,8 +354,9 @@ DEEP_OBJ = b'{"a":' * 50_000 + b"1" + b"}" * 50_000
 
 
 @pytest.mark.parametrize(("method", "url", "family"), [
-    ("PUT", "/ProvMnS/v1900/SubNetwork={dso}/OutageAndRecoveryInfo=DEEP", "3gpp"),
-    ("POST", "/ProvMnS/v1900/subscriptions", "3gpp"),
+    ("PUT", "/ProvMnS/v1900/SubNetwork={dso}/OutageAndRecoveryInfo=DEEP", "provmns"),
+    ("PUT", "/ProvMnS/v1900/SubNetwork={dso}/NtfSubscriptionControl=DEEP", "provmns"),
+    ("POST", "/ProvMnS/v1900/subscriptions", "provmns"),
     ("POST", INGEST, "3gpp"),
     ("POST", "/tmf-api/troubleTicket/v4/troubleTicket", "tmf"),
     ("POST", "/tmf-api/serviceProblemManagement/v4/serviceProblem", "tmf"),
@@ -360,6 +371,8 @@ def test_json_nested_too_deep_is_a_400_in_the_route_format(app_client: TestClien
         assert r.status_code == 400, (url, r.status_code, r.text[:300])
         if family == "tmf":
             assert r.json()["@type"] == "Error" and r.json()["code"] == "400"
+        elif family == "provmns":
+            assert_provmns_error(r, 400)
         else:
             assert r.headers["content-type"].startswith("application/problem+json")
             assert ("cause" in r.json()) == (family == "3gpp")
@@ -399,7 +412,7 @@ def test_nan_and_infinity_are_refused(app_client: TestClient, world: World, raw:
         r = app_client.put(url, content=b'{"attributes": {"thresholdInfoList": [{"performanceMetrics": ["x"], '
                                         b'"thresholdDirection": "UP", "thresholdValue": NaN}]}}',
                            headers={**world.dso.auth(), "Content-Type": "application/json"})
-        assert_3gpp_problem(r, 400, invalid_params=False)
+        assert_provmns_error(r, 400)
 
 
 @pytest.fixture

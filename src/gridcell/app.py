@@ -77,7 +77,8 @@ class BodyLimit:
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
         resp = errors_http.error_response(scope["path"], 413, "Payload too large",
-                                          f"the body exceeds the limit of {self.max_bytes} bytes")
+                                          f"the body exceeds the limit of {self.max_bytes} bytes",
+                                          method=scope.get("method"))
         await resp(scope, receive, send)
 
 

@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     # Fernet keys (comma-separated, the first seals) for credentials the exchange presents to peers: TMF listener
     # auth, federated MNO systems. Without one, such credentials are refused (`gridcell admin new-secret-key`).
     secret_keys: str | None = None
+    # The DN of this exchange as a 3GPP MnS producer: `systemDN` in the header of every ProvMnS notification.
+    system_dn: str = "DC=gridcell.example"
     webhook_ca_file: str | None = None  # PEM CAs trusted for https webhooks besides the system's (a DSO's own PKI)
     max_body_bytes: int = 1024 * 1024
     # Ingest requests in the exchange at a time per path (MNO notifications, probe uploads); the next is refused

@@ -1,7 +1,8 @@
 """Render errors in the format each family of paths expects.
 
 Native paths: RFC 9457 problem+json. 3GPP-shaped paths: 3GPP ProblemDetails (TS 29.571: the same
-members plus `cause` and `invalidParams`). TMF paths: the TM Forum `Error` object.
+members plus `cause` and `invalidParams`), but ProvMnS: the TS 28.532 error body (below). TMF paths: the TM Forum
+`Error` object.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from gridcell.core.errors import DomainError
 log = logging.getLogger(__name__)
 RETRY_AFTER_S = 5
 
-THREEGPP_PREFIXES = ("/api/v1/ingest", "/FaultSupervisionMnS", "/ProvMnS")
+THREEGPP_PREFIXES = ("/api/v1/ingest", "/FaultSupervisionMnS")
+PROVMNS_PREFIXES = ("/ProvMnS",)
 TMF_PREFIXES = ("/tmf-api",)
 VES_PREFIXES = ("/eventListener",)
 _CAUSES = {400: "INVALID_MSG_FORMAT", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "RESOURCE_NOT_FOUND",
@@ -61,9 +63,35 @@ def _ves_error(status: int, detail: str, errors: list[dict[str, Any]]) -> dict[s
     return {"requestError": {kind: body}}
 
 
+def _provmns_error(method: str | None, status: int, title: str, detail: str,
+                   errors: list[dict[str, Any]]) -> dict[str, Any]:
+    """ProvMnS (TS 28.532) answers with TS 28.623 ComDefs' error bodies: ErrorResponseGet for GET (what was wrong in
+    `badQueryParams`), ErrorResponsePatch for PATCH (`badOp`, required), ErrorResponseDefault otherwise
+    (`badAttributes`); `status` is a string there and `type` required; each error's reason in `otherProblems`.
+    `error.errorInfo` is the one member of the ErrorResponse that the ProvMnS OpenAPI (18.1.0) itself refers to."""
+    code, kind = str(status), "about:blank"
+
+    def bad(locs: list[str]) -> dict[str, Any]:
+        if method == "GET":
+            return {"badQueryParams": locs} if locs else {}
+        if method == "PATCH":
+            return {"badOp": locs[0] if locs else ""}
+        return {"badAttributes": locs} if locs else {}
+
+    locs = [str(e.get("loc", "")) for e in errors]
+    body: dict[str, Any] = {"status": code, "type": kind, "title": title, "reason": detail,
+                            **bad(list(dict.fromkeys(locs)))}
+    if errors:
+        body["otherProblems"] = [{"status": code, "type": kind, "title": title, "reason": str(e.get("msg", "")),
+                                  **bad([loc])} for e, loc in zip(errors, locs, strict=True)]
+    body["error"] = {"errorInfo": detail}
+    return body
+
+
 def error_response(path: str, status: int, title: str, detail: str,
                    errors: list[dict[str, Any]] | None = None,
-                   extra_headers: dict[str, str] | None = None) -> JSONResponse:
+                   extra_headers: dict[str, str] | None = None, *, method: str | None = None) -> JSONResponse:
+    """The error in the format of the path's family; `method` picks ProvMnS's body per operation."""
     errors = errors or []
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
     headers.update(extra_headers or {})
@@ -75,6 +103,8 @@ def error_response(path: str, status: int, title: str, detail: str,
         body: dict[str, Any] = {"code": str(status), "reason": title, "message": _tmf_message(detail, errors),
                                 "status": str(status), "@type": "Error"}
         return JSONResponse(body, status_code=status, headers=headers)
+    if path.startswith(PROVMNS_PREFIXES):
+        return JSONResponse(_provmns_error(method, status, title, detail, errors), status_code=status, headers=headers)
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, "instance": path}
     if path.startswith(THREEGPP_PREFIXES):
         body["cause"] = _CAUSES.get(status, "SYSTEM_FAILURE" if status >= 500 else "INVALID_MSG_FORMAT")
@@ -112,47 +142,48 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
         return error_response(request.url.path, exc.status, exc.title, exc.detail, exc.errors,
-                              extra_headers=exc.headers)
+                              extra_headers=exc.headers, method=request.method)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = _validation_errors(exc)
         json_invalid = any(e.get("type") == "json_invalid" for e in exc.errors())
         detail = "the body is not valid JSON" if json_invalid else "the request does not match the schema"
-        return error_response(request.url.path, 400, "Invalid input", detail, errors)
+        return error_response(request.url.path, 400, "Invalid input", detail, errors, method=request.method)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if _body_too_large(exc):
             limit = request.app.state.settings.max_body_bytes
             return error_response(request.url.path, 413, "Payload too large",
-                                  f"the body exceeds the limit of {limit} bytes")
+                                  f"the body exceeds the limit of {limit} bytes", method=request.method)
         # Keep the exception's headers: a 405 must carry `Allow` (RFC 9110 §15.5.6), listing every method of the
         # resource; the router names only those of the first route whose path matched.
         headers = dict(exc.headers or {})
         if exc.status_code == 405:
             headers["Allow"] = ", ".join(_methods_of(request))
         return error_response(request.url.path, exc.status_code, str(exc.detail), str(exc.detail),
-                              extra_headers=headers)
+                              extra_headers=headers, method=request.method)
 
     @app.exception_handler(RecursionError)
     async def _too_deep(request: Request, exc: RecursionError) -> JSONResponse:
         return error_response(request.url.path, 400, "Invalid input", "the body is nested too deeply",
-                              [{"loc": "", "msg": "JSON nested too deeply"}])
+                              [{"loc": "", "msg": "JSON nested too deeply"}], method=request.method)
 
     async def _data(request: Request, exc: Exception) -> JSONResponse:
         # A value the store cannot hold (a NUL byte in PostgreSQL text, a number out of a column's range) that
         # validation let through: the transaction was rolled back, nothing was written.
         cause = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
         log.warning("value refused by the store on %s: %s", request.url.path, cause)
-        return error_response(request.url.path, 400, "Invalid input", f"a value cannot be stored: {cause}")
+        return error_response(request.url.path, 400, "Invalid input", f"a value cannot be stored: {cause}",
+                              method=request.method)
 
     async def _store_down(request: Request, exc: Exception) -> JSONResponse:
         # The store cannot take the request now (down, locked, full, read-only): retry later, nothing acknowledged.
         log.error("store unavailable on %s: %s", request.url.path, str(getattr(exc, "orig", None) or exc)[:300])
         return error_response(request.url.path, 503, "Service unavailable",
                               "the store cannot take this request now; retry later",
-                              extra_headers={"Retry-After": str(RETRY_AFTER_S)})
+                              extra_headers={"Retry-After": str(RETRY_AFTER_S)}, method=request.method)
 
     # SQLAlchemy's wrappers, and the drivers' own errors from statements run on the driver cursor.
     data_errors: tuple[type[Exception], ...] = (DataError, psycopg.DataError, sqlite3.DataError)
@@ -166,7 +197,7 @@ def install(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return error_response(request.url.path, 500, "Internal error",
-                              "the request failed inside the exchange; nothing was acknowledged")
+                              "the request failed inside the exchange; nothing was acknowledged", method=request.method)
 
 
 # ---- the error answers in the OpenAPI document --------------------------------------------------------------
@@ -189,6 +220,23 @@ _VES_ERROR = {"type": "object", "required": ["requestError"], "properties": {"re
 _TMF_ERROR = {"type": "object", "required": ["code", "reason"], "properties": {
     "code": {"type": "string"}, "reason": {"type": "string"}, "message": {"type": "string"},
     "status": {"type": "string"}, "@type": {"type": "string"}}}
+_PROVMNS_PROBLEM = {"status": {"type": "string"}, "type": {"type": "string"}, "reason": {"type": "string"},
+                    "title": {"type": "string"}}
+
+
+def _provmns_error_schema(bad: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    """TS 28.623 ComDefs ErrorResponseGet / -Default / -Patch, as this exchange fills them."""
+    return {"type": "object", "required": ["status", "type", *required], "properties": {
+        **_PROVMNS_PROBLEM, **bad,
+        "otherProblems": {"type": "array", "items": {"type": "object", "required": ["type", *required],
+                                                     "properties": {**_PROVMNS_PROBLEM, **bad}}},
+        "error": {"type": "object", "properties": {"errorInfo": {"type": "string"}}}}}
+
+
+_NAMES = {"type": "array", "items": {"type": "string"}}
+_PROVMNS_ERRORS = {"ProvMnsErrorGet": _provmns_error_schema({"badQueryParams": _NAMES}, []),
+                   "ProvMnsErrorPatch": _provmns_error_schema({"badOp": {"type": "string"}}, ["badOp"]),
+                   "ProvMnsErrorDefault": _provmns_error_schema({"badAttributes": _NAMES, "badObjects": _NAMES}, [])}
 _WHY = {400: "The request is malformed or does not match the schema; nothing changed",
         401: "No valid bearer token", 403: "The caller's organisation or role may not do this",
         404: "Not found, or not visible to the caller's organisation", 409: "It conflicts with existing data",
@@ -196,7 +244,10 @@ _WHY = {400: "The request is malformed or does not match the schema; nothing cha
         503: "Overloaded, or the store cannot take the request now (Retry-After)"}
 
 
-def _error_content(path: str) -> tuple[str, dict[str, Any]]:
+def _error_content(path: str, method: str) -> tuple[str, dict[str, Any]]:
+    if path.startswith(PROVMNS_PREFIXES):
+        name = {"get": "ProvMnsErrorGet", "patch": "ProvMnsErrorPatch"}.get(method, "ProvMnsErrorDefault")
+        return "application/json", {"$ref": f"#/components/schemas/{name}"}
     if path.startswith(VES_PREFIXES):
         return "application/json", {"$ref": "#/components/schemas/VesRequestError"}
     if path.startswith(TMF_PREFIXES):
@@ -217,14 +268,14 @@ def document_errors(app: FastAPI) -> None:
         doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
         schemas = doc.setdefault("components", {}).setdefault("schemas", {})
         schemas.update(Problem=_PROBLEM, ProblemDetails=_PROBLEM_DETAILS, TmfError=_TMF_ERROR,
-                       VesRequestError=_VES_ERROR)
+                       VesRequestError=_VES_ERROR, **_PROVMNS_ERRORS)
         schemas.pop("HTTPValidationError", None)
         schemas.pop("ValidationError", None)
         for path, item in doc.get("paths", {}).items():
-            media, schema = _error_content(path)
             for method, op in item.items():
                 if not isinstance(op, dict) or "responses" not in op:
                     continue
+                media, schema = _error_content(path, method)
                 _hoist_defs(op, schemas)
                 responses = op["responses"]
                 responses.pop("422", None)

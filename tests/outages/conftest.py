@@ -29,6 +29,7 @@ from fastapi.testclient import TestClient
 from gridcell.app import create_app
 from gridcell.core.db import Database
 from gridcell.outages import grid
+from gridcell.outages.subscription_control import NOTIFICATION_TYPES
 from tests.conftest import PLMN_A, PLMN_B, Receiver, World, build_world, fresh_database, make_settings
 
 GRID = "mv_oberrhein"
@@ -93,6 +94,10 @@ class GridEnv:
         assert r.status_code == 200, r.text
         return dict(r.json())
 
+    def attrs(self, moi_id: str, who: str = "dso") -> dict[str, Any]:
+        """The MOI's attributes as `who` reads them."""
+        return dict(self.moi(moi_id, who)["attributes"])
+
     def delete(self, moi_id: str) -> None:
         r = self.client.delete(self.ori(moi_id), headers=self.world.dso.auth())
         assert r.status_code in (200, 404), r.text
@@ -139,10 +144,12 @@ def genv() -> Iterator[GridEnv]:
                              {"plmn": plmn, "role": "primary" if i == 0 else "alternate",
                               "servingCellId": cell_of(ran)} for i, (plmn, ran) in enumerate(sorted(usims.items()))]}]})
         _import(client, world.dso, {"sites": sites})
-        for who in ("dso", "mno", "mno2"):
+        for who in ("dso", "mno", "mno2"):  # every notification type, the plan-change extension included
             rec = Receiver()
-            r = client.post("/ProvMnS/v1900/subscriptions", json={"consumerReference": rec.url},
-                            headers=getattr(world, who).auth())
+            r = client.put(f"/ProvMnS/v1900/SubNetwork={world.dso.id}/NtfSubscriptionControl=all",
+                           json={"attributes": {"notificationRecipientAddress": rec.url,
+                                                "notificationTypes": list(NOTIFICATION_TYPES)}},
+                           headers=getattr(world, who).auth())
             assert r.status_code == 201, r.text
             env.receivers[who] = rec
         yield env

@@ -68,7 +68,7 @@ def test_the_tripped_feeder_comes_first_then_the_isolated_section(genv: GridEnv,
 
 def test_each_mno_reads_its_own_answer_and_unknown_autonomy_is_unknown(genv: GridEnv, outage: str) -> None:
     assert genv.put(outage, genv.fault_body()).status_code == 201
-    a, b, dso = genv.moi(outage, "mno"), genv.moi(outage, "mno2"), genv.moi(outage)
+    a, b, dso = genv.attrs(outage, "mno"), genv.attrs(outage, "mno2"), genv.attrs(outage)
     assert a["mnoMaxServiceDuration"] == 120  # MNO A's own sites: 2 h (its unknown-autonomy site is not a 0)
     assert b["mnoMaxServiceDuration"] == 60
     assert dso["mnoMaxServiceDuration"] == 60  # the DSO's copy: the earliest answer ...
@@ -116,8 +116,8 @@ def test_generators_are_listed_without_a_rapid_intervention_time(genv: GridEnv, 
         assert view["mnoAttributes"]["mnoInterventionTime"] == iso(first)
         assert view["mnoAttributes"]["mnoInterventionDuration"] == (t0 + timedelta(hours=5) - first) // \
             timedelta(minutes=1)
-        moi = genv.moi(outage, who)
-        assert moi["mnoInterventionTime"] == view["mnoAttributes"]["mnoInterventionTime"]
+        attrs = genv.attrs(outage, who)
+        assert attrs["mnoInterventionTime"] == view["mnoAttributes"]["mnoInterventionTime"]
         assert all("forSites" not in g for g in view["generatorsNeeded"])
     assert len(genv.plan(outage)["generatorsNeeded"]) == 2
 
@@ -169,9 +169,9 @@ def test_an_mno_states_its_own_answer_and_the_dso_is_told(genv: GridEnv, outage:
                         json={"mnoMaxServiceDuration": 240, "reason": "generator on site since 08:10"})
     assert r.status_code == 200, r.text
     assert r.json()["answer"]["source"] == "declared"
-    assert genv.moi(outage, "mno2")["mnoMaxServiceDuration"] == 240
-    assert genv.moi(outage, "mno")["mnoMaxServiceDuration"] == 120
-    dso = genv.moi(outage)
+    assert genv.attrs(outage, "mno2")["mnoMaxServiceDuration"] == 240
+    assert genv.attrs(outage, "mno")["mnoMaxServiceDuration"] == 120
+    dso = genv.attrs(outage)
     assert dso["mnoMaxServiceDuration"] == 120  # the earliest answer now is MNO A's
     b = next(x for x in dso["mnoAnswers"] if x["mnoId"] == genv.world.mno2.id)
     assert (b["source"], b["reason"], b["mnoMaxServiceDuration"]) == ("declared", "generator on site since 08:10", 240)
@@ -191,7 +191,7 @@ def test_an_mno_states_its_own_answer_and_the_dso_is_told(genv: GridEnv, outage:
     r = genv.client.put(url, headers=genv.world.dso.auth(), json={"mnoMaxServiceDuration": 5, "reason": "x"})
     assert r.status_code == 403
     assert genv.client.delete(url, params={"dso": genv.world.dso.id}, headers=genv.world.mno2.auth()).status_code == 200
-    assert genv.moi(outage, "mno2")["mnoMaxServiceDuration"] == 60
+    assert genv.attrs(outage, "mno2")["mnoMaxServiceDuration"] == 60
 
 
 def test_a_foreign_plmn_import_cannot_change_the_plan(genv: GridEnv, outage: str) -> None:

@@ -85,7 +85,8 @@ def test_an_mno_sees_nothing_derived_from_another_mnos_sites(genv: GridEnv, outa
     before = _seen_by(genv, who, outage)
     sent_before = _outbox(genv, me.id)
     dso_before = genv.plan(outage)
-    assert before["plan"]["ranSites"] and before["moi"]["mnoMaxServiceDuration"] > 0  # a view worth checking
+    # A view worth checking:
+    assert before["plan"]["ranSites"] and before["moi"]["attributes"]["mnoMaxServiceDuration"] > 0
 
     done = _perturb(genv, other, outage)
 
@@ -104,4 +105,4 @@ def test_an_mno_sees_nothing_derived_from_another_mnos_sites(genv: GridEnv, outa
              if isinstance(v, str) and any(m in v for m in markers)]
     assert leaks == []
     # And the MNO's own answer is its own: it does not move with the other's declared 999.
-    assert after["moi"]["mnoMaxServiceDuration"] != 999
+    assert after["moi"]["attributes"]["mnoMaxServiceDuration"] != 999

@@ -15,7 +15,7 @@ from gridcell.outages import importers
 from gridcell.outages import service as outages
 from tests.conftest import PLMN_A, Receiver, alarm, fresh_database
 from tests.outages.conftest import FAULT_LINE, GRID, GridEnv, iso, site_id
-from tests.outages.schema3gpp import validator_for
+from tests.outages.schema3gpp import validate_error, validate_moi, validator_for
 
 
 def _closed_plans(rec: Receiver, moi_id: str) -> list[dict[str, Any]]:
@@ -44,7 +44,6 @@ def test_closing_notifies_both_sides(genv: GridEnv, outage: str) -> None:
 
 
 def test_every_returned_moi_validates_against_ts28318(genv: GridEnv, outage: str) -> None:
-    v = validator_for("TS28318_DsoNrm.yaml", "OutageAndRecoveryInfo-Single")
     t0 = genv.t0
     square = [(48.40, 7.75), (48.40, 7.80), (48.44, 7.80), (48.44, 7.75)]
     area = [{"geoArea": {"geoPolygon": [{"latitude": la, "longitude": lo} for la, lo in square]}},
@@ -63,20 +62,19 @@ def test_every_returned_moi_validates_against_ts28318(genv: GridEnv, outage: str
                                       headers={**genv.world.dso.auth(),
                                                "Content-Type": "application/json-patch+json"}).json()]
         for moi in returned:
-            v.validate(moi)
-            assert moi["objectClass"] == "OutageAndRecoveryInfo"
+            validate_moi(moi, "OutageAndRecoveryInfo-Single")
+            assert moi["objectClass"] == "OutageAndRecoveryInfo" and "outageStartTime" in moi["attributes"]
         # The TAIs name every test cell: all six RAN sites are affected through them.
         assert genv.plan(second)["summary"]["ranSitesAffected"] == 6
         for who in ("dso", "mno", "mno2"):
             for item in genv.client.get("/api/v1/outages", headers=genv.org(who).auth("viewer")).json():
-                v.validate(item["moi"])
+                validate_moi(item["moi"], "OutageAndRecoveryInfo-Single")
         # GET-modify-PUT of what the DSO read (mnoAnswers and the mno* values included) is accepted.
         echoed = genv.moi(second)
-        echoed["isAffectedAreaPriority"] = True
-        assert genv.put(second, echoed).status_code == 200
+        echoed["attributes"]["isAffectedAreaPriority"] = True
+        assert genv.put(second, echoed).json()["attributes"]["isAffectedAreaPriority"] is True
     finally:
         genv.delete(second)
-    tm = validator_for("TS28318_DsoNrm.yaml", "DsoThresholdMonitor-Single")
     dn = f"/ProvMnS/v1900/SubNetwork={genv.world.dso.id}/DsoThresholdMonitor=TM-V"
     r = genv.client.put(dn, json={
         "attributes": {"administrativeState": "LOCKED", "thresholdInfoList": [
@@ -84,23 +82,33 @@ def test_every_returned_moi_validates_against_ts28318(genv: GridEnv, outage: str
              "hysteresis": 0.1}], "monitorGranularityPeriod": 60},
         "targetThresholdLocation": area}, headers=genv.world.dso.auth())
     assert r.status_code == 201, r.text
-    tm.validate(r.json())
-    tm.validate(genv.client.get(dn, headers=genv.world.mno.auth("viewer")).json())
+    validate_moi(r.json(), "DsoThresholdMonitor-Single")
+    assert r.json()["attributes"]["targetThresholdLocation"] == area  # beside the others, as Resource requires
+    validate_moi(genv.client.get(dn, headers=genv.world.mno.auth("viewer")).json(), "DsoThresholdMonitor-Single")
+    # An AreaOfInterest of cell ids under `attributes` stays a valid Resource (beside it, it would not be).
+    r = genv.client.patch(dn, json={"attributes": {"targetThresholdLocation": ["1A2B3C4D5"]}},
+                          headers=genv.world.dso.auth())
+    assert r.status_code == 200, r.text
+    validate_moi(r.json(), "DsoThresholdMonitor-Single")
     assert genv.client.delete(dn, headers=genv.world.dso.auth()).status_code == 200
 
 
 def _problem(r: Any, status: int) -> dict[str, Any]:
+    """A ProvMnS error: TS 28.623's error body for the method, `status` a string as the standard's schemas say."""
     assert r.status_code == status, r.text
-    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.headers["content-type"].startswith("application/json")
     body = dict(r.json())
-    assert body["status"] == status and body["cause"]
+    validate_error(body, r.request.method)
+    assert body["status"] == str(status) and body["type"] and body["error"]["errorInfo"] == body["reason"]
     return body
 
 
 def test_bad_input(genv: GridEnv, outage: str) -> None:
     t0 = genv.t0
     bad = _problem(genv.put(outage, {"outageStartTime": "yesterday", "dsoRapidInterventionDuration": "1h"}), 400)
-    assert {p["param"] for p in bad["invalidParams"]} == {"outageStartTime", "dsoRapidInterventionDuration"}
+    assert set(bad["badAttributes"]) == {"outageStartTime", "dsoRapidInterventionDuration"}
+    assert {p["badAttributes"][0]: p["reason"] for p in bad["otherProblems"]}["dsoRapidInterventionDuration"] == \
+        "must be a non-negative integer (minutes)"
     _problem(genv.put(outage, {"unknownAttribute": 1}), 400)
     _problem(genv.put(outage, {"affectedArea": {"energySupplyId": f"{GRID}/line:999999"}}), 400)
     corners = [(48.40, 7.75), (48.44, 7.80), (48.40, 7.80), (48.44, 7.75)]  # a bow tie
@@ -193,12 +201,11 @@ def test_import_cim_and_odin(genv: GridEnv) -> None:
     try:
         with genv.db.write() as s:
             assert outages.import_records(s, genv.world.dso.id, records + records2) == {"created": 2, "updated": 0}
-        v = validator_for("TS28318_DsoNrm.yaml", "OutageAndRecoveryInfo-Single")
         moi = genv.moi("OUT-77")
-        v.validate(moi)
-        assert moi["expectedOutageEndTime"] == "2026-11-20T12:00:00Z"
+        validate_moi(moi, "OutageAndRecoveryInfo-Single")
+        assert moi["attributes"]["expectedOutageEndTime"] == "2026-11-20T12:00:00Z"
         assert len(genv.plan("OUT-77")["phases"][0]["buses"]) == 44  # line 0 trips its feeder
-        v.validate(genv.moi("ODIN-1"))
+        validate_moi(genv.moi("ODIN-1"), "OutageAndRecoveryInfo-Single")
     finally:
         genv.delete("OUT-77")
         genv.delete("ODIN-1")

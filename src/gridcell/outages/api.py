@@ -1,5 +1,5 @@
-"""Routes: the TS 28.318 MOIs through ProvMnS (TS 28.532 conventions), ProvMnS subscriptions, and the native
-plan API for each side."""
+"""Routes: the TS 28.318 MOIs and NtfSubscriptionControl through ProvMnS (TS 28.532, TS 32.158), the deprecated
+ProvMnS `/subscriptions`, and the native plan API for each side."""
 
 from __future__ import annotations
 
@@ -15,34 +15,97 @@ from gridcell.core.db import Database
 from gridcell.core.errors import NotFound
 from gridcell.core.fields import Instant, NaturalId
 from gridcell.deps import get_caller, get_db
-from gridcell.exposure import subscriptions
 from gridcell.http_body import in_write, read_json
-from gridcell.outages import monitors, notify, service
+from gridcell.outages import moi, monitors, provmns, service, subscription_control
+from gridcell.outages.read_query import ATTRIBUTES
 from gridcell.tenancy.service import Caller
 
 router = APIRouter(prefix="/outages", tags=["outages"])
-provmns = APIRouter(prefix="/ProvMnS/v1900", tags=["ProvMnS (TS 28.318)"])
-root_routers = [provmns]
+provmns_router = APIRouter(prefix="/ProvMnS/v1900", tags=["ProvMnS (TS 28.532, TS 28.318)"])
+root_routers = [provmns_router]
 
-ORI = "/SubNetwork={dso_id}/OutageAndRecoveryInfo={moi_id}"
-TM = "/SubNetwork={dso_id}/DsoThresholdMonitor={moi_id}"
+SUBNETWORK = "/SubNetwork={dso_id}"
+ORI = f"{SUBNETWORK}/{moi.ORI_CLASS}={{moi_id}}"
+TM = f"{SUBNETWORK}/{moi.TM_CLASS}={{moi_id}}"
+NSC = f"{SUBNETWORK}/{provmns.NSC_CLASS}={{moi_id}}"
 _OBJ = {"type": "object", "additionalProperties": True}
 _BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": _OBJ}}}}
 _PATCH_BODY = {"requestBody": {"required": True, "content": {
     "application/merge-patch+json": {"schema": _OBJ}, "application/3gpp-merge-patch+json": {"schema": _OBJ},
     "application/json-patch+json": {"schema": {"type": "array", "items": _OBJ}},
     "application/3gpp-json-patch+json": {"schema": {"type": "array", "items": _OBJ}}}}}
+_NAMES = {"type": "array", "items": {"type": "string", "enum": sorted(ATTRIBUTES)}, "maxItems": 100}
+_READ = {"parameters": [
+    {"name": "scope", "in": "query", "required": False, "style": "form", "explode": True,
+     "description": "TS 32.158 scope below the base resource (default BASE_ONLY); not on a collection",
+     "schema": {"type": "object", "additionalProperties": False, "properties": {
+         "scopeType": {"type": "string", "enum": list(subscription_control.SCOPE_TYPES)},
+         "scopeLevel": {"type": "integer", "minimum": 0, "maximum": 1000}}}},
+    {"name": "filter", "in": "query", "required": False, "schema": {"type": "string", "maxLength": 2000},
+     "description": 'Jex conditions (TS 32.161) on each resource, e.g. attributes/isAffectedAreaPriority=true'},
+    {"name": "attributes", "in": "query", "required": False, "style": "form", "explode": False, "schema": _NAMES,
+     "description": "the attributes returned"},
+    {"name": "fields", "in": "query", "required": False, "style": "form", "explode": False,
+     "schema": {"type": "array", "items": {"type": "string", "maxLength": 200}, "maxItems": 100},
+     "description": "attribute fields returned, e.g. attributes/affectedArea/energySupplyId"}]}
+_READ_ANSWER: dict[int | str, dict[str, Any]] = {200: {
+    "description": "The base resource and what the scope and filter select (hierarchical), or the selected "
+                   "resources (flat, when asked for in Accept)",
+    "content": {"application/json": {"schema": _OBJ},
+                provmns.FLAT_MEDIA_TYPE: {"schema": {"type": "array", "items": _OBJ}}}}}
+_WRITE_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Replaced", "content": {"application/json": {"schema": _OBJ}}},
+    201: {"description": "Created", "content": {"application/json": {"schema": _OBJ}}}}
+_DEPRECATED_SINCE = "@1796342400"  # RFC 9745 `Deprecation`: 2026-12-04, when NtfSubscriptionControl replaced it
 
 
+def _settings(request: Request) -> Any:
+    return request.app.state.settings
 
 
+async def _read(request: Request, caller: Caller, dso_id: str, target: provmns.Target) -> JSONResponse:
+    flat = provmns.FLAT_MEDIA_TYPE in request.headers.get("accept", "")
+    params = request.query_params.multi_items()
+    out = await in_write(request, lambda s: provmns.read(s, caller, dso_id, target, params, flat=flat))
+    return JSONResponse(out, media_type=provmns.FLAT_MEDIA_TYPE if flat else "application/json")
+
+
+# ---- reads: the SubNetwork, its collections, each MOI ----------------------------------------------------------
+
+
+@provmns_router.get(SUBNETWORK, summary="Read the DSO's SubNetwork and, with a scope, what it contains",
+                    openapi_extra=_READ, responses=_READ_ANSWER)
+async def get_subnetwork(dso_id: str, request: Request, caller: Caller = Depends(get_caller)) -> JSONResponse:
+    return await _read(request, caller, dso_id, provmns.Target())
+
+
+def _collection(object_class: str) -> None:
+    async def get_collection(dso_id: str, request: Request, caller: Caller = Depends(get_caller)) -> JSONResponse:
+        return await _read(request, caller, dso_id, provmns.Target(object_class))
+
+    provmns_router.get(f"{SUBNETWORK}/{object_class}", summary=f"Read every {object_class} of the SubNetwork",
+                       openapi_extra=_READ, responses=_READ_ANSWER,
+                       operation_id=f"get_{object_class}_collection")(get_collection)
+
+
+for _cls in provmns.CLASSES:
+    _collection(_cls)
+
+
+def _read_moi(object_class: str, path: str) -> None:
+    async def get_moi(dso_id: str, moi_id: str, request: Request,
+                      caller: Caller = Depends(get_caller)) -> JSONResponse:
+        return await _read(request, caller, dso_id, provmns.Target(object_class, moi_id))
+
+    provmns_router.get(path, summary=f"Read a {object_class}", openapi_extra=_READ, responses=_READ_ANSWER,
+                       operation_id=f"get_{object_class}")(get_moi)
 
 
 # ---- OutageAndRecoveryInfo ----------------------------------------------------------------------------------
 
 
-@provmns.put(ORI, summary="Create or replace an OutageAndRecoveryInfo (DSO)", openapi_extra=_BODY,
-             responses={200: {"description": "Replaced"}, 201: {"description": "Created"}})
+@provmns_router.put(ORI, summary="Create or replace an OutageAndRecoveryInfo (DSO)", openapi_extra=_BODY,
+                    responses=_WRITE_ANSWERS)
 async def put_outage(dso_id: str, moi_id: str, request: Request,
                      caller: Caller = Depends(get_caller)) -> JSONResponse:
     body = await read_json(request)
@@ -50,15 +113,11 @@ async def put_outage(dso_id: str, moi_id: str, request: Request,
     return JSONResponse(result, status_code=201 if created else 200)
 
 
-@provmns.get(ORI, summary="Read an OutageAndRecoveryInfo (the DSO and the MNOs it has agreements with)")
-def get_outage(dso_id: str, moi_id: str, caller: Caller = Depends(get_caller),
-               db: Database = Depends(get_db)) -> JSONResponse:
-    with db.write() as session:  # writes the audit entry of an MNO read
-        return JSONResponse(service.get_outage(session, caller, dso_id, moi_id))
+_read_moi(moi.ORI_CLASS, ORI)
 
 
-@provmns.patch(ORI, summary="Patch an OutageAndRecoveryInfo (merge patch or JSON patch; DSO)",
-               openapi_extra=_PATCH_BODY)
+@provmns_router.patch(ORI, summary="Patch an OutageAndRecoveryInfo (merge patch or JSON patch; DSO)",
+                      openapi_extra=_PATCH_BODY)
 async def patch_outage(dso_id: str, moi_id: str, request: Request,
                        caller: Caller = Depends(get_caller)) -> JSONResponse:
     body = await read_json(request)
@@ -67,7 +126,7 @@ async def patch_outage(dso_id: str, moi_id: str, request: Request,
     return JSONResponse(result)
 
 
-@provmns.delete(ORI, summary="Delete an OutageAndRecoveryInfo (DSO)", response_class=Response)
+@provmns_router.delete(ORI, summary="Delete an OutageAndRecoveryInfo (DSO)", response_class=Response)
 def delete_outage(dso_id: str, moi_id: str, caller: Caller = Depends(get_caller),
                   db: Database = Depends(get_db)) -> Response:
     with db.write() as session:
@@ -78,8 +137,8 @@ def delete_outage(dso_id: str, moi_id: str, caller: Caller = Depends(get_caller)
 # ---- DsoThresholdMonitor ------------------------------------------------------------------------------------
 
 
-@provmns.put(TM, summary="Create or replace a DsoThresholdMonitor (DSO)", openapi_extra=_BODY,
-             responses={200: {"description": "Replaced"}, 201: {"description": "Created"}})
+@provmns_router.put(TM, summary="Create or replace a DsoThresholdMonitor (DSO)", openapi_extra=_BODY,
+                    responses=_WRITE_ANSWERS)
 async def put_monitor(dso_id: str, moi_id: str, request: Request,
                       caller: Caller = Depends(get_caller)) -> JSONResponse:
     body = await read_json(request)
@@ -87,14 +146,10 @@ async def put_monitor(dso_id: str, moi_id: str, request: Request,
     return JSONResponse(result, status_code=201 if created else 200)
 
 
-@provmns.get(TM, summary="Read a DsoThresholdMonitor")
-def get_monitor(dso_id: str, moi_id: str, caller: Caller = Depends(get_caller),
-                db: Database = Depends(get_db)) -> JSONResponse:
-    with db.read() as session:
-        return JSONResponse(monitors.get_monitor(session, caller, dso_id, moi_id))
+_read_moi(moi.TM_CLASS, TM)
 
 
-@provmns.patch(TM, summary="Patch a DsoThresholdMonitor (DSO)", openapi_extra=_PATCH_BODY)
+@provmns_router.patch(TM, summary="Patch a DsoThresholdMonitor (DSO)", openapi_extra=_PATCH_BODY)
 async def patch_monitor(dso_id: str, moi_id: str, request: Request,
                         caller: Caller = Depends(get_caller)) -> JSONResponse:
     body = await read_json(request)
@@ -103,7 +158,7 @@ async def patch_monitor(dso_id: str, moi_id: str, request: Request,
                                                                                 ctype)))
 
 
-@provmns.delete(TM, summary="Delete a DsoThresholdMonitor (DSO)", response_class=Response)
+@provmns_router.delete(TM, summary="Delete a DsoThresholdMonitor (DSO)", response_class=Response)
 def delete_monitor(dso_id: str, moi_id: str, caller: Caller = Depends(get_caller),
                    db: Database = Depends(get_db)) -> Response:
     with db.write() as session:
@@ -111,51 +166,96 @@ def delete_monitor(dso_id: str, moi_id: str, caller: Caller = Depends(get_caller
     return Response(status_code=200)
 
 
-# ---- ProvMnS subscriptions ------------------------------------------------------------------------------------
+# ---- NtfSubscriptionControl (TS 28.623): each organisation's own ------------------------------------------------
 
 
-@provmns.post("/subscriptions", status_code=201, openapi_extra=_BODY,
-              summary="Subscribe to MOI notifications, threshold crossings and plan changes (webhook)")
+@provmns_router.put(NSC, summary="Subscribe: create or replace the caller's NtfSubscriptionControl (the 201 answer "
+                                 "carries the webhook's HMAC secret once, as `secret`)",
+                    openapi_extra=_BODY, responses=_WRITE_ANSWERS)
+async def put_subscription_control(dso_id: str, moi_id: str, request: Request,
+                                   caller: Caller = Depends(get_caller)) -> JSONResponse:
+    body = await read_json(request)
+    allow = _settings(request).allow_private_webhooks
+    result, created = await in_write(request, lambda s: provmns.put_subscription_control(
+        s, caller, dso_id, moi_id, body, allow_private=allow))
+    return JSONResponse(result, status_code=201 if created else 200)
+
+
+_read_moi(provmns.NSC_CLASS, NSC)
+
+
+@provmns_router.patch(NSC, summary="Patch the caller's NtfSubscriptionControl", openapi_extra=_PATCH_BODY)
+async def patch_subscription_control(dso_id: str, moi_id: str, request: Request,
+                                     caller: Caller = Depends(get_caller)) -> JSONResponse:
+    body = await read_json(request)
+    ctype = request.headers.get("content-type", "")
+    allow = _settings(request).allow_private_webhooks
+    return JSONResponse(await in_write(request, lambda s: provmns.patch_subscription_control(
+        s, caller, dso_id, moi_id, body, ctype, allow_private=allow)))
+
+
+@provmns_router.delete(NSC, summary="Unsubscribe: delete the caller's NtfSubscriptionControl",
+                       response_class=Response)
+def delete_subscription_control(dso_id: str, moi_id: str, caller: Caller = Depends(get_caller),
+                                db: Database = Depends(get_db)) -> Response:
+    with db.write() as session:
+        provmns.delete_subscription_control(session, caller, dso_id, moi_id)
+    return Response(status_code=200)
+
+
+# ---- deprecated: POST/GET/DELETE /ProvMnS/v1900/subscriptions -----------------------------------------------------
+
+
+def _deprecated(response: Response) -> None:
+    response.headers["Deprecation"] = _DEPRECATED_SINCE
+
+
+@provmns_router.post("/subscriptions", status_code=201, openapi_extra=_BODY, deprecated=True,
+                     summary="Deprecated: subscribe in every SubNetwork the caller takes part in (use "
+                             "NtfSubscriptionControl); `filter` is Jex conditions on each notification")
 async def create_subscription(request: Request, response: Response,
                               caller: Caller = Depends(get_caller)) -> dict[str, Any]:
     caller.require("operator")
     body = await read_json(request)
-    allow = request.app.state.settings.allow_private_webhooks
+    allow = _settings(request).allow_private_webhooks
 
     def make(session: Any) -> dict[str, Any]:
-        sub = notify.create_subscription(session, caller.org_id, body, allow_private=allow)
+        sub = subscription_control.create_legacy(session, caller.org_id, body, allow_private=allow)
         session.flush()
-        return notify.subscription_out(sub, with_secret=True)
+        return subscription_control.legacy_out(sub, with_secret=True)
 
     out: dict[str, Any] = await in_write(request, make)
     response.headers["Location"] = f"/ProvMnS/v1900/subscriptions/{out['id']}"
+    _deprecated(response)
     return out
 
 
-@provmns.get("/subscriptions", summary="The caller's ProvMnS subscriptions")
-def list_subscriptions(caller: Caller = Depends(get_caller), db: Database = Depends(get_db)) -> list[dict[str, Any]]:
+@provmns_router.get("/subscriptions", summary="Deprecated: the caller's /subscriptions", deprecated=True)
+def list_subscriptions(response: Response, caller: Caller = Depends(get_caller),
+                       db: Database = Depends(get_db)) -> list[dict[str, Any]]:
     caller.require("viewer")
+    _deprecated(response)
     with db.read() as session:
-        return [notify.subscription_out(s)
-                for s in subscriptions.channel_subscriptions(session, notify.CHANNEL, [caller.org_id])]
+        return [subscription_control.legacy_out(s) for s in subscription_control.legacy(session, caller.org_id)]
 
 
-@provmns.get("/subscriptions/{sub_id}", summary="One ProvMnS subscription")
-def get_subscription(sub_id: str, caller: Caller = Depends(get_caller),
+@provmns_router.get("/subscriptions/{sub_id}", summary="Deprecated: one of the caller's /subscriptions",
+                    deprecated=True)
+def get_subscription(sub_id: str, response: Response, caller: Caller = Depends(get_caller),
                      db: Database = Depends(get_db)) -> dict[str, Any]:
     caller.require("viewer")
+    _deprecated(response)
     with db.read() as session:
-        return notify.subscription_out(subscriptions.get_channel_subscription(session, caller.org_id,
-                                                                              notify.CHANNEL, sub_id))
+        return subscription_control.legacy_out(subscription_control.get_legacy(session, caller.org_id, sub_id))
 
 
-@provmns.delete("/subscriptions/{sub_id}", status_code=204, response_class=Response, summary="Unsubscribe")
+@provmns_router.delete("/subscriptions/{sub_id}", status_code=204, response_class=Response, deprecated=True,
+                       summary="Deprecated: unsubscribe")
 def delete_subscription(sub_id: str, caller: Caller = Depends(get_caller), db: Database = Depends(get_db)) -> Response:
     caller.require("operator")
     with db.write() as session:
-        sub = subscriptions.get_channel_subscription(session, caller.org_id, notify.CHANNEL, sub_id)
-        session.delete(sub)
-    return Response(status_code=204)
+        session.delete(subscription_control.get_legacy(session, caller.org_id, sub_id))
+    return Response(status_code=204, headers={"Deprecation": _DEPRECATED_SINCE})
 
 
 # ---- native: outages and plans ----------------------------------------------------------------------------------

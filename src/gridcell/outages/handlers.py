@@ -12,7 +12,7 @@ from gridcell.core.db import Database
 from gridcell.core.leases import singleton
 from gridcell.exposure import status
 from gridcell.faults.service import CELLS_CHANGED
-from gridcell.outages import planner
+from gridcell.outages import notify, planner
 from gridcell.topology.service import TOPOLOGY_IMPORTED
 
 log = logging.getLogger(__name__)
@@ -30,6 +30,7 @@ def run_due(db: Database) -> int:
 
 
 async def start(app: Any) -> list[asyncio.Task[None]]:
+    notify.configure(app.state.settings.system_dn)
     interval = float(app.state.settings.tick_interval_s)
     return [asyncio.create_task(singleton(app, "outages.plan_tick", lambda: _loop(app.state.db, interval)))]
 

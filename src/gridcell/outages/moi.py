@@ -1,9 +1,10 @@
-"""TS 28.318 MOI bodies: validation of what a DSO writes, the read-only split, and AreaOfInterest geometry.
+"""TS 28.318 MOI attributes: validation of what a DSO writes, the read-only split, and AreaOfInterest geometry.
 
-The field contract is the harvested DsoNrm schema (TS28318_DsoNrm.yaml): `OutageAndRecoveryInfo` carries its
-attributes flat beside `id`; `DsoThresholdMonitor` keeps the ThresholdMonitor attributes under `attributes`
-(TS 28.623) with `targetThresholdLocation` beside them. Writes are validated here with every error and its path;
-the readOnly attributes (`mno*`, `operationalState`) are computed by gridcell and never written by a client.
+The attribute contract is the harvested DsoNrm schema (TS28318_DsoNrm.yaml) with TS 28.623's ThresholdMonitor;
+`resource.py` turns a written body into one attribute map (flat or under `attributes`), validated here with every
+error and its attribute path. The readOnly attributes (`mno*`, `operationalState`) are computed by gridcell and
+never written by a client. `outageCause` (free text, e.g. the CIM `Outage.cause` of an imported record) is a
+gridcell extension of OutageAndRecoveryInfo: TS 28.318 has no attribute for why the power is out.
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ ORI_DSO_ATTRS = ("outageStartTime", "expectedOutageEndTime", "dsoRapidInterventi
                  "dsoRapidInterventionDuration", "affectedArea", "isAffectedAreaPriority", "actualOutageEndTime")
 # readOnly in the schema: the producer (gridcell) computes them from the MNO's battery and alarm data.
 ORI_MNO_ATTRS = ("mnoInterventionTime", "mnoInterventionDuration", "mnoMaxServiceDuration")
-TOP_KEYS = ("id", "objectClass", "objectInstance", "VsDataContainer")
+ORI_EXTENSIONS = ("outageCause",)  # DSO-writable, gridcell's
+MAX_CAUSE_LENGTH = 1000
 TM_ATTRS = ("administrativeState", "operationalState", "thresholdInfoList", "monitorGranularityPeriod",
-            "objectInstances", "rootObjectInstances")
+            "objectInstances", "rootObjectInstances", "targetThresholdLocation")
 TM_RO_ATTRS = ("operationalState",)
 _HEX7 = re.compile(r"^[A-Fa-f0-9]{7}$")
 _HEX9 = re.compile(r"^[A-Fa-f0-9]{9}$")
@@ -262,40 +264,14 @@ class OutageAttrs:
     actual_end: datetime | None
 
 
-def flatten(body: Any, moi_id: str, object_class: str) -> dict[str, Any]:
-    """The body as one flat attribute map (accepting an `attributes` object as ProvMnS Resource allows)."""
-    if not isinstance(body, dict):
-        raise InvalidInput("the MOI must be a JSON object", errors=[{"loc": "", "msg": "must be an object"}])
-    errors = Errors()
-    out = {k: v for k, v in body.items() if k != "attributes"}
-    attrs = body.get("attributes")
-    if attrs is not None:
-        if not isinstance(attrs, dict):
-            errors.add("attributes", "must be an object")
-        elif object_class == ORI_CLASS:
-            for k, v in attrs.items():
-                if k in out:
-                    errors.add(f"attributes/{k}", "given twice (flat and under attributes)")
-                out[k] = v
-    if "id" in out and out["id"] != moi_id:
-        errors.add("id", f"must equal the id in the URI ({moi_id})")
-    if "objectClass" in out and out["objectClass"] != object_class:
-        errors.add("objectClass", f"must be {object_class}")
-    if "objectInstance" in out and not isinstance(out["objectInstance"], str):
-        errors.add("objectInstance", "must be a DN string")
-    if "VsDataContainer" in out:
-        errors.add("VsDataContainer", "vendor-specific data is not supported on this MOI")
-    errors.raise_if_any(object_class)
-    if object_class == TM_CLASS and attrs is not None:
-        out["attributes"] = attrs
-    return out
-
-
 def validate_outage(attrs: dict[str, Any]) -> OutageAttrs:
     """Validate DSO-writable OutageAndRecoveryInfo attributes (readOnly ones already removed)."""
     errors = Errors()
-    for k in sorted(set(attrs) - set(ORI_DSO_ATTRS) - set(TOP_KEYS)):
+    for k in sorted(set(attrs) - set(ORI_DSO_ATTRS) - set(ORI_EXTENSIONS)):
         errors.add(k, f"unknown attribute of {ORI_CLASS}")
+    cause = attrs.get("outageCause")
+    if cause is not None and (not isinstance(cause, str) or not 0 < len(cause) <= MAX_CAUSE_LENGTH):
+        errors.add("outageCause", f"must be a non-empty string of at most {MAX_CAUSE_LENGTH} characters")
     times: dict[str, datetime | None] = {}
     for k in ("outageStartTime", "expectedOutageEndTime", "dsoRapidInterventionTime", "actualOutageEndTime"):
         times[k] = parse_datetime(attrs[k], k, errors) if attrs.get(k) is not None else None
@@ -336,26 +312,20 @@ def validate_outage(attrs: dict[str, Any]) -> OutageAttrs:
 # ---- DsoThresholdMonitor ------------------------------------------------------------------------------
 
 
-def validate_monitor(body: dict[str, Any]) -> tuple[dict[str, Any], list[Any] | None]:
-    """(attributes, targetThresholdLocation) of a DsoThresholdMonitor body, validated."""
+def validate_monitor(attrs: dict[str, Any]) -> tuple[dict[str, Any], list[Any] | None]:
+    """(ThresholdMonitor attributes, targetThresholdLocation) of a DsoThresholdMonitor's attributes, validated."""
     errors = Errors()
-    for k in sorted(set(body) - set(TOP_KEYS) - {"attributes", "targetThresholdLocation"}):
-        errors.add(k, f"unknown member of {TM_CLASS}")
-    attrs = body.get("attributes", {})
-    if not isinstance(attrs, dict):
-        errors.add("attributes", "must be an object")
-        attrs = {}
     for k in sorted(set(attrs) - set(TM_ATTRS)):
-        errors.add(f"attributes/{k}", "unknown attribute of ThresholdMonitor")
+        errors.add(k, f"unknown attribute of {TM_CLASS}")
     admin = attrs.get("administrativeState", "UNLOCKED")
     if admin not in ("LOCKED", "UNLOCKED"):
-        errors.add("attributes/administrativeState", "must be LOCKED or UNLOCKED")
+        errors.add("administrativeState", "must be LOCKED or UNLOCKED")
     infos = attrs.get("thresholdInfoList")
     if not isinstance(infos, list) or not infos:
-        errors.add("attributes/thresholdInfoList", "a non-empty array of ThresholdInfo is required")
+        errors.add("thresholdInfoList", "a non-empty array of ThresholdInfo is required")
         infos = []
     for i, info in enumerate(infos):
-        loc = f"attributes/thresholdInfoList/{i}"
+        loc = f"thresholdInfoList/{i}"
         if not isinstance(info, dict):
             errors.add(loc, "must be a ThresholdInfo object")
             continue
@@ -374,17 +344,17 @@ def validate_monitor(body: dict[str, Any]) -> tuple[dict[str, Any], list[Any] | 
             errors.add(f"{loc}/hysteresis", "must be a non-negative number")
     period = attrs.get("monitorGranularityPeriod")
     if period is not None and (not _is_int(period) or period < 1):
-        errors.add("attributes/monitorGranularityPeriod", "must be an integer >= 1")
+        errors.add("monitorGranularityPeriod", "must be an integer >= 1")
     for k in ("objectInstances", "rootObjectInstances"):
         dns = attrs.get(k)
         if dns is not None and (not isinstance(dns, list) or not all(isinstance(d, str) for d in dns)
                                 or len(set(dns)) != len(dns)):
-            errors.add(f"attributes/{k}", "must be an array of distinct DN strings")
-    target = body.get("targetThresholdLocation")
+            errors.add(k, "must be an array of distinct DN strings")
+    target = attrs.get("targetThresholdLocation")
     if target is not None:
         parse_area(target, "targetThresholdLocation", errors)
     errors.raise_if_any(TM_CLASS)
-    clean = {k: v for k, v in attrs.items() if k not in TM_RO_ATTRS}
+    clean = {k: v for k, v in attrs.items() if k not in TM_RO_ATTRS and k != "targetThresholdLocation"}
     clean.setdefault("administrativeState", admin)
     return clean, target
 

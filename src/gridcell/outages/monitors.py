@@ -25,7 +25,9 @@ from gridcell.core.errors import NotFound
 from gridcell.exposure import service as exposure
 from gridcell.outages import moi, notify
 from gridcell.outages.models import ThresholdMonitor
+from gridcell.outages.patching import apply_patch
 from gridcell.outages.power import ran_site_power
+from gridcell.outages.resource import MoiRef, attributes_of, resource
 from gridcell.telemetry import service as telemetry
 from gridcell.tenancy import service as tenancy
 from gridcell.tenancy.service import Caller
@@ -35,14 +37,22 @@ METRICS = ("SiteStatus.DownRatio", "SiteStatus.AtRiskRatio", "SiteStatus.NotOkCo
            "RanSites.OnBatteryCount", "RanSites.DarkCount", "Telemetry.Availability")
 
 
-def render(row: ThresholdMonitor) -> dict[str, Any]:
+def ref(row: ThresholdMonitor) -> MoiRef:
+    return MoiRef(row.dso_id, moi.TM_CLASS, row.moi_id)
+
+
+def attributes(row: ThresholdMonitor) -> dict[str, Any]:
     attrs = dict(row.attributes)
     attrs["operationalState"] = "ENABLED" if attrs.get("administrativeState") == "UNLOCKED" else "DISABLED"
-    out: dict[str, Any] = {"id": row.moi_id, "objectClass": moi.TM_CLASS,
-                           "objectInstance": notify.dn(row.dso_id, moi.TM_CLASS, row.moi_id), "attributes": attrs}
     if row.target is not None:
-        out["targetThresholdLocation"] = row.target
-    return out
+        attrs["targetThresholdLocation"] = row.target
+    return attrs
+
+
+def render(row: ThresholdMonitor) -> dict[str, Any]:
+    """The MOI in the ProvMnS Resource form: `targetThresholdLocation` under `attributes` with the ThresholdMonitor
+    attributes (beside them an AreaOfInterest of cell ids would fail the Resource schema)."""
+    return resource(ref(row), attributes(row))
 
 
 def _row(session: Session, dso_id: str, moi_id: str) -> ThresholdMonitor | None:
@@ -50,64 +60,50 @@ def _row(session: Session, dso_id: str, moi_id: str) -> ThresholdMonitor | None:
                                                           ThresholdMonitor.moi_id == moi_id)).first()
 
 
-def get_monitor(session: Session, caller: Caller, dso_id: str, moi_id: str) -> dict[str, Any]:
-    from gridcell.outages.service import access
-
-    access(session, caller, dso_id, write=False)
-    row = _row(session, dso_id, moi_id)
-    if row is None:
-        raise NotFound(f"DsoThresholdMonitor={moi_id} not found")
-    return render(row)
-
-
 def put_monitor(session: Session, caller: Caller, dso_id: str, moi_id: str, body: Any) -> tuple[dict[str, Any], bool]:
     from gridcell.outages.service import access
 
     access(session, caller, dso_id, write=True)
     moi.check_moi_id(moi_id)
-    flat = moi.flatten(body, moi_id, moi.TM_CLASS)
-    return _write(session, dso_id, moi_id, _row(session, dso_id, moi_id), flat)
+    attrs = attributes_of(body, MoiRef(dso_id, moi.TM_CLASS, moi_id))
+    return _write(session, dso_id, moi_id, _row(session, dso_id, moi_id), attrs)
 
 
 def patch_monitor(session: Session, caller: Caller, dso_id: str, moi_id: str, patch: Any,
                   content_type: str) -> dict[str, Any]:
-    from gridcell.outages.service import access, apply_patch
+    from gridcell.outages.service import access
 
     access(session, caller, dso_id, write=True)
     row = _row(session, dso_id, moi_id)
     if row is None:
         raise NotFound(f"DsoThresholdMonitor={moi_id} not found")
-    current = render(row)
-    current["attributes"].pop("operationalState", None)
-    flat = moi.flatten(apply_patch(current, patch, content_type), moi_id, moi.TM_CLASS)
-    return _write(session, dso_id, moi_id, row, flat)[0]
+    patched = attributes_of(apply_patch(render(row), patch, content_type), ref(row))
+    return _write(session, dso_id, moi_id, row, patched)[0]
 
 
 def _write(session: Session, dso_id: str, moi_id: str, row: ThresholdMonitor | None,
-           flat: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-    attrs, target = moi.validate_monitor(flat)
+           written: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    attrs, target = moi.validate_monitor(written)
     now = utcnow()
     created = row is None
-    old = None if row is None else render(row)
+    old = {} if row is None else attributes(row)
     if row is None:
         row = ThresholdMonitor(dso_id=dso_id, moi_id=moi_id, state={}, created_at=now)
         session.add(row)
     row.attributes, row.target, row.updated_at = attrs, target, now
     row.state = {}  # a changed definition starts from "below every threshold" again
     session.flush()
-    new = render(row)
-    target_href = notify.href(dso_id, moi.TM_CLASS, moi_id)
+    new = attributes(row)
     if created:
-        notify.send(session, [dso_id], "notifyMOICreation", target_href,
-                    lambda _o: {"sourceIndicator": "RESOURCE_OPERATION",
-                                "attributeList": {k: v for k, v in new.items() if k not in ("id", "objectClass")}})
+        notify.send(session, [dso_id], "notifyMOICreation", ref(row),
+                    notify.same_for_all({"sourceIndicator": "RESOURCE_OPERATION", "attributeList": new}))
     elif old != new:
-        changed = sorted(k for k in set(old or {}) | set(new) if (old or {}).get(k) != new.get(k))
-        notify.send(session, [dso_id], "notifyMOIAttributeValueChanges", target_href,
-                    lambda _o: {"sourceIndicator": "RESOURCE_OPERATION", "attributeListValueChanges": [
-                        {k: new.get(k) for k in changed}, {k: (old or {}).get(k) for k in changed}]})
+        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        notify.send(session, [dso_id], "notifyMOIAttributeValueChanges", ref(row), notify.same_for_all(
+            {"sourceIndicator": "RESOURCE_OPERATION",
+             "attributeListValueChanges": [{k: new.get(k) for k in changed}, {k: old.get(k) for k in changed}]}))
     evaluate(session, row)
-    return new, created
+    return render(row), created
 
 
 def delete_monitor(session: Session, caller: Caller, dso_id: str, moi_id: str) -> None:
@@ -117,12 +113,11 @@ def delete_monitor(session: Session, caller: Caller, dso_id: str, moi_id: str) -
     row = _row(session, dso_id, moi_id)
     if row is None:
         raise NotFound(f"DsoThresholdMonitor={moi_id} not found")
-    last = render(row)
+    last, target = attributes(row), ref(row)
     session.delete(row)
     session.flush()
-    notify.send(session, [dso_id], "notifyMOIDeletion", notify.href(dso_id, moi.TM_CLASS, moi_id),
-                lambda _o: {"sourceIndicator": "RESOURCE_OPERATION",
-                            "attributeList": {k: v for k, v in last.items() if k not in ("id", "objectClass")}})
+    notify.send(session, [dso_id], "notifyMOIDeletion", target,
+                notify.same_for_all({"sourceIndicator": "RESOURCE_OPERATION", "attributeList": last}))
 
 
 # ---- evaluation ---------------------------------------------------------------------------------------------
@@ -218,8 +213,8 @@ def evaluate(session: Session, row: ThresholdMonitor) -> int:
                     "additionalText": f"{metric} crossed {info['thresholdValue']} going {crossed}"}
             if "monitorGranularityPeriod" in row.attributes:
                 body["monitorGranularityPeriod"] = row.attributes["monitorGranularityPeriod"]
-            sent += notify.send(session, [row.dso_id], "notifyThresholdCrossing",
-                                notify.href(row.dso_id, moi.TM_CLASS, row.moi_id), lambda _o, b=body: b, now)
+            sent += notify.send(session, [row.dso_id], "notifyThresholdCrossing", ref(row), notify.same_for_all(body),
+                                now)
     if state != row.state:
         row.state = state
     return sent

@@ -21,8 +21,10 @@ from gridcell.core.errors import Forbidden, InvalidInput, NotFound
 from gridcell.exposure import status
 from gridcell.outages import grid, moi, notify, planner, views
 from gridcell.outages.models import OutageInfo
+from gridcell.outages.patching import apply_patch
 from gridcell.outages.power import RanSitePower
 from gridcell.outages.power import ran_site_power as _ran_site_power
+from gridcell.outages.resource import MoiRef, attributes_of
 from gridcell.tenancy import service as tenancy
 from gridcell.tenancy.service import Caller
 
@@ -92,18 +94,8 @@ def _row(session: Session, dso_id: str, moi_id: str) -> OutageInfo | None:
                                                     OutageInfo.moi_id == moi_id)).first()
 
 
-def get_outage(session: Session, caller: Caller, dso_id: str, moi_id: str) -> dict[str, Any]:
-    access(session, caller, dso_id, write=False)
-    row = _row(session, dso_id, moi_id)
-    if row is None:
-        raise NotFound(f"OutageAndRecoveryInfo={moi_id} not found")
-    if caller.org_kind == "mno":
-        tenancy.audit(session, caller, "read OutageAndRecoveryInfo", [dso_id], {"id": moi_id})
-    return views.render(row, caller.org_id)
-
-
 def _normalise(attrs: dict[str, Any], parsed: moi.OutageAttrs) -> dict[str, Any]:
-    out = {k: attrs[k] for k in moi.ORI_DSO_ATTRS if attrs.get(k) is not None}
+    out = {k: attrs[k] for k in (*moi.ORI_DSO_ATTRS, *moi.ORI_EXTENSIONS) if attrs.get(k) is not None}
     for key, value in (("outageStartTime", parsed.start), ("expectedOutageEndTime", parsed.expected_end),
                        ("dsoRapidInterventionTime", parsed.rapid_time), ("actualOutageEndTime", parsed.actual_end)):
         if value is not None:
@@ -126,7 +118,7 @@ def put_outage(session: Session, caller: Caller, dso_id: str, moi_id: str, body:
     """Create or replace; returns (the MOI, created)."""
     access(session, caller, dso_id, write=True)
     moi.check_moi_id(moi_id)
-    attrs = moi.flatten(body, moi_id, moi.ORI_CLASS)
+    attrs = attributes_of(body, MoiRef(dso_id, moi.ORI_CLASS, moi_id))
     row = _row(session, dso_id, moi_id)
     attrs = _dso_attrs(caller, attrs, row.mno_attributes if row else {})
     return _write(session, dso_id, moi_id, row, attrs)
@@ -139,7 +131,7 @@ def patch_outage(session: Session, caller: Caller, dso_id: str, moi_id: str, pat
     if row is None:
         raise NotFound(f"OutageAndRecoveryInfo={moi_id} not found")
     updated = apply_patch(views.render(row, dso_id), patch, content_type)
-    attrs = _dso_attrs(caller, moi.flatten(updated, moi_id, moi.ORI_CLASS), row.mno_attributes)
+    attrs = _dso_attrs(caller, attributes_of(updated, views.ref(row)), row.mno_attributes)
     result, _ = _write(session, dso_id, moi_id, row, attrs)
     return result
 
@@ -163,19 +155,14 @@ def _write(session: Session, dso_id: str, moi_id: str, row: OutageInfo | None,
         before = views.renders(row, orgs)
     _store_attrs(row, clean, now)
     session.flush()
-    target = notify.href(dso_id, moi.ORI_CLASS, moi_id)
 
     def announce() -> None:  # the MOI first, so receivers see cause before effect; the plan follows
         if not created:
             views.notify_moi_changes(session, row, before, now)
             return
-
-        def creation(org: str) -> dict[str, Any]:
-            attr_list = {k: v for k, v in views.render(row, org).items()
-                         if k not in ("id", "objectClass", "objectInstance")}
-            return {"sourceIndicator": "RESOURCE_OPERATION", "attributeList": attr_list}
-
-        notify.send(session, orgs, "notifyMOICreation", target, creation, now)
+        notify.send(session, orgs, "notifyMOICreation", views.ref(row),
+                    lambda org: {"sourceIndicator": "RESOURCE_OPERATION", "attributeList": views.attributes(row, org)},
+                    now)
 
     planner.recompute(session, row, now, announce=announce)
     return views.render(row, dso_id), created
@@ -206,11 +193,8 @@ def delete_outage(session: Session, caller: Caller, dso_id: str, moi_id: str) ->
     if pairs:
         status.recompute(session, pairs)
 
-    def body(org: str) -> dict[str, Any]:
-        attr_list = {k: v for k, v in last[org].items() if k not in ("id", "objectClass", "objectInstance")}
-        return {"sourceIndicator": "RESOURCE_OPERATION", "attributeList": attr_list}
-
-    notify.send(session, orgs, "notifyMOIDeletion", notify.href(dso_id, moi.ORI_CLASS, moi_id), body)
+    notify.send(session, orgs, "notifyMOIDeletion", MoiRef(dso_id, moi.ORI_CLASS, moi_id),
+                lambda org: {"sourceIndicator": "RESOURCE_OPERATION", "attributeList": last[org]})
 
 
 # ---- an MNO's own answer ------------------------------------------------------------------------------------------
@@ -251,81 +235,6 @@ def _find(session: Session, caller: Caller, dso_id: str | None, moi_id: str) -> 
             access(session, caller, dso, write=False)
             return row
     raise NotFound(f"outage {moi_id} not found")
-
-
-def apply_patch(doc: dict[str, Any], patch: Any, content_type: str) -> dict[str, Any]:
-    """RFC 7396 merge patch (application/merge-patch+json, 3gpp-merge-patch+json, json) or RFC 6902 JSON patch
-    (application/json-patch+json, 3gpp-json-patch+json)."""
-    ctype = content_type.split(";")[0].strip().lower()
-    if ctype in ("application/json-patch+json", "application/3gpp-json-patch+json"):
-        return _json_patch(doc, patch)
-    if ctype not in ("application/merge-patch+json", "application/3gpp-merge-patch+json", "application/json", ""):
-        raise InvalidInput(f"unsupported patch media type {ctype}")
-    if not isinstance(patch, dict):
-        raise InvalidInput("a merge patch must be a JSON object", errors=[{"loc": "", "msg": "must be an object"}])
-    return _merge(doc, patch)
-
-
-def _merge(target: Any, patch: Any) -> Any:
-    if not isinstance(patch, dict):
-        return patch
-    out = dict(target) if isinstance(target, dict) else {}
-    for k, v in patch.items():
-        if v is None:
-            out.pop(k, None)
-        else:
-            out[k] = _merge(out.get(k), v)
-    return out
-
-
-def _json_patch(doc: dict[str, Any], ops: Any) -> dict[str, Any]:
-    import copy
-
-    if not isinstance(ops, list):
-        raise InvalidInput("a JSON patch must be an array", errors=[{"loc": "", "msg": "must be an array"}])
-    out: Any = copy.deepcopy(doc)
-    for i, op in enumerate(ops):
-        loc = f"{i}"
-        if not isinstance(op, dict) or op.get("op") not in ("add", "replace", "remove", "test") \
-                or not isinstance(op.get("path"), str) or not op["path"].startswith("/"):
-            raise InvalidInput("unsupported or malformed patch operation",
-                               errors=[{"loc": loc, "msg": "op add|replace|remove|test with a JSON pointer path"}])
-        parts = [p.replace("~1", "/").replace("~0", "~") for p in op["path"][1:].split("/")]
-        parent: Any = out
-        for p in parts[:-1]:
-            parent = parent[int(p)] if isinstance(parent, list) and p.isdigit() and int(p) < len(parent) \
-                else parent.get(p) if isinstance(parent, dict) else None
-            if parent is None:
-                raise InvalidInput("the patch path does not exist", errors=[{"loc": f"{loc}/path", "msg": op["path"]}])
-        last = parts[-1]
-        if op["op"] == "test":
-            value = parent.get(last) if isinstance(parent, dict) else None
-            if value != op.get("value"):
-                raise InvalidInput("a test operation failed", errors=[{"loc": f"{loc}", "msg": op["path"]}])
-        elif op["op"] == "remove":
-            if isinstance(parent, dict) and last in parent:
-                del parent[last]
-            elif isinstance(parent, list) and last.isdigit() and int(last) < len(parent):
-                parent.pop(int(last))
-            else:
-                raise InvalidInput("the patch path does not exist", errors=[{"loc": f"{loc}/path", "msg": op["path"]}])
-        else:
-            if "value" not in op:
-                raise InvalidInput("add/replace needs a value", errors=[{"loc": f"{loc}/value", "msg": "required"}])
-            if isinstance(parent, dict):
-                parent[last] = op["value"]
-            elif isinstance(parent, list) and (last == "-" or (last.isdigit() and int(last) <= len(parent))):
-                if last == "-":
-                    parent.append(op["value"])
-                elif op["op"] == "add":
-                    parent.insert(int(last), op["value"])
-                elif int(last) < len(parent):
-                    parent[int(last)] = op["value"]
-            else:
-                raise InvalidInput("the patch path does not exist", errors=[{"loc": f"{loc}/path", "msg": op["path"]}])
-    if not isinstance(out, dict):
-        raise InvalidInput("the patched MOI must stay an object")
-    return out
 
 
 # ---- switching actions (native extension: the DSO restores parts of the area) ---------------------------

@@ -20,6 +20,7 @@ from gridcell.core.clock import utcnow
 from gridcell.outages import moi, notify
 from gridcell.outages.models import OutageInfo
 from gridcell.outages.plan import minutes, view_key
+from gridcell.outages.resource import MoiRef, resource
 from gridcell.tenancy import service as tenancy
 
 _TIMES = ("outageId", "dsoId", "status", "outageStartTime", "expectedOutageEndTime", "actualOutageEndTime")
@@ -36,11 +37,14 @@ def _answer_of(row: OutageInfo, mno_id: str) -> dict[str, Any] | None:
     return found if isinstance(found, dict) else None
 
 
-def render(row: OutageInfo, org_id: str | None = None) -> dict[str, Any]:
-    """The OutageAndRecoveryInfo as `org_id` reads it: an MNO gets its own answer in the mno* attributes; the DSO
-    gets the earliest of the MNOs' answers there and every answer in `mnoAnswers`."""
-    out = {"id": row.moi_id, "objectClass": moi.ORI_CLASS,
-           "objectInstance": notify.dn(row.dso_id, moi.ORI_CLASS, row.moi_id), **row.attributes}
+def ref(row: OutageInfo) -> MoiRef:
+    return MoiRef(row.dso_id, moi.ORI_CLASS, row.moi_id)
+
+
+def attributes(row: OutageInfo, org_id: str | None = None) -> dict[str, Any]:
+    """The OutageAndRecoveryInfo's attributes as `org_id` reads them: an MNO gets its own answer in the mno*
+    attributes; the DSO gets the earliest of the MNOs' answers there and every answer in `mnoAnswers`."""
+    out = dict(row.attributes)
     if org_id is not None and org_id != row.dso_id:
         answer = _answer_of(row, org_id)
         return {**out, **(answer["effective"] if answer else {})}
@@ -53,24 +57,28 @@ def render(row: OutageInfo, org_id: str | None = None) -> dict[str, Any]:
     return out
 
 
+def render(row: OutageInfo, org_id: str | None = None) -> dict[str, Any]:
+    """The MOI as `org_id` reads it, in the ProvMnS Resource form."""
+    return resource(ref(row), attributes(row, org_id))
+
+
 def renders(row: OutageInfo, orgs: list[str]) -> dict[str, dict[str, Any]]:
-    return {org: render(row, org) for org in orgs}
+    """Each organisation's attributes of the MOI (to tell afterwards whose view changed)."""
+    return {org: attributes(row, org) for org in orgs}
 
 
 def notify_moi_changes(session: Session, row: OutageInfo, before: dict[str, dict[str, Any]], now: datetime) -> None:
     """notifyMOIAttributeValueChanges to each organisation whose view of the MOI changed, with its own values."""
-    target = notify.href(row.dso_id, moi.ORI_CLASS, row.moi_id)
 
     def body(org: str) -> dict[str, Any] | None:
-        old, new = before.get(org, {}), render(row, org)
-        keys = sorted((set(old) | set(new)) - {"id", "objectClass", "objectInstance"})
-        changed = [k for k in keys if old.get(k) != new.get(k)]
+        old, new = before.get(org, {}), attributes(row, org)
+        changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
         if not changed:
             return None
         return {"sourceIndicator": "RESOURCE_OPERATION",
                 "attributeListValueChanges": [{k: new.get(k) for k in changed}, {k: old.get(k) for k in changed}]}
 
-    notify.send(session, list(before), "notifyMOIAttributeValueChanges", target, body, now)
+    notify.send(session, list(before), "notifyMOIAttributeValueChanges", ref(row), body, now)
 
 
 # ---- the plan --------------------------------------------------------------------------------------------------
@@ -207,14 +215,12 @@ def refresh_views(session: Session, row: OutageInfo, mno_ids: list[str], now: da
     if not changed:
         return 0
     row.plan = {**plan, "viewKeys": keys, "viewVersions": versions}
-    target = notify.href(row.dso_id, moi.ORI_CLASS, row.moi_id)
     events.emit(session, PLAN_CHANGED, OutagePlanChanged(row.dso_id, row.moi_id, tuple(sorted(set(mno_ids)))))
 
     def body(org: str) -> dict[str, Any] | None:
         v = changed.get(org)
         if v is None:
             return None
-        return {"objectInstance": notify.dn(row.dso_id, moi.ORI_CLASS, row.moi_id), "planVersion": v["version"],
-                "plan": v}
+        return {"objectInstance": ref(row).dn, "planVersion": v["version"], "plan": v}
 
-    return notify.send(session, sorted(changed), "notifyOutagePlanChanged", target, body, now)
+    return notify.send(session, sorted(changed), "notifyOutagePlanChanged", ref(row), body, now)
