@@ -1,20 +1,15 @@
-"""ProvMnS rules and notifications of OutageAndRecoveryInfo, threshold monitors, power alarms, imports (CIM,
-ODIN, CLI), on the mv_oberrhein world of conftest."""
+"""ProvMnS rules and notifications of OutageAndRecoveryInfo, threshold monitors and power alarms, on the
+mv_oberrhein world of conftest (imports: test_imports.py)."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from gridcell.outages import importers
 from gridcell.outages import service as outages
-from tests.conftest import PLMN_A, Receiver, alarm, fresh_database
-from tests.outages.conftest import FAULT_LINE, GRID, GridEnv, iso, site_id
+from tests.conftest import PLMN_A, Receiver, alarm
+from tests.outages.conftest import GRID, GridEnv, iso, site_id
 from tests.outages.schema3gpp import validate_error, validate_moi, validator_for
 
 
@@ -173,66 +168,3 @@ def test_power_alarm_moves_battery_start_and_feeds_the_interfaces(genv: GridEnv,
         assert c.post("/api/v1/ingest/notifications", json=clear, headers=world.mno.auth()).status_code == 200
     finally:
         assert c.delete(tm, headers=world.dso.auth()).status_code == 200
-
-
-CIM_XML = """<?xml version="1.0"?>
-<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns:cim="http://iec.ch/TC57/CIM100#">
-  <cim:Outage rdf:ID="_OUT-77">
-    <cim:mRID>OUT-77</cim:mRID>
-    <cim:actualPeriod><cim:start>2026-11-20T08:00:00Z</cim:start></cim:actualPeriod>
-    <cim:estimatedPeriod><cim:end>2026-11-20T12:00:00Z</cim:end></cim:estimatedPeriod>
-    <cim:Equipments><cim:mRID>mv_oberrhein/line:LINE</cim:mRID></cim:Equipments>
-    <cim:Location>
-      <cim:PositionPoints><cim:xPosition>7.80</cim:xPosition><cim:yPosition>48.42</cim:yPosition></cim:PositionPoints>
-    </cim:Location>
-  </cim:Outage>
-</rdf:RDF>"""
-
-
-def test_import_cim_and_odin(genv: GridEnv) -> None:
-    fmt, records = importers.parse(CIM_XML.replace("LINE", str(FAULT_LINE)))
-    assert fmt == "cim" and records[0][0] == "OUT-77"
-    odin = {"outages": [{"outageId": "ODIN 1", "startTime": "2026-11-21T06:00:00Z",
-                         "estimatedRestorationTime": "2026-11-21T09:30:00Z",
-                         "geometry": {"type": "Polygon", "coordinates": [[[7.75, 48.40], [7.80, 48.40], [7.80, 48.44],
-                                                                          [7.75, 48.40]]]}}]}
-    fmt2, records2 = importers.parse(json.dumps(odin))
-    assert fmt2 == "odin" and records2[0][0] == "ODIN-1"
-    try:
-        with genv.db.write() as s:
-            assert outages.import_records(s, genv.world.dso.id, records + records2) == {"created": 2, "updated": 0}
-        moi = genv.moi("OUT-77")
-        validate_moi(moi, "OutageAndRecoveryInfo-Single")
-        assert moi["attributes"]["expectedOutageEndTime"] == "2026-11-20T12:00:00Z"
-        assert len(genv.plan("OUT-77")["phases"][0]["buses"]) == 44  # line 0 trips its feeder
-        validate_moi(genv.moi("ODIN-1"), "OutageAndRecoveryInfo-Single")
-    finally:
-        genv.delete("OUT-77")
-        genv.delete("ODIN-1")
-
-
-def test_cli_imports(tmp_path: Path) -> None:
-    """The commands against their own store: a grid with an MNO's placed RAN sites, then CIM records."""
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    db = fresh_database(url)
-    from gridcell.tenancy import service as tenancy
-
-    with db.write() as s:
-        dso = tenancy.create_org(s, "DSO", "dso")
-        mno = tenancy.create_org(s, "MNO", "mno")
-        s.flush()
-        tenancy.create_agreement(s, dso, mno, [PLMN_A], "cell")
-    db.dispose()
-    envvars = {**os.environ, "GRIDCELL_DATABASE_URL": url, "PYTHONWARNINGS": "ignore"}
-    cmd = [sys.executable, "-c", "from gridcell.cli import main; main()"]
-    r = subprocess.run([*cmd, "import", "pandapower", GRID, "--org", dso, "--mno", mno, "--place-ran-sites", "1732",
-                        "--plmn", PLMN_A], capture_output=True, text=True, env=envvars, timeout=120)
-    assert r.returncode == 0, r.stderr
-    out = json.loads(r.stdout.strip().splitlines()[-1])
-    assert out["buses"] == 179 and out["stations"] >= 141 and out["ranSitesPlaced"] > 0
-    f = tmp_path / "cim.xml"
-    f.write_text(CIM_XML.replace("LINE", str(FAULT_LINE)), encoding="utf-8")
-    r = subprocess.run([*cmd, "import", "outages", str(f), "--org", dso], capture_output=True, text=True,
-                       env=envvars, timeout=120)
-    assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout.strip().splitlines()[-1]) == {"format": "cim", "created": 1, "updated": 0}

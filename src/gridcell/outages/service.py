@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 from gridcell.core.clock import as_utc, isoformat, utcnow
 from gridcell.core.errors import Forbidden, InvalidInput, NotFound
 from gridcell.exposure import status
-from gridcell.outages import grid, moi, notify, planner, views
+from gridcell.outages import grid, importers, moi, notify, planner, views
+from gridcell.outages.cim import OutageRecord
 from gridcell.outages.models import OutageInfo
 from gridcell.outages.patching import apply_patch
 from gridcell.outages.power import RanSitePower
@@ -27,6 +28,7 @@ from gridcell.outages.power import ran_site_power as _ran_site_power
 from gridcell.outages.resource import MoiRef, attributes_of
 from gridcell.tenancy import service as tenancy
 from gridcell.tenancy.service import Caller
+from gridcell.topology import service as topology
 
 __all__ = ["OutageEvidence", "RanSitePower", "energy_outages_for_sites", "ran_site_power"]
 
@@ -291,21 +293,33 @@ def plan_for(session: Session, caller: Caller, dso_id: str | None, moi_id: str) 
 # ---- import of outage records (CIM 61968 Outage, ODIN) ---------------------------------------------------------
 
 
-def import_records(session: Session, dso_id: str, records: list[tuple[str, dict[str, Any]]]) -> dict[str, int]:
-    """Create or update OutageAndRecoveryInfo MOIs of a DSO from imported records; all-or-nothing."""
+def import_records(session: Session, dso_id: str, records: list[OutageRecord]) -> dict[str, int]:
+    """Create or update OutageAndRecoveryInfo MOIs of a DSO from imported records; all-or-nothing. Usage points
+    without a location of their own are the DSO's sites of that id; an error names the record's own field."""
     if tenancy.get_org(session, dso_id).kind != "dso":
         raise InvalidInput(f"{dso_id} is not a DSO")
+    sites = ({s.site_id: (s.lon, s.lat) for s in topology.sites_of_org(session, dso_id)}
+             if any(up.point is None for r in records for up in r.usage_points) else {})
     created = updated = 0
-    for moi_id, attrs in records:
+    for rec in records:
         try:
-            moi.check_moi_id(moi_id)
-            _, was_created = _write(session, dso_id, moi_id, _row(session, dso_id, moi_id), attrs)
+            moi.check_moi_id(rec.moi_id)
+            attrs = importers.attributes(rec, sites)
+            _, was_created = _write(session, dso_id, rec.moi_id, _row(session, dso_id, rec.moi_id), attrs)
         except InvalidInput as exc:
-            raise InvalidInput(f"outage record {moi_id}: {exc.detail}; nothing was imported",
-                               errors=[{**e, "loc": f"{moi_id}/{e.get('loc', '')}"} for e in exc.errors]) from exc
+            raise InvalidInput(f"outage record {rec.moi_id}: {exc.detail}; nothing was imported",
+                               errors=[{**e, "loc": _source_field(rec, str(e.get("loc", "")))}
+                                       for e in exc.errors]) from exc
         created += int(was_created)
         updated += int(not was_created)
     return {"created": created, "updated": updated}
+
+
+def _source_field(rec: OutageRecord, loc: str) -> str:
+    """An attribute's error named by the record's own field too: `OUT-1/Outage.actualPeriod.start (outageStartTime)`."""
+    attr = loc.split("/", 1)[0]
+    source = next((rec.fields.get(k) for k, a in importers.ATTRIBUTE_OF.items() if a == attr), None)
+    return f"{rec.moi_id}/{source} ({loc})" if source else f"{rec.moi_id}/{loc}"
 
 
 def grid_map(session: Session, caller: Caller) -> list[dict[str, Any]]:
