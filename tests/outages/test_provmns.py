@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from gridcell.app import create_app
 from gridcell.exposure.models import OutboxRow, Subscription
 from gridcell.outages import notify
+from gridcell.tenancy.service import audit_entries
 from tests.conftest import Receiver, build_world, fresh_database, make_settings
 from tests.outages.conftest import GridEnv, iso
 from tests.outages.schema3gpp import (
@@ -134,9 +135,16 @@ def test_subnetwork_containment_by_scope(genv: GridEnv, two_outages: tuple[str, 
         mine = _get(genv, _sn(genv), who, scopeType="BASE_ALL")["NtfSubscriptionControl"]
         assert [(m["id"], m["attributes"]["notificationRecipientAddress"]) for m in mine] == [
             ("all", genv.receivers[who].url)]
-    # An MNO reads its own answer in the tree as in the MOI; another DSO sees no SubNetwork.
+    # An MNO reads its own answer in the tree as in the MOI, and the DSO sees that it read them (a DSO's own reads
+    # are not audited); another DSO sees no SubNetwork.
+    with genv.db.read() as s:
+        before = len(audit_entries(s, genv.world.dso.id, 1000))
     mno_tree = _get(genv, _sn(genv), "mno", scopeType="BASE_ALL")
     assert next(m for m in mno_tree["OutageAndRecoveryInfo"] if m["id"] == first) == genv.moi(first, "mno")
+    with genv.db.read() as s:
+        new = audit_entries(s, genv.world.dso.id, 1000)[:-before or None]  # newest first
+    assert [(e.org_id, e.action) for e in new] == [(genv.world.mno.id, "read OutageAndRecoveryInfo")] * 2
+    assert new[0].detail == {"id": first} and first in new[1].detail["ids"]  # the MOI, before it the tree
     r = genv.client.get(_sn(genv), params={"scopeType": "BASE_ALL"}, headers=genv.world.dso2.auth("viewer"))
     assert r.status_code == 404 and r.json()["status"] == "404"
     validate_error(r.json(), "GET")

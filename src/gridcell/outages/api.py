@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from gridcell.core.clock import isoformat, utcnow
 from gridcell.core.db import Database
@@ -66,7 +67,13 @@ def _settings(request: Request) -> Any:
 async def _read(request: Request, caller: Caller, dso_id: str, target: provmns.Target) -> JSONResponse:
     flat = provmns.FLAT_MEDIA_TYPE in request.headers.get("accept", "")
     params = request.query_params.multi_items()
-    out = await in_write(request, lambda s: provmns.read(s, caller, dso_id, target, params, flat=flat))
+    db: Database = request.app.state.db
+
+    def run() -> Any:
+        with (db.write() if caller.org_kind == "mno" else db.read()) as session:  # an MNO's read is audited
+            return provmns.read(session, caller, dso_id, target, params, flat=flat)
+
+    out = await run_in_threadpool(run)
     return JSONResponse(out, media_type=provmns.FLAT_MEDIA_TYPE if flat else "application/json")
 
 
