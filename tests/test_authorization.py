@@ -36,6 +36,7 @@ DASHBOARD_PATHS = {
     "/web/outages/{dso_id}/{moi_id}/generators",
     "/web/alerts", "/web/alerts/ack", "/web/commands", "/web/commands/{command_id}/ack",
     "/web/subscriptions", "/web/subscriptions/{sub_id}/delete",
+    "/web/sites", "/web/sites/{site_id}", "/web/ran-sites", "/web/ran-sites/{ran_site_id}", "/web/map",
 }
 THREEGPP_PREFIXES = ("/api/v1/ingest", "/FaultSupervisionMnS")
 ROLES = ("viewer", "operator", "admin")

@@ -181,7 +181,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None, bus
 
     app = FastAPI(title="gridcell", version=__version__, lifespan=lifespan,
                   description="Operations exchange between energy utilities (DSOs) and mobile network operators "
-                              "(MNOs): exposure, reporting and energy outage coordination.")
+                              "(MNOs): exposure, reporting and energy outage coordination.",
+                  docs_url=None, redoc_url=None)  # /docs and /redoc: gridcell.web.api_docs, from vendored assets
     app.state.db, app.state.bus, app.state.settings = db, bus, settings
     app.state.leases, app.state.node_id, app.state.clustered = leases, node, clustered
     app.state.ready, app.state.stopping = False, False

@@ -142,12 +142,25 @@ class Pages:
         self.errors: list[str] = []
 
     def new(self, viewport: dict[str, int] | None = None, color_scheme: str = "light") -> Any:
+        """A page that may only reach this machine (the console works offline: anything else is refused and is
+        an error), and whose missing resources (a 404 for a script, a style, an icon) are errors too."""
         context = self.browser.new_context(viewport=viewport or WIDE, locale="en-GB", timezone_id="UTC",
                                            color_scheme=color_scheme)
+        context.route(re.compile(r"^(?!https?://127\.0\.0\.1[:/])"), self._offline)
         self.contexts.append(context)
         pg = context.new_page()
         pg.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        pg.on("response", self._missing)
         return pg
+
+    def _offline(self, route: Any) -> None:
+        if not route.request.url.startswith(("data:", "blob:", "about:")):
+            self.errors.append(f"request to another host: {route.request.url}")
+        route.abort()
+
+    def _missing(self, response: Any) -> None:
+        if response.status == 404 and response.request.resource_type != "document":
+            self.errors.append(f"404 for {response.request.resource_type} {response.url}")
 
     def close(self) -> None:
         for c in self.contexts:
@@ -159,7 +172,7 @@ def pages(browser: Any) -> Iterator[Pages]:
     out = Pages(browser)
     yield out
     out.close()
-    assert not out.errors, f"JavaScript errors on the page: {out.errors}"
+    assert not out.errors, f"errors on the page: {out.errors}"
 
 
 @pytest.fixture

@@ -47,6 +47,35 @@ def daily_availability(session: Session, dso_id: str, days: int, now: datetime) 
 
 
 @dataclass(frozen=True)
+class HourlySeries:
+    plmn: str
+    hours: list[int]  # epoch hours, oldest first, every hour of the window
+    probes: list[int]
+    failures: list[int]
+    rtt_mean_ms: list[float | None]
+
+
+def hourly_series(session: Session, dso_id: str, site_pk: int, hours: int, now: datetime) -> list[HourlySeries]:
+    """Per PLMN of one of the DSO's sites: probes, failed probes and mean RTT per hour over the last `hours` hours
+    (from the hourly rollups: the console's availability and latency charts)."""
+    now_hour = int(now.timestamp() * 1000) // HOUR_MS
+    first = now_hour - hours + 1
+    plmn_of = {u.pk: u.plmn for u in topology.usim_refs(session, dso_id) if u.site_pk == site_pk}
+    # per PLMN: probes, failures, RTT sum, RTT count per hour
+    acc = {p: np.zeros((4, hours), dtype=np.float64) for p in set(plmn_of.values())}
+    if plmn_of:
+        for usim_pk, hour, probes, failures, rtt_count, rtt_sum in session.execute(
+                select(ProbeHourly.usim_pk, ProbeHourly.hour, ProbeHourly.probes, ProbeHourly.failures,
+                       ProbeHourly.rtt_count, ProbeHourly.rtt_sum)
+                .where(ProbeHourly.usim_pk.in_(sorted(plmn_of)), ProbeHourly.hour >= first,
+                       ProbeHourly.hour <= now_hour)):
+            acc[plmn_of[usim_pk]][:, hour - first] += (probes, failures, rtt_sum, rtt_count)
+    return [HourlySeries(plmn, list(range(first, now_hour + 1)), [int(x) for x in a[0]], [int(x) for x in a[1]],
+                         [round(float(a[2, i] / a[3, i]), 1) if a[3, i] else None for i in range(hours)])
+            for plmn, a in sorted(acc.items())]
+
+
+@dataclass(frozen=True)
 class CellDrop:
     id: str
     cell_pk: int

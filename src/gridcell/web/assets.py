@@ -1,5 +1,6 @@
 """Builds the dashboard's vendored browser assets offline-reproducibly: `npm ci` of the pinned lockfile in
-`web/assets/` (Leaflet from the npm registry), then a copy of the files the pages load into `web/static/vendor/`.
+`web/assets/` (Leaflet for the maps, uPlot for the charts, Swagger UI and ReDoc for the API docs, all from the npm
+registry), then a copy of the files the pages load into `web/static/vendor/`: nothing is fetched from a CDN.
 
 Run by `make assets` (and so by `make run` / `make test`): `python -m gridcell.web.assets`. Idempotent: does
 nothing when the vendored copy matches the lockfile.
@@ -17,9 +18,15 @@ HERE = Path(__file__).resolve().parent
 SOURCE = HERE / "assets"
 VENDOR = HERE / "static" / "vendor"
 STAMP = VENDOR / ".lock-sha256"
-# package → files (relative to the package's dist directory) the pages load
-FILES = {"leaflet": ("leaflet.js", "leaflet.css", "images/layers.png", "images/layers-2x.png",
-                     "images/marker-icon.png", "images/marker-icon-2x.png", "images/marker-shadow.png")}
+# package → (file in the package, name under vendor/<package>/) for every file the pages load
+FILES: dict[str, tuple[tuple[str, str], ...]] = {
+    "leaflet": tuple((f"dist/{f}", f) for f in ("leaflet.js", "leaflet.css", "images/layers.png",
+                                                 "images/layers-2x.png", "images/marker-icon.png",
+                                                 "images/marker-icon-2x.png", "images/marker-shadow.png")),
+    "uplot": (("dist/uPlot.iife.min.js", "uPlot.iife.min.js"), ("dist/uPlot.min.css", "uPlot.min.css")),
+    "swagger-ui-dist": (("swagger-ui-bundle.js", "swagger-ui-bundle.js"), ("swagger-ui.css", "swagger-ui.css")),
+    "redoc": (("bundles/redoc.standalone.js", "redoc.standalone.js"),),
+}
 
 
 def _lock_hash() -> str:
@@ -28,7 +35,7 @@ def _lock_hash() -> str:
 
 def built() -> bool:
     return STAMP.is_file() and STAMP.read_text().strip() == _lock_hash() and all(
-        (VENDOR / pkg / f).is_file() for pkg, files in FILES.items() for f in files)
+        (VENDOR / pkg / dest).is_file() for pkg, files in FILES.items() for _, dest in files)
 
 
 def build(*, force: bool = False) -> Path:
@@ -44,9 +51,9 @@ def build(*, force: bool = False) -> Path:
         dest = VENDOR / pkg
         if dest.exists():
             shutil.rmtree(dest)
-        for f in files:
-            (dest / f).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(SOURCE / "node_modules" / pkg / "dist" / f, dest / f)
+        for source, name in files:
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(SOURCE / "node_modules" / pkg / source, dest / name)
     STAMP.write_text(_lock_hash() + "\n")
     return VENDOR
 

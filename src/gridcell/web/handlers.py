@@ -2,7 +2,8 @@
 
 In-transaction handlers note which organisations a unit of work concerned; after the commit one message per
 unit of work goes on the bus (`web.wake`, payload `{"orgs": [...]}`), and `/web/events` streams it to the
-browsers of those organisations, which then re-read their panels from the store.
+browsers of those organisations, which then re-read their panels from the store. Status changes are also written
+to the status history (one executemany per unit of work) that the per-site timeline reads.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from gridcell.core import events
@@ -21,6 +23,7 @@ from gridcell.incidents.service import TICKET_CHANGED, TicketChanged
 from gridcell.outages.views import PLAN_CHANGED, OutagePlanChanged
 from gridcell.telemetry.service import PROBES_INGESTED, ProbesIngested
 from gridcell.topology.service import TOPOLOGY_IMPORTED, TopologyImported
+from gridcell.web.models import StatusHistory
 
 WAKE_TOPIC = "web.wake"
 
@@ -35,8 +38,17 @@ def _wake(session: Session, orgs: set[str]) -> None:
         queue_after_commit(session, DashboardWake(frozenset(orgs)))
 
 
+_HISTORY: Table = StatusHistory.__table__  # type: ignore[assignment]
+
+
 def on_status_changed(session: Session, event: StatusChanged) -> None:
     _wake(session, {c.site.org_id for c in event.changes} | {c.mno_id for c in event.changes})
+    rows = [{"org_id": c.site.org_id, "site_id": c.site.site_id, "plmn": c.plmn, "mno_id": c.mno_id,
+             "status": c.status, "previous": c.previous, "at": c.since if c.status != c.previous else event.at,
+             "categories": sorted({str(r.get("category")) for r in c.reasons if r.get("category")})}
+            for c in event.changes]
+    if rows:
+        session.execute(insert(_HISTORY), rows)
 
 
 def on_cells_changed(session: Session, event: CellsChanged) -> None:

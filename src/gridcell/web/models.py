@@ -1,10 +1,11 @@
-"""Dashboard tables: per-organisation users (scrypt-hashed passwords) and browser sessions."""
+"""Dashboard tables: per-organisation users (scrypt-hashed passwords), browser sessions, site status history."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gridcell.core.db import Base
@@ -36,3 +37,22 @@ class WebSession(Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime] = mapped_column(index=True)
     last_seen_at: Mapped[datetime | None]  # the idle timeout runs from here (None: from created_at)
+
+
+class StatusHistory(Base):
+    """Each change of a DSO site × PLMN status, as the DSO saw it (categories only, never cells or alarm text: an
+    area-level agreement shows no more in history than it does live). Written in the unit of work that changed
+    the status, so the history never disagrees with the status."""
+
+    __tablename__ = "web_status_history"
+    __table_args__ = (Index("ix_web_status_history_site", "org_id", "site_id", "at"),)
+
+    pk: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    org_id: Mapped[str] = mapped_column(String(40))  # the DSO
+    site_id: Mapped[str] = mapped_column(String(100))
+    plmn: Mapped[str] = mapped_column(String(6))
+    mno_id: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(12))
+    previous: Mapped[str] = mapped_column(String(12))
+    at: Mapped[datetime]
+    categories: Mapped[list[Any]]

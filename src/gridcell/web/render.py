@@ -116,9 +116,10 @@ env.globals.update(statuses=views.STATUSES, status_label=views.STATUS_LABEL, cat
 
 
 NAV = {
-    "dso": [("/web/dso", "Overview"), ("/web/alerts", "Alerts"), ("/web/commands", "Failover"),
+    "dso": [("/web/dso", "Overview"), ("/web/sites", "Sites"), ("/web/alerts", "Alerts"), ("/web/commands", "Failover"),
             ("/web/tickets", "Incidents"), ("/web/outages", "Outages"), ("/web/subscriptions", "Subscriptions")],
-    "mno": [("/web/mno", "Overview"), ("/web/tickets", "Tickets"), ("/web/outages", "Outages"),
+    "mno": [("/web/mno", "Overview"), ("/web/map", "Map"), ("/web/ran-sites", "RAN sites"), ("/web/tickets", "Tickets"),
+            ("/web/outages", "Outages"),
             ("/web/subscriptions", "Subscriptions")],
 }
 

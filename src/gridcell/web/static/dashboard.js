@@ -148,6 +148,26 @@
     }
   }
 
+  /* ---- keyboard access to what scrolls sideways (wide tables on a phone) -------------------------------- */
+  var FOCUSABLE = "a[href], button, input, select, textarea, [tabindex]";
+
+  function scrollablesFocusable() {
+    document.querySelectorAll(".card, .scroll").forEach(function (el) {
+      var scrolls = el.scrollWidth > el.clientWidth + 1;
+      var owns = el.getAttribute("data-gc-tab") === "1";
+      if (scrolls && !el.hasAttribute("tabindex") && !el.querySelector(FOCUSABLE)) {
+        el.setAttribute("tabindex", "0");
+        el.setAttribute("data-gc-tab", "1");
+      } else if (!scrolls && owns) {
+        el.removeAttribute("tabindex");
+        el.removeAttribute("data-gc-tab");
+      }
+    });
+  }
+
+  scrollablesFocusable();
+  window.addEventListener("resize", scrollablesFocusable);
+
   /* ---- live refresh ------------------------------------------------------------------------------------- */
   function applyOverview(d) {
     state.data = d;
@@ -168,6 +188,7 @@
     if (side && d.side != null) { side.innerHTML = d.side; }
     if (d.map) { drawMap(d.map); }
     if (d.clock) { setClock(d.clock.now, d.clock.speed); tickClock(); }
+    scrollablesFocusable();
     document.body.setAttribute("data-updated", d.at);
   }
 
@@ -182,6 +203,7 @@
     if (fclock) { setClock(fclock.getAttribute("data-now"), parseFloat(fclock.getAttribute("data-speed"))); }
     var data = doc.getElementById("page-data");
     if (data) { window.dispatchEvent(new CustomEvent("gridcell:data", {detail: data.textContent})); }
+    scrollablesFocusable();
     document.body.setAttribute("data-updated", new Date().toISOString());
   }
 
