@@ -20,6 +20,9 @@ def test_unusable_callbacks_are_refused_naming_the_field(app_client: TestClient,
                               ("/ProvMnS/v1900/subscriptions", {"consumerReference": url}, "consumerReference"),
                               ("/tmf-api/troubleTicket/v4/hub", {"callback": url}, "callback")):
         r = c.post(path, json=body, headers=world.dso.auth())
+        if path.startswith("/tmf-api") and "user:secret@" in url:  # TMF hubs take them as the listener's basic auth
+            assert r.status_code == 201 and r.json()["auth"] == {"type": "basic"} and "secret" not in r.text, r.text
+            continue
         assert 400 <= r.status_code < 500 and r.status_code != 404, (path, url, r.text)
         assert field in r.text, (path, r.text)
     assert c.get("/api/v1/subscriptions", headers=world.dso.auth("viewer")).json() == before
