@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from gridcell.bench.exposure import Server
+from gridcell.core import sealed
 from gridcell.core.db import Database
 from gridcell.exposure import status
 from gridcell.migrations import upgrade
@@ -25,6 +26,7 @@ from tests.conftest import PLMN_A, cell_dn, dso_topology, mno_topology
 from tests.exposure.test_durability import wait_until
 from tests.feeds.producer_double import ProducerDouble
 
+KEY = sealed.new_key()  # the server seals the producer's credentials with it
 PERIOD_S = 6  # heartbeats every 3 s; stale is due 9 s after the last one, and must come within 12 s
 
 
@@ -67,7 +69,8 @@ def _server(tmp_path: Path, url: str, like: Server | None = None) -> Server:
     server = Server(tmp_path, url)
     if like is not None:  # the same address: the producer's subscription still points there
         server.port, server.base = like.port, like.base
-    server.settings = {"GRIDCELL_PUBLIC_URL": server.base, "GRIDCELL_TICK_INTERVAL_S": "0.25"}
+    server.settings = {"GRIDCELL_PUBLIC_URL": server.base, "GRIDCELL_TICK_INTERVAL_S": "0.25",
+                       "GRIDCELL_SECRET_KEYS": KEY}
     return server
 
 

@@ -72,11 +72,15 @@ def test_a_feed_that_cannot_work_is_refused_naming_the_field(app_client: TestCli
     assert app_client.get(FEEDS, headers=world.mno.auth("viewer")).json() == []
 
 
-def test_credentials_never_come_back_and_one_producer_per_mno(app_client: TestClient, world: World,
+def test_credentials_never_come_back_and_one_producer_per_mno(app_client: TestClient, world: World, db: Database,
                                                               producer: ProducerDouble) -> None:
     feed = _connect(app_client, world, producer)
     shown = app_client.get(FEEDS, headers=world.mno.auth("viewer")).text
     assert "s3cret" not in shown and "s3cret" not in str(feed)
+    with db.read() as s:
+        row = s.get(MnoFeed, feed["id"])
+        assert row is not None and row.auth is not None and "s3cret" not in str(row.auth)  # sealed at rest
+        assert service.credentials(row) == {"type": "basic", "username": "gridcell", "password": "s3cret"}
     assert feed["auth"] == {"type": "basic"}
     assert feed["consumerReference"].startswith("http://127.0.0.1:8000/api/v1/ingest/feeds/" + feed["id"] + "/")
     r = app_client.post(FEEDS, headers=world.mno.auth("admin"), json={"kind": "faultMns",

@@ -70,6 +70,7 @@ def connect(org: Annotated[str, typer.Option(help="the MNO organisation")],
 
 @feeds.command("list")
 def list_feeds(org: Annotated[str, typer.Option(help="the MNO organisation")]) -> None:
+    """List the MNO's feeds: kind, state, when last heard from and last reconciled."""
     from gridcell.feeds import service
 
     with _db().read() as session:
@@ -80,6 +81,7 @@ def list_feeds(org: Annotated[str, typer.Option(help="the MNO organisation")]) -
 
 @feeds.command("show")
 def show(feed_id: str, org: Annotated[str, typer.Option(help="the MNO organisation")]) -> None:
+    """Show one feed as JSON (its consumerReference, supervision and reconciliation state)."""
     from gridcell.feeds import service
 
     try:
@@ -115,7 +117,8 @@ def reconcile(feed_id: str, org: Annotated[str, typer.Option(help="the MNO organ
     try:
         with db.read() as session:
             row = service.get(session, org, feed_id)
-            producer = Producer(row.base_url or "", row.auth, allow_private=settings.allow_private_webhooks)
+            producer = Producer(row.base_url or "", service.credentials(row),
+                                allow_private=settings.allow_private_webhooks)
         typer.echo(json.dumps(service.reconcile(db, feed_id, producer)))
     except DomainError as exc:
         _fail(exc)

@@ -28,7 +28,7 @@ async def start(app: Any) -> list[asyncio.Task[None]]:
     interval = float(settings.tick_interval_s)
 
     def producer_of(row: MnoFeed) -> Producer:
-        return Producer(row.base_url or "", row.auth, allow_private=settings.allow_private_webhooks)
+        return Producer(row.base_url or "", service.credentials(row), allow_private=settings.allow_private_webhooks)
 
     async def heard() -> None:
         while True:

@@ -18,8 +18,8 @@ class MnoFeed(Base):
     org_id: Mapped[str] = mapped_column(ForeignKey("organisations.id"), index=True)  # the MNO
     kind: Mapped[str] = mapped_column(String(12))  # faultMns (gridcell subscribes and pulls) | push (supervised)
     base_url: Mapped[str | None] = mapped_column(String(2000))  # the producer's .../FaultSupervisionMnS/v1
-    # Credentials toward the producer ({"type": "basic", "username", "password"} | {"type": "bearer", "token"});
-    # never shown by the API.
+    # Credentials toward the producer ({"type": "basic", "username", "password"} | {"type": "bearer", "token"}),
+    # the secret sealed (core.sealed); never shown by the API.
     auth: Mapped[dict[str, Any] | None]
     filter: Mapped[str | None] = mapped_column(String(2000))
     heartbeat_period_s: Mapped[int]

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
-from gridcell.core import prepared
+from gridcell.core import prepared, sealed
 from gridcell.core.clock import isoformat, utcnow
 from gridcell.core.db import Database
 from gridcell.core.errors import Conflict, InvalidInput, NotFound
@@ -104,6 +104,26 @@ def _auth(raw: Any) -> dict[str, Any] | None:
     return {"type": raw["type"], **{f: raw[f] for f in fields}}
 
 
+def _seal(auth: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Credentials toward the producer are stored encrypted (core.sealed): the exchange must present them, so
+    they cannot be hashed; the user name stays readable."""
+    if auth is None:
+        return None
+    secret = "password" if auth["type"] == "basic" else "token"
+    return {**auth, secret: sealed.seal(auth[secret]), "sealed": True}
+
+
+def credentials(row: MnoFeed) -> dict[str, Any] | None:
+    """The feed's credentials toward its producer, opened."""
+    if not row.auth:
+        return None
+    auth = dict(row.auth)
+    if auth.pop("sealed", False):
+        secret = "password" if auth["type"] == "basic" else "token"
+        auth[secret] = sealed.unseal(auth[secret])
+    return auth
+
+
 def connect(session: Session, org_id: str, feed: FeedIn) -> MnoFeed:
     """One feed of each kind per MNO: two producers' alarm lists cannot both be the truth."""
     existing = session.scalars(select(MnoFeed).where(MnoFeed.org_id == org_id, MnoFeed.kind == feed.kind,
@@ -112,7 +132,7 @@ def connect(session: Session, org_id: str, feed: FeedIn) -> MnoFeed:
         raise Conflict(f"the organisation already has a {feed.kind} feed ({existing.id}); disconnect it first",
                        errors=[{"loc": "kind", "msg": "one feed of each kind per MNO"}])
     now = utcnow()
-    row = MnoFeed(id=new_id("feed"), org_id=org_id, kind=feed.kind, base_url=feed.base_url, auth=feed.auth,
+    row = MnoFeed(id=new_id("feed"), org_id=org_id, kind=feed.kind, base_url=feed.base_url, auth=_seal(feed.auth),
                   filter=feed.filter, heartbeat_period_s=feed.heartbeat_period_s,
                   sink_key=secrets.token_urlsafe(24), sink_base_url=feed.sink_base_url,
                   state="connecting" if feed.kind == "faultMns" else "active", producer_subscription=None,
