@@ -17,8 +17,10 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 
 venv: $(STAMP)
 
-run: venv assets  ## the exchange on SQLite with a seeded demo, at http://127.0.0.1:8000
-	$(BIN)/gridcell demo
+PORT ?= 8000
+
+run: venv assets  ## the exchange on SQLite with a seeded demo at http://127.0.0.1:$(PORT) (make run PORT=8080), in ./gridcell.db: the store every gridcell command opens by default
+	$(BIN)/gridcell demo --port $(PORT)
 
 test: venv node assets browser lint typecheck contracts pytest  ## lint, types, layering contracts, every test
 

@@ -22,6 +22,24 @@ from gridcell.core.db import Database
 from gridcell.migrations import upgrade
 from gridcell.wiring import register_handlers
 
+DEMO_MARK = ".demo"  # beside the SQLite file: this store is the demo's, and the next demo may recreate it
+PROBE_SWEEP_S = 900.0  # every CPE probes every PLMN each 15 virtual minutes (1.5 s of wall time at 600x)
+
+
+def demo_database(url: str) -> str:
+    """The SQLite file of a store URL (the demo runs on the store every command opens by default)."""
+    if not url.startswith("sqlite:///"):
+        raise ValueError(f"the demo runs on SQLite; GRIDCELL_DATABASE_URL is {url.split('://')[0]}")
+    return url.removeprefix("sqlite:///")
+
+
+def check_recreatable(database: str) -> None:
+    """The demo recreates its store at each start: never one it did not make (a store built with the CLI)."""
+    path = Path(database)
+    if path.exists() and path.stat().st_size > 0 and not Path(database + DEMO_MARK).exists():
+        raise ValueError(f"{path.resolve()} holds a store the demo did not make, and the demo recreates its store: "
+                         "give another file with --database, or remove this one")
+
 
 def run_demo(host: str, port: int, database: str, *, grid: str = "mv_oberrhein", seed: int = 1,
              speed: float = 600.0) -> None:
@@ -48,6 +66,7 @@ def run_demo(host: str, port: int, database: str, *, grid: str = "mv_oberrhein",
     for suffix in ("", "-wal", "-shm"):
         Path(database + suffix).unlink(missing_ok=True)
     shutil.copyfile(world.template, database)
+    Path(database + DEMO_MARK).write_text("made by gridcell demo: recreated at each start\n")
     url = f"sqlite:///{Path(database).resolve()}"
     db = Database(url)
     upgrade(db)
@@ -58,7 +77,8 @@ def run_demo(host: str, port: int, database: str, *, grid: str = "mv_oberrhein",
     t = world.tokens
     plmn_a, plmn_b = cfg.plmns[0], cfg.plmns[1]
     print(f"""
-gridcell demo — {base}  (SQLite: {database}; twin of {world.grid_name}: {len(world.stations)} stations,
+gridcell demo — {base}  (store: {url}, what every gridcell command opens by default here;
+  twin of {world.grid_name}: {len(world.stations)} stations,
   {len(world.ran)} RAN sites; virtual time runs {speed:g}x from {cfg.start.date()})
   API docs:           {base}/docs
   Dashboard:          {base}/web/login  (log in with any token below: DSO → operations centre, MNO → service desk)
@@ -74,6 +94,7 @@ Try:
   curl -s -H "Authorization: Bearer {t['dso_viewer']}" {base}/tmf-api/troubleTicket/v4/troubleTicket
   curl -s -N -H "Authorization: Bearer {t['dso_operator']}" -X POST {base}/api/v1/subscriptions \\
        -H 'Content-Type: application/json' -d '{{"minStatus":"degraded"}}'   # then GET …/subscriptions/<id>/events
+  gridcell report availability --dso {world.dso_id}      # reads this store
 Headless figures and report: gridcell demo --headless --years 1 --seed 1 --json out.json --html report.html
 The twin's events stream in now. Ctrl-C stops.
 """, file=sys.stderr, flush=True)
@@ -83,7 +104,7 @@ The twin's events stream in now. Ctrl-C stops.
         time.sleep(1.0)
         twin = HttpTwin(world, db, base, clock, stop)
         try:
-            Engine(world, faults.draw(world, seed), seed, "gridcell", twin).run()
+            Engine(world, faults.draw(world, seed), seed, "gridcell", twin, probe_sweep_s=PROBE_SWEEP_S).run()
         except KeyboardInterrupt:
             return
         except Exception as exc:  # the server keeps running; say why the stream stopped

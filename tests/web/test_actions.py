@@ -140,7 +140,7 @@ def test_the_dso_acknowledges_alerts_and_failover_commands(app_client: TestClien
     commands = app_client.get("/web/commands").text
     cmd = re.search(r'<tr data-command="([^"]+)" data-action="switch">', commands)
     assert cmd is not None, commands
-    flash, html = _post(app_client, "/web/commands", f"/web/commands/{cmd.group(1)}/ack",
+    flash, _html = _post(app_client, "/web/commands", f"/web/commands/{cmd.group(1)}/ack",
                         {"status": "done", "detail": "router confirmed"})
     assert "acknowledged: done" in flash
     api = app_client.get("/api/v1/failover/commands", headers=world.dso.auth("viewer")).json()
@@ -242,7 +242,7 @@ def test_the_dso_declares_an_outage_moves_it_and_closes_it_and_the_mno_answers(
 def test_a_declaration_is_validated_on_the_server(grid_world: tuple[TestClient, Seeded, Database]) -> None:
     client, world, _ = grid_world
     _login(client, world.tokens["dso"])
-    flash, html = _post(client, "/web/outages/new", "/web/outages", {"moi_id": "OUT-BAD", "start": "yesterday",
+    flash, _html = _post(client, "/web/outages/new", "/web/outages", {"moi_id": "OUT-BAD", "start": "yesterday",
                                                                      "elements": f"{GRID}/line:9999"})
     assert "start" in flash and "elements" in flash
     flash, _ = _post(client, "/web/outages/new", "/web/outages", {"moi_id": "OUT-BAD",

@@ -68,8 +68,12 @@ class Outcome:
 
 
 class Engine:
-    def __init__(self, world: World, truth: Truth, seed: int, policy: str, twin: Twin | None = None) -> None:
+    def __init__(self, world: World, truth: Truth, seed: int, policy: str, twin: Twin | None = None, *,
+                 probe_sweep_s: float | None = None) -> None:
         self.w, self.truth, self.seed, self.policy, self.twin = world, truth, seed, policy, twin
+        # Live demo: every CPE probes every PLMN this often (virtual seconds), so the exchange has the probe
+        # history that availability and latency are computed from; the year runs send probes around events only.
+        self.probe_sweep_s = probe_sweep_s
         self.cfg = world.cfg
         self.gc = policy == "gridcell"
         self.plmns = list(self.cfg.plmns)
@@ -164,6 +168,16 @@ class Engine:
             self.at(e.t, self._cpe_fail, e)
         for gf in self.truth.grid_faults:
             self.at(gf.t, self._grid_fault, gf)
+        if self.twin is not None and self.probe_sweep_s:
+            self.at(self.probe_sweep_s, self._probe_sweep)
+
+    def _probe_sweep(self, t: float) -> None:
+        """Each CPE's probe on each of its PLMNs: successful while the path is up (RAN site serving, CPE working)."""
+        assert self.twin is not None and self.probe_sweep_s
+        for st in self.w.stations:
+            for k, plmn in enumerate(self.plmns):
+                self.twin.probe(t, st.idx, plmn, self.path_up(st.idx, k))
+        self.at(t + self.probe_sweep_s, self._probe_sweep)
 
     # ---- the state of a CPE ----------------------------------------------------------------------------------
 

@@ -153,6 +153,17 @@ def _line_effects(net: Any) -> tuple[dict[int, LineFault], dict[int, list[tuple[
     return out, xy
 
 
+def check_grid(source: str) -> None:
+    """Refuse a grid that does not load, before a demo or a simulation starts (ValueError saying what is
+    accepted)."""
+    from gridcell.core.errors import InvalidInput
+
+    try:
+        grid.load_network(source)
+    except InvalidInput as exc:
+        raise ValueError(exc.detail) from None
+
+
 def build(cfg: SimConfig, scenario_seed: int = 0, workdir: Path | None = None) -> World:
     """Create the template store (orgs, agreements, grid, RAN sites, CPEs) and the world read back from it."""
     register_handlers()

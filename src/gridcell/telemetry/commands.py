@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -66,24 +67,45 @@ def report_availability(dso: Annotated[str, typer.Option(help="the DSO organisat
     from rich.console import Console
     from rich.table import Table
 
-    from gridcell.cli import _db
+    from gridcell.cli import _db, _fail
+    from gridcell.core.errors import DomainError, InvalidInput
     from gridcell.telemetry import service
+    from gridcell.tenancy import service as tenancy
+    from gridcell.topology import service as topology
 
-    with _db().read() as session:
-        rows = service.availability_for(session, dso, site_ids=site)
+    try:
+        with _db(must_exist=True).read() as session:
+            if tenancy.get_org(session, dso).kind != "dso":
+                raise InvalidInput(f"{dso} is an MNO: availability is measured by a DSO's probes")
+            known = {s.site_id for s in topology.sites_of_org(session, dso)}
+            missing = sorted(set(site or ()) - known)
+            if missing:
+                raise InvalidInput(f"no site {', '.join(missing[:5])} at {dso}")
+            rows = service.availability_for(session, dso, site_ids=site)
+    except DomainError as exc:
+        _fail(exc)
 
     def pct(v: float | None) -> str:
         return "–" if v is None else f"{v * 100:.3f} %"
 
+    # Site ids are never cut: the table takes the width it needs (a pipe or a narrow terminal wraps the rest).
+    width = max([len("site"), *(len(r["siteId"]) for r in rows)])
     table = Table(title=f"Availability of {dso}")
     for col in ("site", "PLMN", "role", "1 h", "24 h", "30 d", "p95 ms", "SLA", "meets"):
-        table.add_column(col, justify="right" if col not in ("site", "PLMN", "role") else "left")
+        if col == "site":
+            table.add_column(col, no_wrap=True, min_width=width)
+        else:
+            table.add_column(col, justify="right" if col not in ("PLMN", "role") else "left", overflow="fold")
     for r in rows:
         meets = "–" if r["meetsSla"] is None else ("[green]yes" if r["meetsSla"] else "[red]no")
         table.add_row(r["siteId"], r["plmn"], r["role"], pct(r["availability1h"]), pct(r["availability24h"]),
                       pct(r["availability30d"]), "–" if r["p95RttMs24h"] is None else f"{r['p95RttMs24h']:.0f}",
                       pct(r["slaTarget"]), meets)
-    Console().print(table)
+    # A terminal folds what does not fit (never the site id); a pipe or a file gets the table whole.
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
+    if not rows:
+        typer.echo(f"{dso} has no site with a USIM under an agreement yet", err=True)
+
 
 
 def bench_telemetry(as_json: Annotated[bool, typer.Option("--json")] = False, results: int = 500_000,
