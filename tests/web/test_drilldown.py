@@ -44,9 +44,10 @@ def test_status_changes_are_history_and_the_timeline_shows_them(app_client: Test
 
 
 def test_probes_become_hourly_availability_and_latency(app_client: TestClient, world: World, db: Database) -> None:
-    now = datetime.now(UTC)
-    lines = [{"cpe": "D1-CPE0", "plmn": PLMN_B, "ts": (now - timedelta(minutes=m)).isoformat(), "ok": m % 4 != 0,
-              "rtt_ms": 40.0} for m in range(0, 120, 2)]
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)
+    # The two full hours before this one: 30 probes each, every other one failed.
+    lines = [{"cpe": "D1-CPE0", "plmn": PLMN_B, "ts": (hour + timedelta(minutes=2 * k)).isoformat(),
+              "ok": k % 2 == 0, "rtt_ms": 40.0} for k in range(60)]
     r = app_client.post("/api/v1/telemetry/probes", content=b"\n".join(orjson.dumps(x) for x in lines),
                         headers={**world.dso.auth(), "Content-Type": "application/x-ndjson"})
     assert r.status_code == 200, r.text
@@ -57,7 +58,7 @@ def test_probes_become_hourly_availability_and_latency(app_client: TestClient, w
     b = next(p for p in data["plmns"] if p["plmn"] == PLMN_B)
     assert b["probes"] == len(lines)
     shown = [a for a in b["availability"] if a is not None]
-    assert shown and all(a == 50.0 for a in shown)  # every other probe failed
+    assert shown == [50.0, 50.0]
     assert {x for x in b["rtt"] if x is not None} == {40.0}
     assert len(data["x"]) == 7 * 24
 
@@ -73,3 +74,20 @@ def test_nobody_drills_into_anothers_site(app_client: TestClient, world: World) 
     page = app_client.get(f"/web/ran-sites/RAN-{PLMN_A}")
     assert page.status_code == 200 and f"{PLMN_A}-C0" in page.text
     assert f"RAN-{PLMN_B}" not in app_client.get("/web/ran-sites").text
+
+
+def test_status_history_is_kept_ninety_days(app_client: TestClient, world: World, db: Database) -> None:
+    from gridcell.web import handlers
+    from gridcell.web.models import StatusHistory
+
+    now = datetime.now(UTC)
+    with db.write() as s:
+        for days in (200, 91, 89, 1):
+            s.add(StatusHistory(org_id=world.dso.id, site_id="D1-S0", plmn=PLMN_A, mno_id=world.mno.id,
+                                status="down", previous="ok", at=now - timedelta(days=days), categories=[]))
+    with db.write() as s:
+        assert handlers.prune_history(s, now) == 2
+    with db.read() as s:
+        kept = sorted(round((now - r.at).total_seconds() / 86400) for r in s.query(StatusHistory).filter_by(
+            site_id="D1-S0"))
+    assert kept == [1, 89]

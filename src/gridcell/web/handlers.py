@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, delete, insert, select
 from sqlalchemy.orm import Session
 
 from gridcell.core import events
-from gridcell.core.db import queue_after_commit
+from gridcell.core.clock import utcnow
+from gridcell.core.db import Database, queue_after_commit
+from gridcell.core.leases import singleton
 from gridcell.exposure.status import STATUS_CHANGED, StatusChanged
 from gridcell.faults.service import CELLS_CHANGED, CellsChanged
 from gridcell.incidents.service import TICKET_CHANGED, TicketChanged
@@ -26,6 +29,9 @@ from gridcell.topology.service import TOPOLOGY_IMPORTED, TopologyImported
 from gridcell.web.models import StatusHistory
 
 WAKE_TOPIC = "web.wake"
+HISTORY_DAYS = 90  # the status history the site pages draw from (they show 7 days)
+PRUNE_EVERY_S = 3600.0
+PRUNE_PAGE = 1000
 
 
 @dataclass(frozen=True)
@@ -80,8 +86,30 @@ def register() -> None:
     events.register(TOPOLOGY_IMPORTED, on_topology_imported)
 
 
+def prune_history(session: Session, now: datetime, days: float = HISTORY_DAYS) -> int:
+    """Delete up to PRUNE_PAGE status-history rows older than `days`; returns how many."""
+    pks = list(session.scalars(select(_HISTORY.c.pk).where(_HISTORY.c.at < now - timedelta(days=days))
+                               .order_by(_HISTORY.c.pk).limit(PRUNE_PAGE)))
+    if pks:
+        session.execute(delete(_HISTORY).where(_HISTORY.c.pk.in_(pks)))
+    return len(pks)
+
+
+async def _prune_loop(db: Database) -> None:
+    def run() -> None:
+        while True:
+            with db.write() as session:
+                if prune_history(session, utcnow()) < PRUNE_PAGE:
+                    return
+
+    while True:
+        await asyncio.to_thread(run)
+        await asyncio.sleep(PRUNE_EVERY_S)
+
+
 async def start(app: Any) -> list[asyncio.Task[None]]:
-    """Publish one wake-up per committed unit of work that concerned some organisation (no background task)."""
+    """Publish one wake-up per committed unit of work that concerned some organisation; prune the status
+    history once an hour (once across a cluster)."""
     bus = app.state.bus
 
     def publish(messages: list[Any]) -> None:
@@ -93,4 +121,4 @@ async def start(app: Any) -> list[asyncio.Task[None]]:
             bus.publish(WAKE_TOPIC, {"orgs": sorted(orgs)})
 
     app.state.db.on_commit(publish)
-    return []
+    return [asyncio.create_task(singleton(app, "web.history_retention", lambda: _prune_loop(app.state.db)))]

@@ -320,12 +320,11 @@ def dso_dashboard(session: Session, caller: Caller, now: datetime | None = None)
 
 def with_desk_answers(session: Session, caller: Caller, tickets: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The MNO desk's own words beside each ticket it answered ("ours: RRU fault, ETR 14:00")."""
-    if not tickets:
-        return tickets
-    full = {t["id"]: t for t in incidents.list_tickets(session, caller, {}, None, 0, 1000)[0]}
     for t in tickets:
-        a = (full.get(t["id"]) or {}).get("attribution") or {}
-        t["deskAnswer"] = a.get("decisionNote") if a.get("state") in ("confirmed", "overridden") else None
+        t["deskAnswer"] = None
+        if (t.get("attribution") or {}).get("state") in ("confirmed", "overridden"):  # only these were answered
+            a = incidents.get_ticket(session, caller, t["id"]).get("attribution") or {}
+            t["deskAnswer"] = a.get("decisionNote")
     return tickets
 
 
