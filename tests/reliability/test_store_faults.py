@@ -37,14 +37,15 @@ def small_fs(tmp_path: Path) -> Iterator[Path]:
 
 
 def _fill(path: Path) -> None:
-    with open(path, "wb") as f:
-        chunk = b"\0" * 65536
-        try:
+    """Fill the filesystem to the last byte (it may be full already: the store's WAL can take the rest)."""
+    chunk = b"\0" * 65536
+    try:
+        with open(path, "wb") as f:
             while True:
                 f.write(chunk)
                 f.flush()
-        except OSError:
-            pass
+    except OSError:
+        pass
 
 
 def test_a_full_filesystem_gives_503_and_recovers_by_itself(small_fs: Path) -> None:
