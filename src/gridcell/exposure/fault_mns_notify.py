@@ -24,7 +24,7 @@ from sqlalchemy import Table, Text, bindparam, cast, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from gridcell.core import prepared
+from gridcell.core import identity, prepared
 from gridcell.core.clock import isoformat, utcnow
 from gridcell.core.errors import InvalidInput
 from gridcell.core.ids import new_uuid
@@ -39,7 +39,6 @@ from gridcell.topology import service as topology
 
 CHANNEL = "faultmns"
 BASE = "/FaultSupervisionMnS/v1"
-SYSTEM_DN = "DC=gridcell.example"
 MAX_TIME_TICK = 2**31 - 1
 _SUBS: Table = Subscription.__table__  # type: ignore[assignment]
 _PUB: Table = FaultMnsPublished.__table__  # type: ignore[assignment]
@@ -113,7 +112,8 @@ def notification(kind: str, seen: Seen, notification_id: int, event_time: dateti
     """A TS 28.111 alarm notification as this DSO may receive it (header, alarm attributes, extensions)."""
     view = seen.view()
     body: dict[str, Any] = {"href": href_of(view["objectInstance"]), "notificationId": notification_id,
-                            "notificationType": kind, "eventTime": isoformat(event_time), "systemDN": SYSTEM_DN,
+                            "notificationType": kind, "eventTime": isoformat(event_time),
+                            "systemDN": identity.system_dn(),
                             "alarmId": seen.alarm_id, "alarmType": view["alarmType"],
                             "probableCause": view["probableCause"], "perceivedSeverity": view["perceivedSeverity"]}
     if "specificProblem" in view:

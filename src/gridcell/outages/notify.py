@@ -14,24 +14,15 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from gridcell.config import get_settings
+from gridcell.core import identity
 from gridcell.core.clock import isoformat, utcnow
 from gridcell.exposure import subscriptions
 from gridcell.outages import subscription_control
 from gridcell.outages.resource import MoiRef
 
 CHANNEL = subscription_control.CHANNEL
-_configured_dn: str | None = None
-
-
-def configure(system_dn: str | None) -> None:
-    """The running app's systemDN (its settings may differ from the environment's); None: the environment's."""
-    global _configured_dn
-    _configured_dn = system_dn
-
-
-def system_dn() -> str:
-    return _configured_dn or get_settings().system_dn
+configure = identity.configure
+system_dn = identity.system_dn
 
 
 def same_for_all(body: dict[str, Any]) -> Callable[[str], dict[str, Any]]:
