@@ -205,3 +205,28 @@ def test_a_foreign_plmn_import_cannot_change_the_plan(genv: GridEnv, outage: str
     assert after["version"] == before["version"]
     s_down = next(s for s in after["dsoSites"] if s["siteId"] == site_id("S-DOWN"))
     assert [p["plmn"] for p in s_down["plmnsLost"]] == [PLMN_A, PLMN_B]
+
+
+def test_an_answer_through_the_api_keeps_the_generators_the_mno_confirmed(genv: GridEnv, outage: str) -> None:
+    """Generator dispatches are confirmed in the console and travel with the MNO's answer; an answer the MNO
+    then gives through the API (which has no such field) must not drop them."""
+    from gridcell.outages import service as outages
+    from gridcell.tenancy import service as tenancy
+
+    assert genv.put(outage, genv.fault_body()).status_code == 201
+    token = genv.world.mno2.tokens["operator"]
+    with genv.db.write() as s:
+        caller = tenancy.authenticate(s, token)
+        assert caller is not None
+        confirmed = [{"ranSiteId": "B-1", "eta": iso(genv.t0 + timedelta(hours=1)), "late": False}]
+        outages.set_mno_answer(s, caller, genv.world.dso.id, outage,
+                               {"reason": "generator dispatched to B-1", "generatorsDispatched": confirmed})
+    r = genv.client.put(f"/api/v1/outages/{outage}/mno-answer", params={"dso": genv.world.dso.id},
+                        headers=genv.world.mno2.auth(), json={"mnoMaxServiceDuration": 240, "reason": "fuel cell"})
+    assert r.status_code == 200, r.text
+    dso = genv.attrs(outage)
+    b = next(x for x in dso["mnoAnswers"] if x["mnoId"] == genv.world.mno2.id)
+    assert b["mnoMaxServiceDuration"] == 240 and b["reason"] == "fuel cell"
+    with genv.db.read() as s:
+        row = outages._find(s, caller, genv.world.dso.id, outage)
+        assert row.mno_answers[genv.world.mno2.id]["generatorsDispatched"] == confirmed

@@ -216,7 +216,10 @@ def set_mno_answer(session: Session, caller: Caller, dso_id: str | None, moi_id:
             raise NotFound(f"no answer of {caller.org_id} on outage {moi_id}")
         answers.pop(caller.org_id)
     else:
-        answers[caller.org_id] = {**answer, "at": isoformat(now), "by": caller.client_id}
+        kept = {k: v for k, v in (answers.get(caller.org_id) or {}).items() if k == "generatorsDispatched"}
+        # Generator dispatches the MNO confirmed stay until it withdraws its answer: a new answer that does not
+        # speak of them (the API's has no such field) must not drop them.
+        answers[caller.org_id] = {**kept, **answer, "at": isoformat(now), "by": caller.client_id}
     before = views.renders(row, [row.dso_id, *agreement_mnos(session, row.dso_id)])
     row.mno_answers = answers
     row.updated_at = now
