@@ -117,7 +117,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         log.close()
 
 
-@pytest.fixture(scope="session")
+# Scoped to tests/e2e: Playwright's sync API keeps an asyncio loop running in this thread while it is open, and
+# every later test that calls asyncio.run() would fail if it stayed open for the whole session.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     need(CHROMIUM.exists(), f"{CHROMIUM} not found (apt-get install -y chromium; `make browser`)")
     try:
