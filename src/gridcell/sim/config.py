@@ -1,12 +1,65 @@
-"""Scenario and fault-model parameters, each with its source (PRODUCT.md or a cited reference; see docs/sim.md)."""
+"""Scenario and fault-model parameters, each with its source (PRODUCT.md or a cited reference; see docs/sim.md).
+
+The CPE hardware (`Modem`) is the same under every policy: a switch costs what the modem needs, whoever decides
+it. What differs between policies is the CPE's own path supervision (`Watchdog`) and what the operators know.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 YEAR_S = 365.0 * 86400.0
+
+
+@dataclass(frozen=True)
+class Modem:
+    """A CPE's radio hardware. `switch_s` is the time from the decision to traffic on the other PLMN:
+    ("uniform", low, high) or ("lognormal", median, sigma); one value per CPE (its modem and firmware), drawn
+    once per seed and paid by every switch of that CPE, proactive and switch-backs included, under every policy.
+    `probes_standby`: the standby PLMN is attached (hot standby) and can be probed while the other carries
+    traffic; a single modem runs one SIM at a time and sees nothing of the other PLMN."""
+
+    name: str
+    switch_s: tuple[str, float, float]
+    probes_standby: bool
+
+
+MODEMS: dict[str, Modem] = {
+    # single modem, two SIM slots: ModemManager SetPrimarySimSlot forces a modem reprobe (45-120 s)
+    "sim_slot": Modem("sim_slot", ("uniform", 45.0, 120.0), False),
+    # single modem, eSIM profile switch: one measured switch 8-10 s
+    "esim": Modem("esim", ("uniform", 8.0, 10.0), False),
+    # two modems, both attached: moving the default route; the agent's command to first packet through the new
+    # path, 8 ms p50 / 32 ms p95 (gridcell bench failover): lognormal, sigma = ln(32/8) / 1.645
+    "dual_modem": Modem("dual_modem", ("lognormal", 0.008, 0.843), True),
+}
+
+
+@dataclass(frozen=True)
+class Watchdog:
+    """A CPE's own supervision of its active path: a probe every `interval_s` of `echoes` echoes (lost only when
+    all are), lost after `timeout_s`; the path is down after `down_after` lost probes in a row, and a path it can
+    probe is up again after `up_after` answered ones. The CPE then switches to another PLMN: on a dual-modem CPE
+    only to one its probes show up, on a single modem blindly (it cannot see the other PLMN). `returns`: back to
+    the primary once its probes show it up again (only where the CPE can probe it while on the alternate)."""
+
+    name: str
+    interval_s: float
+    timeout_s: float
+    down_after: int
+    up_after: int
+    echoes: int = 1
+    returns: bool = False
+    watch_interval_s: float | None = None  # after the exchange's `prepare` (the agent's watch mode)
+
+
+# The seed: pings once a minute, failover after 2 missed pings; stays on the alternate.
+SEED_PING = Watchdog("seed_ping", 60.0, 2.0, 2, 2, 1, False)
+# gridcell's CPE agent (docs/agent.md defaults): bursts of 3 echoes every second, down after 3, up after 5;
+# measured alone in the testbed: 3.7 s from the failure to traffic on the other path (README, bench failover).
+AGENT = Watchdog("gridcell_agent", 1.0, 0.8, 3, 5, 3, True, 0.15)
 
 
 @dataclass(frozen=True)
@@ -17,10 +70,12 @@ class SimConfig:
     isd_m: tuple[float, ...] = (1732.0, 1732.0)  # ITU-R M.2135 RMa inter-site distance per PLMN (UMa: 500)
     autonomy_h: tuple[float, float] = (0.5, 4.0)  # battery autonomy, uniform (PRODUCT.md: 0.5–4 h typical)
     da_share: float = 0.8  # share of MV/LV stations with remote-controlled switches (distribution automation)
+    # CPE fleet: share of each modem (MODEMS); assumption, see docs/sim.md
+    modem_mix: tuple[tuple[str, float], ...] = (("sim_slot", 0.6), ("esim", 0.1), ("dual_modem", 0.3))
     start: datetime = datetime(2025, 1, 1, tzinfo=UTC)
     years: float = 1.0
     # ---- RAN site faults (per RAN site and year) ---------------------------------------------------------
-    ran_failure_rate: float = 2.0  # unplanned failures; calibrated to PRODUCT.md ~98.5 % effective availability
+    ran_failure_rate: float = 2.0  # unplanned failures (assumption; see `calibration` in the results)
     ran_repair_h: tuple[float, float] = (4.0, 0.8)  # lognormal (median h, sigma): field repair
     ran_silent_share: float = 0.2  # failures without an alarm (a "sleeping cell", seen only by probes)
     ran_precursor_share: float = 0.3  # failures announced by a KPI threshold crossing before they happen
@@ -28,7 +83,7 @@ class SimConfig:
     alarm_latency_s: float = 10.0  # OSS → gridcell notification latency
     congestion_rate: float = 6.0  # backhaul congestion episodes
     congestion_h: tuple[float, float] = (1.0, 0.7)  # lognormal duration
-    congestion_loss: float = 0.2  # probe/ping loss during an episode
+    congestion_loss: float = 0.2  # loss of each probe echo during an episode
     congestion_reported_share: float = 0.7  # episodes the MNO's PM reports (threshold crossing)
     maintenance_rate: float = 2.0  # planned works with outage impact
     maintenance_h: tuple[float, float] = (1.0, 3.0)  # uniform duration
@@ -50,13 +105,10 @@ class SimConfig:
     manual_switch_min: float = 15.0  # per station switched by hand
     sustained_min: float = 3.0  # EU: interruptions longer than 3 min count (IEEE 1366 uses 5)
     # ---- policies ------------------------------------------------------------------------------------------
-    ping_interval_s: float = 60.0  # current practice (seed): ping once a minute
-    ping_misses: int = 2  # failover after 2 missed pings
-    reregister_s: float = 120.0  # plus 120 s re-registration (seed: ~2 min failover)
+    current_watchdog: Watchdog = SEED_PING  # current practice (the seed)
+    agent_watchdog: Watchdog = AGENT  # gridcell: the CPE agent
     desk_delay_h: tuple[float, float] = (4.0, 0.8)  # lognormal: service desk attribution (seed: hours/days)
-    probe_interval_s: float = 10.0  # gridcell CPE probes (mwan3 default 5 s; 10 s keeps uplink cost low)
-    reattach_s: float = 30.0  # modem re-attach on a cold switch (PRODUCT.md: seconds to ~30 s)
-    warm_switch_s: float = 2.0  # switch to a pre-attached (prepared) USIM, or a planned switch back
+    telemetry_every_s: float = 60.0  # the agent sends its probe results this often (docs/agent.md)
     coordination: bool = True  # gridcell: order restoration by the outage plan
     mno_levels: tuple[str, ...] = ("cell", "area")
 
@@ -71,9 +123,3 @@ class SimConfig:
     @property
     def horizon_s(self) -> float:
         return self.years * YEAR_S
-
-
-@dataclass
-class RunOptions:
-    seeds: list[int] = field(default_factory=lambda: [1])
-    policies: tuple[str, ...] = ("current_practice", "gridcell")

@@ -4,6 +4,11 @@ One engine runs one policy over one seed. Virtual time jumps from event to event
 every instant's messages go to the product in one unit of work (gridcell.sim.twin) and the failover commands
 it answers with are executed by the simulated CPEs. Under current practice nothing but the world and the
 CPE's own ping watchdog exists (the seed's description of today's practice).
+
+The CPEs are the same hardware under every policy (gridcell.sim.config.MODEMS): a switch, whoever decides it,
+interrupts traffic for the CPE's own switch time; a single modem cannot see the PLMN it is not using. Each CPE
+supervises its active path itself (a `Watchdog`: the seed's pings, or gridcell's agent) and switches when its
+probes say the path is down.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from gridcell.failover import advisor
+from gridcell.sim.config import MODEMS
 from gridcell.sim.faults import Truth, lognormal_s, rng
 from gridcell.sim.scenario import World
 from gridcell.sim.twin import TicketRequest, Twin
@@ -58,11 +64,15 @@ class Outcome:
     seed: int
     horizon_s: float
     unavail: list[list[tuple[float, float]]]
-    interruptions: list[tuple[float, float, int, str]]  # (time, seconds, station, kind)
+    # (time, seconds, station, kind): every switch, from the loss of the old path (kind "failover") or from the
+    # switch's start ("spurious": the CPE's probes were wrong; "proactive"; "switch_back") to traffic flowing again
+    interruptions: list[tuple[float, float, int, str]]
     customer_interruptions: list[tuple[int, float, float]]  # (station, start, end)
     truck_rolls: list[tuple[float, str]]
     attribution: list[tuple[str, str, float, bool | None]]  # (incident, true cause, seconds, correct?)
     outages: list[dict[str, Any]]
+    down_by_cause: dict[str, float] = field(default_factory=dict)  # station-seconds unreachable, by cause
+    switches: list[tuple[float, float, int, str]] = field(default_factory=list)  # (start, seconds, station, kind)
     service_writes: int = 0
     wall_s: float = 0.0
 
@@ -101,22 +111,31 @@ class Engine:
             if r.bus is not None:
                 self.ran_of_bus[r.bus].append(r.idx)
         self.cpe_of = {st.cpe_id: st.idx for st in world.stations}
-        # CPEs
+        # CPEs: the hardware (the same under every policy) and the CPE's own supervision of its path
+        self.hw = truth.cpes
+        self.modem = [MODEMS[c.modem] for c in truth.cpes]
+        self.wd = self.cfg.agent_watchdog if self.gc else self.cfg.current_watchdog
         self.active = [0] * n
         self.switch_until = [0.0] * n
-        self.prepared_at: list[float | None] = [None] * n
+        self.watching = [False] * n  # the agent's watch mode after a `prepare`
+        self.stranded = [False] * n  # active path down and no other path up (dual modem): waiting for one
         self.lost_at: list[float | None] = [None] * n
+        self.int_start: list[float | None] = [None] * n  # an interruption that a switch began, still open
+        self.int_kind = [""] * n
         self.reach = [True] * n
         self.reach_since = [0.0] * n
+        self.cause: list[str | None] = [None] * n
+        self.cause_since = [0.0] * n
+        self.down_by: dict[str, float] = defaultdict(float)
         self.unavail: list[list[tuple[float, float]]] = [[] for _ in range(n)]
         self.unreach_token = [0] * n
-        self.phase = [rng(seed, "phase", st.site_id).uniform(0, self.cfg.ping_interval_s) for st in world.stations]
         self.modes: dict[int, str] = {}
         self.explained = [0] * n
         self.cpe_repair_at: dict[int, float] = {}
         self.cpe_event: dict[int, Any] = {}
         # outcomes
         self.interruptions: list[tuple[float, float, int, str]] = []
+        self.switches: list[tuple[float, float, int, str]] = []
         self.cust: list[tuple[int, float, float]] = []
         self.rolls: list[tuple[float, str]] = []
         self.attr: list[tuple[str, str, float, bool | None]] = []
@@ -128,6 +147,7 @@ class Engine:
         self.crew_queue: list[tuple[str, float]] = []
         self.crews_free = self.cfg.crews
         self.edge = False
+        self.recovery_news = False  # something in this instant's messages says a path works again
 
     # ---- scheduling --------------------------------------------------------------------------------------
 
@@ -148,8 +168,8 @@ class Engine:
                 self._flush(t)
         self._finish(horizon)
         return Outcome(self.policy, self.seed, horizon, self.unavail, self.interruptions, self.cust, self.rolls,
-                       self.attr, [self._outage_row(f) for f in self.faults.values()],
-                       self.twin.writes if self.twin else 0)
+                       self.attr, [self._outage_row(f) for f in self.faults.values()], dict(self.down_by),
+                       self.switches, self.twin.writes if self.twin else 0)
 
     def _seed_events(self) -> None:
         c = self.cfg
@@ -176,7 +196,8 @@ class Engine:
         assert self.twin is not None and self.probe_sweep_s
         for st in self.w.stations:
             for k, plmn in enumerate(self.plmns):
-                self.twin.probe(t, st.idx, plmn, self.path_up(st.idx, k))
+                if self.can_probe(st.idx, k):
+                    self.twin.probe(t, st.idx, plmn, self.path_up(st.idx, k))
         self.at(t + self.probe_sweep_s, self._probe_sweep)
 
     # ---- the state of a CPE ----------------------------------------------------------------------------------
@@ -184,87 +205,145 @@ class Engine:
     def path_up(self, i: int, k: int) -> bool:
         return not self.cpe_failed[i] and not self.ran_down[self.w.stations[i].serving[self.plmns[k]]]
 
+    def can_probe(self, i: int, k: int) -> bool:
+        """The CPE sees this PLMN's path: a working CPE on its active PLMN, or any PLMN with a second modem."""
+        if self.cpe_failed[i]:
+            return False
+        return self.modem[i].probes_standby or (k == self.active[i] and self.now >= self.switch_until[i])
+
+    def _ran_cause(self, i: int) -> str:
+        down = self.ran_down[self.w.stations[i].serving[self.plmns[self.active[i]]]]
+        return "ran_failure" if "fail" in down else ("maintenance" if "maint" in down else "power")
+
     def touch(self, t: float, stations: list[int]) -> None:
         for i in stations:
             up = self.path_up(i, self.active[i])
             switching = t < self.switch_until[i]
             if up:
                 self.lost_at[i] = None
+                self.stranded[i] = False
             elif self.lost_at[i] is None:
                 self.lost_at[i] = t
-                if not switching and not self.gc:
-                    self._cp_arm(i, t)
+                if not switching:
+                    self._arm(i, t)
+            elif self.stranded[i] and not switching:
+                self._unstrand(t, i)
             r = up and not switching
+            cause = None if r else ("cpe" if self.cpe_failed[i] else "switching" if switching else self._ran_cause(i))
+            if cause != self.cause[i]:
+                if self.cause[i] is not None:
+                    self.down_by[self.cause[i] or ""] += t - self.cause_since[i]
+                self.cause[i], self.cause_since[i] = cause, t
             if r != self.reach[i]:
                 if r:
                     self.unavail[i].append((self.reach_since[i], t))
+                    start = self.int_start[i]
+                    if start is not None:
+                        self.interruptions.append((start, t - start, i, self.int_kind[i]))
+                        self.int_start[i] = None
                 else:
                     self.unreach_token[i] += 1
                     self.at(t + DISPATCH_AFTER_S, self._unreach_check, i, self.unreach_token[i])
                 self.reach[i], self.reach_since[i] = r, t
 
-    def _switch(self, t: float, i: int, k: int, duration: float, kind: str) -> None:
-        loss = self.lost_at[i] if self.lost_at[i] is not None else t
-        self.active[i] = k
-        self.switch_until[i] = t + duration
-        self.lost_at[i] = None
-        self.prepared_at[i] = None
-        self.touch(t, [i])
-        self.at(t + duration, self._switch_done, i, loss, kind)
+    def _interval(self, i: int) -> tuple[float, float]:
+        """The CPE's probe interval and timeout now (the agent probes faster in its watch mode)."""
+        wd = self.wd
+        if self.watching[i] and wd.watch_interval_s:
+            return wd.watch_interval_s, min(wd.timeout_s, wd.watch_interval_s)
+        return wd.interval_s, wd.timeout_s
 
-    def _switch_done(self, t: float, i: int, loss: float, kind: str) -> None:
-        self.touch(t, [i])
-        if self.path_up(i, self.active[i]):
-            self.interruptions.append((loss, t - loss, i, kind))
-        elif not self.gc:
-            self.lost_at[i] = t
-            self._cp_arm(i, t)
+    def _arm(self, i: int, t: float) -> None:
+        """The active path died at t: the CPE's probes declare it down at the down_after-th lost probe."""
+        step, timeout = self._interval(i)
+        phase = self.hw[i].probe_phase * step
+        first = phase + step * (math.floor((t - phase) / step) + 1)
+        self.at(first + (self.wd.down_after - 1) * step + timeout, self._detect, i, self.lost_at[i])
 
-    # current practice: pings once a minute, failover after N missed pings, then re-registration
-    def _cp_arm(self, i: int, t: float) -> None:
-        p = self.cfg.ping_interval_s
-        first = self.phase[i] + p * (math.floor((t - self.phase[i]) / p) + 1)
-        self.at(first + p * (self.cfg.ping_misses - 1), self._cp_detect, i, first)
-
-    def _cp_detect(self, t: float, i: int, first_ping: float) -> None:
-        lost = self.lost_at[i]
-        if lost is None or lost > first_ping or t < self.switch_until[i]:
+    def _detect(self, t: float, i: int, lost: float | None) -> None:
+        if lost is None or self.lost_at[i] != lost or t < self.switch_until[i]:
             return
-        self._switch(t, i, 1 - self.active[i] if len(self.plmns) == 2 else (self.active[i] + 1) % len(self.plmns),
-                     self.cfg.reregister_s, "failover")
+        self._local_switch(t, i, "failover")
 
-    def _cp_spurious(self, t: float, i: int, ran: int, k: int) -> None:
+    def _local_switch(self, t: float, i: int, kind: str) -> None:
+        """The CPE's own rule: another PLMN its probes show up (dual modem), or simply the other SIM (one modem)."""
+        n = len(self.plmns)
+        others = [(self.active[i] + j) % n for j in range(1, n)]
+        if self.modem[i].probes_standby:
+            k = next((k for k in others if self.path_up(i, k)), None)
+            if k is None:
+                self.stranded[i] = kind == "failover"
+                return
+        else:
+            k = others[0]
+        self._switch(t, i, k, kind)
+
+    def _unstrand(self, t: float, i: int) -> None:
+        """A stranded dual-modem CPE sees another path up after up_after answered probes."""
+        if any(self.path_up(i, k) for k in range(len(self.plmns)) if k != self.active[i]):
+            self.stranded[i] = False
+            step, _ = self._interval(i)
+            self.at(t + self.wd.up_after * step, self._detect, i, self.lost_at[i])
+
+    def _switch(self, t: float, i: int, k: int, kind: str) -> None:
+        """Traffic moves to PLMN k: the CPE is unreachable for its modem's switch time, whoever decided."""
+        lost = self.lost_at[i]
+        if lost is not None:
+            kind = "failover"
+        if self.int_start[i] is None:
+            self.int_start[i] = lost if lost is not None else t
+            self.int_kind[i] = kind
+        self.switches.append((t, self.hw[i].switch_s, i, kind))
+        self.active[i] = k
+        self.switch_until[i] = t + self.hw[i].switch_s
+        self.lost_at[i] = None
+        self.stranded[i] = False
+        self.watching[i] = False
+        self.touch(t, [i])
+        self.at(self.switch_until[i], self._switch_done, i)
+
+    def _switch_done(self, t: float, i: int) -> None:
+        self.touch(t, [i])
+        if self.lost_at[i] is not None and not self.cpe_failed[i]:
+            self._arm(i, t)  # arrived on a path that is down: the probes find out
+
+    def _false_alarm(self, t: float, i: int, ran: int, k: int) -> None:
+        """The CPE's probes lost down_after in a row on a path that works (congestion): it switches all the same."""
         if self.active[i] == k and self.ran_cong[ran] and t >= self.switch_until[i] and self.path_up(i, k):
-            self._switch(t, i, (k + 1) % len(self.plmns), self.cfg.reregister_s, "spurious")
+            self._local_switch(t, i, "spurious")
 
-    # gridcell: commands from the product's failover advisor
+    # gridcell: commands from the product's failover advisor, carried out by the CPE agent
     def _command(self, t: float, cmd: dict[str, Any]) -> None:
         i = self.cpe_of.get(cmd.get("cpeId", ""))
         if i is None:
             return
+        if t < self.switch_until[i]:  # the agent carries out one switch at a time
+            self.at(self.switch_until[i], self._command, cmd)
+            return
         action = cmd["action"]
         if action == "prepare":
-            self.prepared_at[i] = self.prepared_at[i] if self.prepared_at[i] is not None else t
             self.modes[i] = "prepare"
+            if not self.watching[i]:
+                self.watching[i] = True
+                if self.lost_at[i] is not None:
+                    self._arm(i, t)
             return
         if action == "stay":
-            self.prepared_at[i] = None
+            self.watching[i] = False
             self.modes[i] = "stay"
             return
         self.modes[i] = "switched" if action == "switch" else "stay"
         k = self.plmns.index(cmd["toPlmn"])
-        if k == self.active[i]:
+        if k == self.active[i] or self.cpe_failed[i]:
             return
-        prep = self.prepared_at[i]
-        warm = action == "switch_back" or (prep is not None and t - prep >= self.cfg.reattach_s)
-        self._switch(t, i, k, self.cfg.warm_switch_s if warm else self.cfg.reattach_s,
-                     "proactive" if self.lost_at[i] is None else "failover")
+        self._switch(t, i, k, "switch_back" if action == "switch_back" else "proactive")
 
     def _unreach_check(self, t: float, i: int, token: int) -> None:
         if token != self.unreach_token[i] or self.reach[i]:
             return
-        if self.gc and self.explained[i] > 0:
-            return  # attributed to the MNO or to an energy outage: no technician
+        if self.gc and self.explained[i] > 0:  # attributed to the MNO or to an energy outage: no technician yet;
+            self.at(t + DISPATCH_AFTER_S, self._unreach_check, i, token)  # still dark later, someone goes
+            return
         if i in self.cpe_repair_at:
             return  # a technician is already on the way (attributed to the DSO's equipment)
         self.rolls.append((t, "unreachable_station"))
@@ -277,7 +356,9 @@ class Engine:
     def _flush(self, t: float) -> None:
         assert self.twin is not None
         res = self.twin.flush(t, self.edge)
-        self.edge = False
+        if self.recovery_news:  # the exchange heard a path is back: its switch-back timer is due after HOLD_BACK
+            self.at(t + advisor.HOLD_BACK.total_seconds() + 1, self._ftick, False)
+        self.edge = self.recovery_news = False
         for moi, plan in res.plans.items():
             f = self.faults.get(moi)
             if f is not None:
@@ -301,15 +382,13 @@ class Engine:
         if self.twin is not None and (forced or any(m != "stay" for m in self.modes.values())):
             self.twin.want_failover_tick = True
 
-    def _recovered(self, t: float) -> None:
-        if self.gc:
-            self.at(t + advisor.HOLD_BACK.total_seconds() + 1, self._ftick, False)
 
     # ---- incidents and attribution -----------------------------------------------------------------------------
 
     def _incident(self, t: float, inc: Incident, ticket_at: float) -> None:
+        """ticket_at: when the DSO knows enough to open a ticket (INF: it never sees the incident itself)."""
         self.incidents[inc.id] = inc
-        if self.gc:
+        if self.gc and ticket_at < INF:
             self.at(ticket_at, self._open_ticket, inc)
         else:
             self._desk(inc)
@@ -363,20 +442,67 @@ class Engine:
         if self.twin is not None:
             self.twin.threshold(t, f.ran, "RRU.PrbUsedDl.Errors", 12.0, "UP", 5.0)
 
+    # ---- what the CPEs' probes tell the exchange (the agent's uploads) ------------------------------------------
+
+    def _evidence_s(self) -> float:
+        """From a path's loss to the agent's third lost probe on it."""
+        return self.wd.down_after * self.wd.interval_s + self.wd.timeout_s
+
+    def _upload_at(self, stations: list[int], t: float) -> float:
+        """The first upload of these CPEs' probe results at or after t (the agent sends them every
+        telemetry_every_s, each CPE at its own phase)."""
+        p = self.cfg.telemetry_every_s
+        best = INF
+        for i in stations:
+            ph = self.hw[i].upload_phase * p
+            best = min(best, ph + p * math.ceil((t - ph) / p))
+        return best
+
+    def _seen_by(self, stations: list[int], k: int) -> list[int]:
+        return [i for i in stations if self.can_probe(i, k)]
+
+    def _upload(self, t: float, rows: list[tuple[int, str, float, bool]]) -> None:
+        """Probe results (station, PLMN, time, ok) reach the exchange."""
+        if self.twin is not None:
+            for i, plmn, ts, ok in rows:
+                self.twin.probe(ts, i, plmn, ok)
+                self.recovery_news |= ok
+
+    def _failing(self, stations: list[int], plmn: str, since: float) -> list[tuple[int, str, float, bool]]:
+        step = self.wd.interval_s
+        return [(i, plmn, since + j * step, False) for i in stations for j in range(1, self.wd.down_after + 1)]
+
+    def _report_probes(self, stations: list[int], plmn: str, since: float, ok: bool) -> float:
+        """The CPEs that see this path report it failing (since `since`) or working again (at `since`); returns
+        when the exchange hears of it (INF: none of them sees the path)."""
+        if not stations:
+            return INF
+        if ok:
+            rows = [(i, plmn, since + self.wd.interval_s, True) for i in stations]
+            at = self._upload_at(stations, since + self.wd.interval_s)
+        else:
+            rows = self._failing(stations, plmn, since)
+            at = self._upload_at(stations, since + self._evidence_s())
+        if self.twin is not None:
+            self.at(at, self._upload, rows)
+        return at
+
+    # ---- RAN sites (continued) ---------------------------------------------------------------------------------
+
     def _ran_fail(self, t: float, f: Any) -> None:
-        self.ran_down[f.ran].add("fail")
+        plmn = self.w.ran[f.ran].plmn
         served = self._served(f.ran)
+        seen = self._seen_by(served, self.plmns.index(plmn))  # the CPEs whose probes cross this RAN site
+        self.ran_down[f.ran].add("fail")
         self.touch(t, served)
         c = self.cfg
+        heard = self._report_probes(seen, plmn, t, False) if self.gc and f.silent else INF
         if served:
-            detect = t + (3 * c.probe_interval_s if f.silent else c.alarm_latency_s)
-            self._incident(t, Incident(f.id, "mno_network", self.w.ran[f.ran].plmn, served, t), detect)
-        if self.twin is not None:
-            if f.silent:  # the CPEs upload their probe results in one batch once three have failed
-                self.at(t + 3 * c.probe_interval_s, self._probes, served, self.w.ran[f.ran].plmn, False, t)
-            else:
-                self.at(t + c.alarm_latency_s, self._alarm, f.ran, f.id, "TRANSMITTER_FAILURE", "CRITICAL",
-                        "notifyNewAlarm")
+            detect = heard if f.silent else t + c.alarm_latency_s
+            self._incident(t, Incident(f.id, "mno_network", plmn, served, t), detect)
+        if self.twin is not None and not f.silent:
+            self.at(t + c.alarm_latency_s, self._alarm, f.ran, f.id, "TRANSMITTER_FAILURE", "CRITICAL",
+                    "notifyNewAlarm")
         self.at(t + f.duration, self._ran_repair, f)
 
     def _ran_repair(self, t: float, f: Any) -> None:
@@ -388,51 +514,45 @@ class Engine:
             self._end_incident(t, inc)
         if self.twin is not None:
             c = self.cfg
+            plmn = self.w.ran[f.ran].plmn
             if f.silent:
-                self.at(t + c.probe_interval_s, self._probes, served, self.w.ran[f.ran].plmn, True, t)
+                self._report_probes(self._seen_by(served, self.plmns.index(plmn)), plmn, t, True)
             else:
                 self.at(t + c.alarm_latency_s, self._alarm, f.ran, f.id, "TRANSMITTER_FAILURE", "CLEARED",
                         "notifyClearedAlarm")
             if f.precursor_lead is not None:
                 self.twin.threshold(t, f.ran, "RRU.PrbUsedDl.Errors", 1.0, "DOWN", 5.0)
-        self._recovered(t)
+                self.recovery_news = True
 
     def _alarm(self, t: float, ran: int, alarm_id: str, cause: str, severity: str, kind: str) -> None:
         if self.twin is not None:
             self.twin.alarm(t, ran, alarm_id, cause, severity, kind)
-
-    def _probes(self, t: float, stations: list[int], plmn: str, ok: bool, since: float) -> None:
-        """The probe results of these CPEs on this PLMN since `since` (one every probe interval)."""
-        if self.twin is not None:
-            step = self.cfg.probe_interval_s
-            times = [since + k * step for k in range(1, 4)] if not ok else [t]
-            for i in stations:
-                for ts in times:
-                    self.twin.probe(ts, i, plmn, ok)
+            self.recovery_news |= severity == "CLEARED"
 
     def _cong_start(self, t: float, g: Any) -> None:
+        """Congestion loses each probe echo with congestion_loss: a CPE on this PLMN switches once its probes lose
+        down_after in a row (the first such run drawn from its geometric waiting time, one draw per CPE and
+        episode: the same under every policy)."""
         c = self.cfg
         self.ran_cong[g.ran] += 1
         k = self.plmns.index(self.w.ran[g.ran].plmn)
-        served = self._served(g.ran)
-        interval = c.probe_interval_s if self.gc else c.ping_interval_s
-        misses = advisor.FAILING_TAIL if self.gc else c.ping_misses
-        for i in served:
-            if self.active[i] != k:
+        wd = self.wd
+        q = c.congestion_loss ** wd.echoes  # a probe is lost when all its echoes are
+        rate = (1.0 - q) * q ** wd.down_after  # per probe: a run of down_after losses ends here
+        for i in self._served(g.ran):
+            if self.active[i] != k or rate <= 0.0:
                 continue
-            r = rng(self.seed, "loss", g.id, i)
-            run = 0
-            n = int(g.duration // interval)
-            for j in range(1, n + 1):
-                run = run + 1 if r.random() < c.congestion_loss else 0
-                if run >= misses:
-                    ts = t + j * interval
-                    if self.gc:
-                        self.at(ts, self._probes, [i], self.plmns[k], False, ts - misses * interval)
-                        self.at(ts + interval, self._probes, [i], self.plmns[k], True, ts)
-                    else:
-                        self.at(ts, self._cp_spurious, i, g.ran, k)
-                    break
+            wait = rng(self.seed, "loss", g.id, self.w.stations[i].site_id).expovariate(1.0)
+            probes = wd.down_after + wait / rate
+            if probes * wd.interval_s >= g.duration:
+                continue
+            ts = t + probes * wd.interval_s + wd.timeout_s
+            self.at(ts, self._false_alarm, i, g.ran, k)
+            if self.twin is not None:
+                rows = self._failing([i], self.plmns[k], ts - wd.timeout_s - wd.down_after * wd.interval_s)
+                if self.modem[i].probes_standby:  # it keeps probing the congested path: mostly answered
+                    rows.append((i, self.plmns[k], ts + wd.interval_s, True))
+                self.at(self._upload_at([i], ts + wd.interval_s), self._upload, rows)
         if self.twin is not None and g.reported:
             self.twin.threshold(t, g.ran, "DRB.PacketLossRateUl", 100 * c.congestion_loss, "UP", 5.0)
         self.at(t + g.duration, self._cong_end, g)
@@ -441,7 +561,7 @@ class Engine:
         self.ran_cong[g.ran] -= 1
         if self.twin is not None and g.reported:
             self.twin.threshold(t, g.ran, "DRB.PacketLossRateUl", 0.5, "DOWN", 5.0)
-        self._recovered(t)
+            self.recovery_news = True
 
     def _maint_announce(self, t: float, m: Any) -> None:
         if self.twin is not None:
@@ -454,7 +574,7 @@ class Engine:
             self.ran_down[ran].add("maint")
         else:
             self.ran_down[ran].discard("maint")
-            self._recovered(t)
+            self.recovery_news = True
         self.edge = True
         self.touch(t, self._served(ran))
 
@@ -466,24 +586,28 @@ class Engine:
             return
         self.cpe_failed[i] = True
         self.touch(t, [i])
-        c = self.cfg
-        self.w.stations[i]
-        self._incident(t, Incident(e.id, "dso_equipment", self.plmns[0], [i], t), t + 3 * c.probe_interval_s)
+        # The head-end's probes toward the CPE fail on the PLMNs it used; the exchange hears of it at the CPE's
+        # upload phase, as for a working one (the DSO's head-end reports for a dead CPE).
+        heard = self._upload_at([i], t + self._evidence_s())
+        self._incident(t, Incident(e.id, "dso_equipment", self.plmns[0], [i], t), heard)
         self.cpe_event[i] = e
         if self.twin is not None:
-            self.at(t + 3 * c.probe_interval_s, self._cpe_probes, i, t)
+            self.at(heard, self._cpe_probes, i, t)
 
     def _cpe_probes(self, t: float, i: int, since: float) -> None:
-        """The failed CPE's probes fail on every PLMN; the other CPEs on the same cells keep succeeding."""
+        """The failed CPE's probes fail on its PLMNs; the other CPEs on the same cells keep succeeding."""
         if self.twin is None:
             return
         st = self.w.stations[i]
-        for p in self.plmns:
-            self._probes(t, [i], p, False, since)
-            for j in self._served(st.serving[p]):
-                if j != i and not self.cpe_failed[j]:
-                    for k in range(1, 4):
-                        self.twin.probe(since + k * self.cfg.probe_interval_s, j, p, True)
+        step = self.wd.interval_s
+        rows: list[tuple[int, str, float, bool]] = []
+        for k, p in enumerate(self.plmns):
+            if self.modem[i].probes_standby or k == self.active[i]:
+                rows += self._failing([i], p, since)
+            for j in self._seen_by(self._served(st.serving[p]), k):
+                if j != i:
+                    rows += [(j, p, since + m * step, True) for m in range(1, self.wd.down_after + 1)]
+        self._upload(t, rows)
 
     def _dispatch_cpe(self, t: float, i: int) -> None:
         e = self.cpe_event[i]
@@ -498,9 +622,9 @@ class Engine:
         if inc is not None:
             self._end_incident(t, inc)
         if self.twin is not None:
-            for p in self.plmns:
-                self.at(t + self.cfg.probe_interval_s, self._probes, [i], p, True, t)
-        self._recovered(t)
+            for k, p in enumerate(self.plmns):
+                if self.can_probe(i, k):
+                    self._report_probes([i], p, t, True)
 
     # ---- the grid --------------------------------------------------------------------------------------------------
 
@@ -550,7 +674,6 @@ class Engine:
                     inc = self.incidents.get(f"D-{r}-{token}")
                     if inc is not None:
                         self._end_incident(t, inc)
-                    self._recovered(t)
                 if self.twin is not None:
                     self.at(t + self.cfg.alarm_latency_s, self._alarm, r, f"PWR-{r}-{token}",
                             "COMMERCIAL_POWER_FAILURE", "CLEARED", "notifyClearedAlarm")

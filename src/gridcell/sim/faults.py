@@ -10,7 +10,7 @@ import math
 import random
 from dataclasses import dataclass
 
-from gridcell.sim.config import YEAR_S, SimConfig
+from gridcell.sim.config import MODEMS, YEAR_S, SimConfig
 from gridcell.sim.scenario import World
 
 
@@ -77,6 +77,17 @@ class GridFault:
     storm: bool
 
 
+@dataclass(frozen=True)
+class Cpe:
+    """The hardware at one station, the same under every policy: its modem, what a switch costs on it, and the
+    phases (as a share of the period) of its probes and of its uploads to the exchange."""
+
+    modem: str
+    switch_s: float
+    probe_phase: float
+    upload_phase: float
+
+
 @dataclass
 class Truth:
     ran_failures: list[RanFailure]
@@ -84,6 +95,23 @@ class Truth:
     maintenance: list[Maintenance]
     cpe_failures: list[CpeFailure]
     grid_faults: list[GridFault]
+    cpes: list[Cpe]
+
+
+def switch_time(r: random.Random, dist: tuple[str, float, float]) -> float:
+    kind, a, b = dist
+    if kind == "uniform":
+        return r.uniform(a, b)
+    if kind == "lognormal":
+        return a * math.exp(r.gauss(0.0, b))
+    raise ValueError(f"unknown distribution {kind}")
+
+
+def draw_cpe(cfg: SimConfig, seed: int, site_id: str) -> Cpe:
+    g = rng(seed, "cpe-hw", site_id)
+    names = [m for m, _ in cfg.modem_mix]
+    modem = g.choices(names, weights=[w for _, w in cfg.modem_mix])[0]
+    return Cpe(modem, switch_time(g, MODEMS[modem].switch_s), g.random(), g.random())
 
 
 def draw(world: World, seed: int) -> Truth:
@@ -130,7 +158,8 @@ def draw(world: World, seed: int) -> Truth:
                                     True))
     _no_overlap(maint)
     return Truth(sorted(ran_f, key=lambda x: x.t), sorted(cong, key=lambda x: x.t), sorted(maint, key=lambda x: x.t),
-                 sorted(cpe, key=lambda x: x.t), sorted(faults, key=lambda x: (x.t, x.id)))
+                 sorted(cpe, key=lambda x: x.t), sorted(faults, key=lambda x: (x.t, x.id)),
+                 [draw_cpe(cfg, seed, st.site_id) for st in world.stations])
 
 
 def _no_overlap(maint: list[Maintenance]) -> None:

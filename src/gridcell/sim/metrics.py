@@ -18,6 +18,7 @@ KEYS = ("comm_availability_pct", "comm_unavailability_min_per_site_year", "failo
         "failover_interruption_s_p95", "attribution_time_s_median", "saidi_min", "saifi", "caidi_min", "ens_mwh",
         "truck_rolls")
 BATCHES = 12
+SWITCH_KINDS = ("failover", "spurious", "proactive", "switch_back")
 
 
 def _pct(values: list[float], q: float) -> float | None:
@@ -32,8 +33,12 @@ def figures(world: World, o: Outcome, t0: float = 0.0, t1: float | None = None) 
     n = len(world.stations)
     down = [sum(max(0.0, min(b, t1) - max(a, t0)) for a, b in iv) for iv in o.unavail]
     avail = [1.0 - d / span for d in down]
-    inter = [d for (t, d, _, kind) in o.interruptions if t0 <= t < t1 and kind != "proactive"]
-    inter_all = [d for (t, d, _, _) in o.interruptions if t0 <= t < t1]
+    by_kind: dict[str, list[float]] = {k: [] for k in SWITCH_KINDS}
+    for t, d, _, kind in o.interruptions:
+        if t0 <= t < t1:
+            by_kind[kind].append(d)
+    inter = by_kind["failover"]
+    inter_all = [d for ds in by_kind.values() for d in ds]
     attr = [s for (_, _, s, _) in o.attribution]
     correct = [c for (_, _, _, c) in o.attribution if c is not None]
     cfg = world.cfg
@@ -49,7 +54,7 @@ def figures(world: World, o: Outcome, t0: float = 0.0, t1: float | None = None) 
         ens += st.p_mw * (b - a) / 3600.0
     saidi = cd / total / years
     saifi = ci / total / years
-    return {
+    out: dict[str, Any] = {
         "comm_availability_pct": round(100.0 * statistics.fmean(avail), 4) if n else None,
         "comm_unavailability_min_per_site_year": round(statistics.fmean(down) / 60.0 / years, 1) if n else None,
         "failover_interruption_s_p50": _pct(inter_all, 50),
@@ -60,14 +65,29 @@ def figures(world: World, o: Outcome, t0: float = 0.0, t1: float | None = None) 
         "caidi_min": round(saidi / saifi, 1) if saifi > 0 else None,
         "ens_mwh": round(ens / years, 2),
         "truck_rolls": round(sum(1 for t, _ in o.truck_rolls if t0 <= t < t1) / years, 1),
+        "failover_after_failure_s_p50": _pct(inter, 50),
+        "failover_after_failure_s_p95": _pct(inter, 95),
         "failovers": len(inter_all),
-        "failovers_after_failure": len(inter),
+        "switches_by_kind": {k: len(v) for k, v in by_kind.items()},
+        "switch_s_p50_by_kind": {k: _pct(v, 50) for k, v in by_kind.items()},
         "attribution_automatic_pct": round(100.0 * len(correct) / len(attr), 1) if attr else None,
         "attribution_correct_pct": round(100.0 * sum(correct) / len(correct), 1) if correct else None,
         "incidents": len(attr),
         "grid_faults": len(o.outages),
         "comm_availability_min_site_pct": round(100.0 * min(avail), 3) if n else None,
     }
+    if t0 == 0.0 and t1 == o.horizon_s and n:  # where the downtime comes from (whole runs only)
+        downtime = sum(o.down_by_cause.values()) or 1.0
+        out["comm_downtime_share_pct_by_cause"] = {k: round(100.0 * v / downtime, 1)
+                                                   for k, v in sorted(o.down_by_cause.items())}
+        out["comm_unavailability_min_per_site_year_excl_cpe"] = round(
+            (sum(o.down_by_cause.values()) - o.down_by_cause.get("cpe", 0.0)) / n / 60.0 / years, 1)
+    return out
+
+
+def _mean(values: list[Any]) -> float | None:
+    vals = [v for v in values if v is not None]
+    return round(statistics.fmean(vals), 4) if vals else None
 
 
 def ci95(values: list[float]) -> list[float] | None:
@@ -84,8 +104,11 @@ def summarise(world: World, outcomes: list[Outcome]) -> dict[str, Any]:
     per = [figures(world, o) for o in outcomes]
     out: dict[str, Any] = {}
     for k in per[0]:
-        vals = [p[k] for p in per if p[k] is not None]
-        out[k] = round(statistics.fmean(vals), 4) if vals else None
+        if isinstance(per[0][k], dict):
+            subs = sorted({s for p in per for s in p.get(k, {})})
+            out[k] = {s: _mean([p.get(k, {}).get(s) for p in per]) for s in subs}
+            continue
+        out[k] = _mean([p[k] for p in per])
     if len(outcomes) >= 2:
         out["ci95"] = {k: ci95([p[k] for p in per if p[k] is not None]) for k in KEYS}
         out["ci_method"] = f"across {len(outcomes)} seeds (normal approximation)"
