@@ -57,9 +57,22 @@ class Watchdog:
 
 # The seed: pings once a minute, failover after 2 missed pings; stays on the alternate.
 SEED_PING = Watchdog("seed_ping", 60.0, 2.0, 2, 2, 1, False)
+# Today's best practice without an exchange: OpenWrt mwan3's defaults (interval 5 s, timeout 2 s, down 3, up 8:
+# ~15 s to detect, ~40 s to recover; Teltonika's SIM switch checks every 10 s and switches after 3 failures).
+MWAN3 = Watchdog("mwan3", 5.0, 2.0, 3, 8, 1, True)
 # gridcell's CPE agent (docs/agent.md defaults): bursts of 3 echoes every second, down after 3, up after 5;
 # measured alone in the testbed: 3.7 s from the failure to traffic on the other path (README, bench failover).
 AGENT = Watchdog("gridcell_agent", 1.0, 0.8, 3, 5, 3, True, 0.15)
+
+
+POLICIES = ("current_practice", "best_practice", "gridcell")
+CAPABILITIES = {
+    "agent": "the CPE runs gridcell's agent: its own probes (AGENT), the watch after a prepare, probe uploads",
+    "exposure": "the MNOs' alarms, threshold crossings, planned work and power alarms reach the exchange",
+    "advisor": "the CPE follows the failover advisor's commands (switch back included)",
+    "attribution": "the DSO's incidents go to the MNO as TMF621 tickets, attributed automatically",
+    "coordination": "grid faults go to the exchange (OutageAndRecoveryInfo) and the plan orders the restoration",
+}
 
 
 @dataclass(frozen=True)
@@ -106,10 +119,15 @@ class SimConfig:
     sustained_min: float = 3.0  # EU: interruptions longer than 3 min count (IEEE 1366 uses 5)
     # ---- policies ------------------------------------------------------------------------------------------
     current_watchdog: Watchdog = SEED_PING  # current practice (the seed)
+    best_watchdog: Watchdog = MWAN3  # best practice without an exchange; gridcell without its agent
     agent_watchdog: Watchdog = AGENT  # gridcell: the CPE agent
     desk_delay_h: tuple[float, float] = (4.0, 0.8)  # lognormal: service desk attribution (seed: hours/days)
     telemetry_every_s: float = 60.0  # the agent sends its probe results this often (docs/agent.md)
-    coordination: bool = True  # gridcell: order restoration by the outage plan
+    # The control room and crews without gridcell: "oms" (an outage-management system takes the fault, and sends
+    # crews where, the most customers are still off) or "fifo" (first in, first out)
+    grid_dispatch: str = "oms"
+    # What gridcell adds on top of best practice (CAPABILITIES); with none the gridcell policy is best practice
+    gridcell_capabilities: tuple[str, ...] = ("agent", "exposure", "advisor", "attribution", "coordination")
     mno_levels: tuple[str, ...] = ("cell", "area")
 
     def with_(self, **changes: Any) -> SimConfig:

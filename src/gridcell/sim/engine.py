@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from gridcell.failover import advisor
-from gridcell.sim.config import MODEMS
+from gridcell.sim.config import CAPABILITIES, MODEMS, POLICIES
 from gridcell.sim.faults import Truth, lognormal_s, rng
 from gridcell.sim.scenario import World
 from gridcell.sim.twin import TicketRequest, Twin
@@ -73,6 +73,8 @@ class Outcome:
     outages: list[dict[str, Any]]
     down_by_cause: dict[str, float] = field(default_factory=dict)  # station-seconds unreachable, by cause
     switches: list[tuple[float, float, int, str]] = field(default_factory=list)  # (start, seconds, station, kind)
+    # the control room's choices: (time, the fault it took, customers off per fault waiting then)
+    desk_picks: list[tuple[float, str, dict[str, int]]] = field(default_factory=list)
     service_writes: int = 0
     wall_s: float = 0.0
 
@@ -85,7 +87,20 @@ class Engine:
         # history that availability and latency are computed from; the year runs send probes around events only.
         self.probe_sweep_s = probe_sweep_s
         self.cfg = world.cfg
+        if policy not in POLICIES:
+            raise ValueError(f"unknown policy {policy}")
         self.gc = policy == "gridcell"
+        # What gridcell adds on top of best practice; under the baselines nothing (and no twin).
+        caps = set(self.cfg.gridcell_capabilities) if self.gc else set()
+        unknown = caps - set(CAPABILITIES)
+        if unknown:
+            raise ValueError(f"unknown gridcell capabilities {sorted(unknown)}")
+        on = twin is not None
+        self.agent = on and "agent" in caps  # the CPE agent: its probes, its watch mode, its uploads
+        self.expose = on and "exposure" in caps  # the MNOs' information reaches the exchange
+        self.advised = on and "advisor" in caps  # the CPEs follow the advisor's commands
+        self.attributing = on and "attribution" in caps  # TMF621 tickets, attributed automatically
+        self.coordinated = on and "coordination" in caps  # outages to the exchange, the plan orders restoration
         self.plmns = list(self.cfg.plmns)
         n, nr = len(world.stations), len(world.ran)
         self.heap: list[tuple[float, int, Callable[..., None], tuple[Any, ...]]] = []
@@ -114,7 +129,12 @@ class Engine:
         # CPEs: the hardware (the same under every policy) and the CPE's own supervision of its path
         self.hw = truth.cpes
         self.modem = [MODEMS[c.modem] for c in truth.cpes]
-        self.wd = self.cfg.agent_watchdog if self.gc else self.cfg.current_watchdog
+        self.wd = (self.cfg.agent_watchdog if self.agent else self.cfg.current_watchdog
+                   if policy == "current_practice" else self.cfg.best_watchdog)
+        # back to the primary on the CPE's own probes (mwan3; the agent only when no exchange commands it)
+        self.local_return = self.wd.returns and not self.advised
+        self.ret_token = [0] * n
+        self.ret_pending = [False] * n
         self.active = [0] * n
         self.switch_until = [0.0] * n
         self.watching = [False] * n  # the agent's watch mode after a `prepare`
@@ -136,6 +156,7 @@ class Engine:
         # outcomes
         self.interruptions: list[tuple[float, float, int, str]] = []
         self.switches: list[tuple[float, float, int, str]] = []
+        self.desk_picks: list[tuple[float, str, dict[str, int]]] = []
         self.cust: list[tuple[int, float, float]] = []
         self.rolls: list[tuple[float, str]] = []
         self.attr: list[tuple[str, str, float, bool | None]] = []
@@ -150,6 +171,10 @@ class Engine:
         self.recovery_news = False  # something in this instant's messages says a path works again
 
     # ---- scheduling --------------------------------------------------------------------------------------
+
+    def _tw(self) -> Twin:
+        assert self.twin is not None
+        return self.twin
 
     def at(self, t: float, fn: Callable[..., None], *args: Any) -> None:
         self.seq += 1
@@ -169,18 +194,18 @@ class Engine:
         self._finish(horizon)
         return Outcome(self.policy, self.seed, horizon, self.unavail, self.interruptions, self.cust, self.rolls,
                        self.attr, [self._outage_row(f) for f in self.faults.values()], dict(self.down_by),
-                       self.switches, self.twin.writes if self.twin else 0)
+                       self.switches, self.desk_picks, self.twin.writes if self.twin else 0)
 
     def _seed_events(self) -> None:
         c = self.cfg
         for f in self.truth.ran_failures:
             self.at(f.t, self._ran_fail, f)
-            if self.gc and f.precursor_lead is not None:
+            if self.expose and f.precursor_lead is not None:
                 self.at(f.t - f.precursor_lead, self._precursor, f)
         for g in self.truth.congestion:
             self.at(g.t, self._cong_start, g)
         for m in self.truth.maintenance:
-            if self.gc:
+            if self.expose:
                 self.at(m.t - c.maintenance_notice_d * 86400.0, self._maint_announce, m)
             self.at(m.t, self._maint_edge, m.ran, True)
             self.at(m.t + m.duration, self._maint_edge, m.ran, False)
@@ -228,6 +253,8 @@ class Engine:
                     self._arm(i, t)
             elif self.stranded[i] and not switching:
                 self._unstrand(t, i)
+            if self.local_return:
+                self._watch_primary(t, i)
             r = up and not switching
             cause = None if r else ("cpe" if self.cpe_failed[i] else "switching" if switching else self._ran_cause(i))
             if cause != self.cause[i]:
@@ -285,6 +312,26 @@ class Engine:
             step, _ = self._interval(i)
             self.at(t + self.wd.up_after * step, self._detect, i, self.lost_at[i])
 
+    def _watch_primary(self, t: float, i: int) -> None:
+        """mwan3 (and the agent without an exchange) move traffic back to the primary once up_after probes in a row
+        answer on it: only a CPE that can probe the primary while on the alternate (dual modem)."""
+        want = self.active[i] != 0 and self.modem[i].probes_standby and self.path_up(i, 0)
+        if want and not self.ret_pending[i]:
+            self.ret_pending[i] = True
+            self.ret_token[i] += 1
+            step, _ = self._interval(i)
+            self.at(max(t, self.switch_until[i]) + self.wd.up_after * step, self._return, i, self.ret_token[i])
+        elif not want and self.ret_pending[i]:
+            self.ret_pending[i] = False
+            self.ret_token[i] += 1
+
+    def _return(self, t: float, i: int, token: int) -> None:
+        if token != self.ret_token[i]:
+            return
+        self.ret_pending[i] = False
+        if self.active[i] != 0 and self.path_up(i, 0) and t >= self.switch_until[i]:
+            self._switch(t, i, 0, "switch_back")
+
     def _switch(self, t: float, i: int, k: int, kind: str) -> None:
         """Traffic moves to PLMN k: the CPE is unreachable for its modem's switch time, whoever decided."""
         lost = self.lost_at[i]
@@ -315,7 +362,7 @@ class Engine:
     # gridcell: commands from the product's failover advisor, carried out by the CPE agent
     def _command(self, t: float, cmd: dict[str, Any]) -> None:
         i = self.cpe_of.get(cmd.get("cpeId", ""))
-        if i is None:
+        if i is None or not self.advised:
             return
         if t < self.switch_until[i]:  # the agent carries out one switch at a time
             self.at(self.switch_until[i], self._command, cmd)
@@ -323,7 +370,7 @@ class Engine:
         action = cmd["action"]
         if action == "prepare":
             self.modes[i] = "prepare"
-            if not self.watching[i]:
+            if self.agent and not self.watching[i]:
                 self.watching[i] = True
                 if self.lost_at[i] is not None:
                     self._arm(i, t)
@@ -341,8 +388,8 @@ class Engine:
     def _unreach_check(self, t: float, i: int, token: int) -> None:
         if token != self.unreach_token[i] or self.reach[i]:
             return
-        if self.gc and self.explained[i] > 0:  # attributed to the MNO or to an energy outage: no technician yet;
-            self.at(t + DISPATCH_AFTER_S, self._unreach_check, i, token)  # still dark later, someone goes
+        if self.attributing and self.explained[i] > 0:  # attributed to the MNO or an energy outage: no technician
+            self.at(t + DISPATCH_AFTER_S, self._unreach_check, i, token)  # yet; still dark later, someone goes
             return
         if i in self.cpe_repair_at:
             return  # a technician is already on the way (attributed to the DSO's equipment)
@@ -379,7 +426,7 @@ class Engine:
         return (datetime.fromisoformat(iso.replace("Z", "+00:00")) - self.cfg.start).total_seconds()
 
     def _ftick(self, t: float, forced: bool) -> None:
-        if self.twin is not None and (forced or any(m != "stay" for m in self.modes.values())):
+        if self.twin is not None and self.advised and (forced or any(m != "stay" for m in self.modes.values())):
             self.twin.want_failover_tick = True
 
 
@@ -388,7 +435,7 @@ class Engine:
     def _incident(self, t: float, inc: Incident, ticket_at: float) -> None:
         """ticket_at: when the DSO knows enough to open a ticket (INF: it never sees the incident itself)."""
         self.incidents[inc.id] = inc
-        if self.gc and ticket_at < INF:
+        if self.attributing and ticket_at < INF:
             self.at(ticket_at, self._open_ticket, inc)
         else:
             self._desk(inc)
@@ -439,8 +486,8 @@ class Engine:
         return [i for i in self.st_of_ran[ran] if self.w.stations[i].serving[plmn] == ran]
 
     def _precursor(self, t: float, f: Any) -> None:
-        if self.twin is not None:
-            self.twin.threshold(t, f.ran, "RRU.PrbUsedDl.Errors", 12.0, "UP", 5.0)
+        if self.expose:
+            self._tw().threshold(t, f.ran, "RRU.PrbUsedDl.Errors", 12.0, "UP", 5.0)
 
     # ---- what the CPEs' probes tell the exchange (the agent's uploads) ------------------------------------------
 
@@ -475,7 +522,7 @@ class Engine:
     def _report_probes(self, stations: list[int], plmn: str, since: float, ok: bool) -> float:
         """The CPEs that see this path report it failing (since `since`) or working again (at `since`); returns
         when the exchange hears of it (INF: none of them sees the path)."""
-        if not stations:
+        if not stations or not self.agent:
             return INF
         if ok:
             rows = [(i, plmn, since + self.wd.interval_s, True) for i in stations]
@@ -483,8 +530,7 @@ class Engine:
         else:
             rows = self._failing(stations, plmn, since)
             at = self._upload_at(stations, since + self._evidence_s())
-        if self.twin is not None:
-            self.at(at, self._upload, rows)
+        self.at(at, self._upload, rows)
         return at
 
     # ---- RAN sites (continued) ---------------------------------------------------------------------------------
@@ -496,11 +542,12 @@ class Engine:
         self.ran_down[f.ran].add("fail")
         self.touch(t, served)
         c = self.cfg
-        heard = self._report_probes(seen, plmn, t, False) if self.gc and f.silent else INF
+        heard = self._report_probes(seen, plmn, t, False)
+        alarmed = self.expose and not f.silent
         if served:
-            detect = heard if f.silent else t + c.alarm_latency_s
+            detect = min(heard, t + c.alarm_latency_s) if alarmed else heard
             self._incident(t, Incident(f.id, "mno_network", plmn, served, t), detect)
-        if self.twin is not None and not f.silent:
+        if alarmed:
             self.at(t + c.alarm_latency_s, self._alarm, f.ran, f.id, "TRANSMITTER_FAILURE", "CRITICAL",
                     "notifyNewAlarm")
         self.at(t + f.duration, self._ran_repair, f)
@@ -512,16 +559,15 @@ class Engine:
         inc = self.incidents.get(f.id)
         if inc is not None:
             self._end_incident(t, inc)
-        if self.twin is not None:
+        plmn = self.w.ran[f.ran].plmn
+        self._report_probes(self._seen_by(served, self.plmns.index(plmn)), plmn, t, True)
+        if self.expose:
             c = self.cfg
-            plmn = self.w.ran[f.ran].plmn
-            if f.silent:
-                self._report_probes(self._seen_by(served, self.plmns.index(plmn)), plmn, t, True)
-            else:
+            if not f.silent:
                 self.at(t + c.alarm_latency_s, self._alarm, f.ran, f.id, "TRANSMITTER_FAILURE", "CLEARED",
                         "notifyClearedAlarm")
             if f.precursor_lead is not None:
-                self.twin.threshold(t, f.ran, "RRU.PrbUsedDl.Errors", 1.0, "DOWN", 5.0)
+                self._tw().threshold(t, f.ran, "RRU.PrbUsedDl.Errors", 1.0, "DOWN", 5.0)
                 self.recovery_news = True
 
     def _alarm(self, t: float, ran: int, alarm_id: str, cause: str, severity: str, kind: str) -> None:
@@ -548,35 +594,40 @@ class Engine:
                 continue
             ts = t + probes * wd.interval_s + wd.timeout_s
             self.at(ts, self._false_alarm, i, g.ran, k)
-            if self.twin is not None:
+            if self.agent:
                 rows = self._failing([i], self.plmns[k], ts - wd.timeout_s - wd.down_after * wd.interval_s)
                 if self.modem[i].probes_standby:  # it keeps probing the congested path: mostly answered
                     rows.append((i, self.plmns[k], ts + wd.interval_s, True))
                 self.at(self._upload_at([i], ts + wd.interval_s), self._upload, rows)
-        if self.twin is not None and g.reported:
-            self.twin.threshold(t, g.ran, "DRB.PacketLossRateUl", 100 * c.congestion_loss, "UP", 5.0)
+        if self.expose and g.reported:
+            self._tw().threshold(t, g.ran, "DRB.PacketLossRateUl", 100 * c.congestion_loss, "UP", 5.0)
         self.at(t + g.duration, self._cong_end, g)
 
     def _cong_end(self, t: float, g: Any) -> None:
         self.ran_cong[g.ran] -= 1
-        if self.twin is not None and g.reported:
-            self.twin.threshold(t, g.ran, "DRB.PacketLossRateUl", 0.5, "DOWN", 5.0)
+        if self.expose and g.reported:
+            self._tw().threshold(t, g.ran, "DRB.PacketLossRateUl", 0.5, "DOWN", 5.0)
             self.recovery_news = True
 
     def _maint_announce(self, t: float, m: Any) -> None:
-        if self.twin is not None:
-            self.twin.maintenance(t, m.ran, m.id, m.t, m.t + m.duration)
+        if self.expose:
+            self._tw().maintenance(t, m.ran, m.id, m.t, m.t + m.duration)
             for d in (advisor.PREPARE_HORIZON.total_seconds() - 1, advisor.LEAD.total_seconds() - 1):
                 self.at(m.t - d, self._ftick, True)
 
     def _maint_edge(self, t: float, ran: int, opening: bool) -> None:
+        plmn = self.w.ran[ran].plmn
+        served = self._served(ran)
+        seen = self._seen_by(served, self.plmns.index(plmn))
         if opening:
             self.ran_down[ran].add("maint")
         else:
             self.ran_down[ran].discard("maint")
-            self.recovery_news = True
-        self.edge = True
-        self.touch(t, self._served(ran))
+            self.recovery_news = self.expose
+        self.edge = self.expose
+        self.touch(t, served)
+        self._report_probes(seen if opening else self._seen_by(served, self.plmns.index(plmn)), plmn, t,
+                            not opening)
 
     # ---- DSO equipment --------------------------------------------------------------------------------------------
 
@@ -591,7 +642,7 @@ class Engine:
         heard = self._upload_at([i], t + self._evidence_s())
         self._incident(t, Incident(e.id, "dso_equipment", self.plmns[0], [i], t), heard)
         self.cpe_event[i] = e
-        if self.twin is not None:
+        if self.agent:
             self.at(heard, self._cpe_probes, i, t)
 
     def _cpe_probes(self, t: float, i: int, since: float) -> None:
@@ -621,7 +672,7 @@ class Engine:
         inc = self.incidents.get(e.id)
         if inc is not None:
             self._end_incident(t, inc)
-        if self.twin is not None:
+        if self.agent:
             for k, p in enumerate(self.plmns):
                 if self.can_probe(i, k):
                     self._report_probes([i], p, t, True)
@@ -647,7 +698,7 @@ class Engine:
                 self.battery_since[r] = t
                 self.dark_token[r] += 1
                 self.at(t + self.w.ran[r].autonomy_h * 3600.0, self._ran_dark, r, self.dark_token[r])
-                if self.twin is not None:
+                if self.expose:
                     self.at(t + self.cfg.alarm_latency_s, self._alarm, r, f"PWR-{r}-{self.dark_token[r]}",
                             "COMMERCIAL_POWER_FAILURE", "MAJOR", "notifyNewAlarm")
                     dark = t + self.w.ran[r].autonomy_h * 3600.0
@@ -670,48 +721,63 @@ class Engine:
                 self.dark_token[r] += 1
                 if "dark" in self.ran_down[r]:
                     self.ran_down[r].discard("dark")
-                    self.touch(t, self._served(r))
+                    served = self._served(r)
+                    self.touch(t, served)
                     inc = self.incidents.get(f"D-{r}-{token}")
                     if inc is not None:
                         self._end_incident(t, inc)
-                if self.twin is not None:
+                    plmn = self.w.ran[r].plmn
+                    self._report_probes(self._seen_by(served, self.plmns.index(plmn)), plmn, t, True)
+                if self.expose:
                     self.at(t + self.cfg.alarm_latency_s, self._alarm, r, f"PWR-{r}-{token}",
                             "COMMERCIAL_POWER_FAILURE", "CLEARED", "notifyClearedAlarm")
         if not f.dead and not f.closed:
             f.closed = True
-            if self.twin is not None:
-                self.twin.outage(f.id, f.line, f.t0, f.t0 + self.cfg.line_repair_h[0] * 3600.0, t)
+            if self.coordinated:
+                self._tw().outage(f.id, f.line, f.t0, f.t0 + self.cfg.line_repair_h[0] * 3600.0, t)
 
     def _ran_dark(self, t: float, r: int, token: int) -> None:
         if token != self.dark_token[r]:
             return
-        self.ran_down[r].add("dark")
+        plmn = self.w.ran[r].plmn
         served = self._served(r)
+        seen = self._seen_by(served, self.plmns.index(plmn))
+        self.ran_down[r].add("dark")
         self.touch(t, served)
+        heard = self._report_probes(seen, plmn, t, False)
         if served:
-            self._incident(t, Incident(f"D-{r}-{token}", "energy_outage", self.w.ran[r].plmn, served, t),
-                           t + self.cfg.alarm_latency_s)
-        if self.twin is not None:
+            detect = min(heard, t + self.cfg.alarm_latency_s) if self.expose else heard
+            self._incident(t, Incident(f"D-{r}-{token}", "energy_outage", plmn, served, t), detect)
+        if self.expose:
             self.at(t + self.cfg.alarm_latency_s, self._alarm, r, f"PWR-{r}-{token}",
                     "MAINS_BREAKDOWN_WITHOUT_BATTERY_BACKUP", "CRITICAL", "notifyChangedAlarm")
 
     def _grid_detect(self, t: float, f: FaultState) -> None:
         f.detect = t
-        if self.twin is not None:
-            self.twin.outage(f.id, f.line, f.t0, f.t0 + self.cfg.line_repair_h[0] * 3600.0, None)
+        if self.coordinated:
+            self._tw().outage(f.id, f.line, f.t0, f.t0 + self.cfg.line_repair_h[0] * 3600.0, None)
         self.cr_queue.append(f.id)
         self.at(t + 1.0, self._cr_next)
 
+    def _customers_off(self, f: FaultState) -> int:
+        """What an outage-management system knows: the customers this fault still keeps off."""
+        return sum(self.w.stations[i].customers for b in f.dead for i in self.st_of_bus.get(b, ()))
+
     def _coordinated(self) -> bool:
-        return self.gc and self.cfg.coordination
+        return self.coordinated
 
     def _cr_next(self, t: float) -> None:
         if self.cr_busy or not self.cr_queue:
             return
-        if self._coordinated():
-            fid = min(self.cr_queue, key=lambda x: (self.faults[x].comms_fail_at, self.faults[x].detect, x))
+        faults = self.faults
+        if self._coordinated():  # the plan: the fault whose comms fail first, then the most customers off
+            fid = min(self.cr_queue, key=lambda x: (faults[x].comms_fail_at, -self._customers_off(faults[x]),
+                                                    faults[x].detect, x))
+        elif self.cfg.grid_dispatch == "oms":
+            fid = min(self.cr_queue, key=lambda x: (-self._customers_off(faults[x]), faults[x].detect, x))
         else:
             fid = self.cr_queue[0]
+        self.desk_picks.append((t, fid, {x: self._customers_off(faults[x]) for x in self.cr_queue}))
         self.cr_queue.remove(fid)
         self.cr_busy = True
         f = self.faults[fid]
@@ -750,9 +816,13 @@ class Engine:
     def _crew_next(self, t: float) -> None:
         c = self.cfg
         while self.crews_free > 0 and self.crew_queue:
-            if self._coordinated():
-                job = min(self.crew_queue, key=lambda j: (-self.faults[j[0]].dependent_customers,
-                                                          self.faults[j[0]].comms_fail_at, j[1], j[0]))
+            faults = self.faults
+            if self._coordinated():  # the plan's restoration priority, then the most customers off
+                job = min(self.crew_queue, key=lambda j: (-faults[j[0]].dependent_customers,
+                                                          -self._customers_off(faults[j[0]]),
+                                                          faults[j[0]].comms_fail_at, j[1], j[0]))
+            elif self.cfg.grid_dispatch == "oms":
+                job = min(self.crew_queue, key=lambda j: (-self._customers_off(faults[j[0]]), j[1], j[0]))
             else:
                 job = self.crew_queue[0]
             self.crew_queue.remove(job)

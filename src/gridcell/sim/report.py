@@ -8,13 +8,14 @@ import io
 import json
 from typing import Any
 
-from gridcell.sim.config import YEAR_S
+from gridcell.sim.config import POLICIES, YEAR_S
 from gridcell.sim.engine import Outcome
 from gridcell.sim.metrics import KEYS
 from gridcell.sim.scenario import World
 
-COLORS = {"current_practice": "#c0392b", "gridcell": "#2471a3"}
-LABELS = {"current_practice": "current practice", "gridcell": "gridcell"}
+COLORS = {"current_practice": "#c0392b", "best_practice": "#d68910", "gridcell": "#2471a3"}
+LABELS = {"current_practice": "current practice (seed)", "best_practice": "best practice (mwan3)",
+          "gridcell": "gridcell"}
 
 
 def _png(fig: Any) -> str:
@@ -128,7 +129,7 @@ def _fmt(v: Any) -> str:
 def render(result: dict[str, Any], world: World, outcomes: dict[str, list[Outcome]]) -> str:
     imgs = plots(world, outcomes)
     rows = []
-    policies = [p for p in ("current_practice", "gridcell") if p in result]
+    policies = [p for p in POLICIES if p in result]
     extra = ("failovers", "attribution_automatic_pct", "attribution_correct_pct", "incidents", "grid_faults")
     for k in (*KEYS, *extra):
         cells = []
@@ -144,7 +145,7 @@ def render(result: dict[str, Any], world: World, outcomes: dict[str, list[Outcom
 <style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1000px}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}th{{text-align:left}}small{{color:#666}}
 figure{{margin:1em 0}}img{{max-width:100%}}</style></head><body>
-<h1>Digital twin: current practice vs gridcell</h1>
+<h1>Digital twin: current practice, best practice and gridcell</h1>
 <p>Grid <b>{html.escape(str(sc.get('grid')))}</b>: {sc.get('stations')} MV/LV stations with a dual-USIM CPE,
 {sc.get('customers')} customers, {sc.get('ranSites')} RAN sites of {len(world.cfg.plmns)} PLMNs,
 {sc.get('years')} simulated year(s), seeds {html.escape(str(result[policies[0]].get('seeds')))};
