@@ -40,7 +40,10 @@ def _get(url: str, token: str) -> Any:
 
 def test_make_run_serves_the_store_gridcell_report_reads(tmp_path: Path) -> None:
     port = _free_port()
-    dry = subprocess.run(["make", "-n", "run", f"PORT={port}"], cwd=ROOT, capture_output=True, text=True, check=True)
+    # Under `make test` this runs inside make: without its MAKE* variables, no "make[1]: Entering …" lines.
+    clean = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    dry = subprocess.run(["make", "--no-print-directory", "-n", "run", f"PORT={port}"], cwd=ROOT, env=clean,
+                         capture_output=True, text=True, check=True)
     command = dry.stdout.strip().splitlines()[-1].split()
     assert command[0] == ".venv/bin/gridcell" and command[1] == "demo" and "--database" not in command
     assert command[command.index("--port") + 1] == str(port)
