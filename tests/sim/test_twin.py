@@ -11,7 +11,7 @@ import pytest
 from gridcell.sim import faults, metrics
 from gridcell.sim.config import SimConfig
 from gridcell.sim.run import run_policy, simulate
-from gridcell.sim.scenario import World, build
+from gridcell.sim.scenario import World, build, redeclare
 
 SHORT = 0.02  # about a week
 
@@ -56,7 +56,7 @@ def _one_failure(world: World, seed: int, modem: str, switch_s: float) -> tuple[
     truth = faults.draw(world, seed)
     cpes = [faults.Cpe(modem, switch_s + i, c.probe_phase, c.upload_phase) for i, c in enumerate(truth.cpes)]
     failure = faults.RanFailure("F-test", ran.idx, 3600.0, 4 * 3600.0, False, None)
-    truth = faults.Truth([failure], [], [], [], [], cpes)
+    truth = faults.Truth([failure], [], [], [], [], cpes, truth.autonomy_h)
     return truth, [s.idx for s in world.stations if s.serving[plmn] == ran.idx]
 
 
@@ -159,3 +159,69 @@ def test_gridcell_with_every_capability_disabled_is_best_practice(world: World) 
     full = run_policy(world, 7, "gridcell", truth)
     assert _comparable(full) != _comparable(best)
     assert full.service_writes > 0
+
+
+def _union(iv: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    out: list[tuple[float, float]] = []
+    for a, b in sorted(iv):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+def _intersect(x: list[tuple[float, float]], y: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    return [(max(a, c), min(b, d)) for a, b in x for c, d in y if max(a, c) < min(b, d)]
+
+
+def test_a_declared_autonomy_shorter_than_the_true_one_never_flatters_gridcell(world: World) -> None:
+    """The MNOs declare half of what their batteries really last. The exchange plans with the declaration (it
+    moves CPEs earlier than needed), the batteries last what they last, and no station is ever reachable while
+    none of its paths is up: the declaration cannot buy gridcell what physics does not allow."""
+    storm = _storm(world, gridcell_capabilities=("agent", "exposure", "advisor", "attribution"))
+    storm = dataclasses.replace(storm, stations=[dataclasses.replace(s, da=False) for s in storm.stations])
+    drawn = faults.draw(storm, 3)  # no remote switching: the grid's restoration does not depend on comms
+    true = [2.0 * r.autonomy_h for r in storm.ran]
+    truth = faults.Truth([], [], [], [], drawn.grid_faults, drawn.cpes, true)
+    pessimistic = run_policy(storm, 3, "gridcell", truth)
+    accurate = run_policy(redeclare(storm, true, "declared-true"), 3, "gridcell", truth)
+
+    def dark(o: object) -> list[tuple[int, float, float, str]]:
+        return sorted(x for x in o.ran_out if x[3] == "dark")  # type: ignore[attr-defined]
+
+    assert dark(pessimistic) and dark(pessimistic) == dark(accurate)  # the true batteries, whatever declared
+
+    def first_move(o: object) -> float:
+        return min(t for t, _, _, kind in o.switches if kind == "proactive")  # type: ignore[attr-defined]
+
+    assert first_move(pessimistic) < first_move(accurate)  # the exchange believes the declaration, not the truth
+    moves = [sum(k == "proactive" for *_, k in o.switches) for o in (pessimistic, accurate)]
+    assert moves[0] > moves[1]
+    out: dict[int, list[tuple[float, float]]] = {}
+    for ran, a, b, _ in pessimistic.ran_out:
+        out.setdefault(ran, []).append((a, b))
+    for st in storm.stations:
+        paths = [_union(out.get(st.serving[p], [])) for p in storm.cfg.plmns]
+        no_path = paths[0]
+        for other in paths[1:]:
+            no_path = _intersect(no_path, other)
+        bound = sum(b - a for a, b in no_path)
+        assert sum(b - a for a, b in pessimistic.unavail[st.idx]) >= bound - 1e-6, st.site_id
+
+
+def test_the_operators_know_less_than_the_twin(world: World) -> None:
+    """Planned windows are wider than the outage they hold and some works go unannounced; batteries do not last
+    what their MNO declares; the OSS's notifications take seconds and sometimes minutes."""
+    truth = faults.draw(dataclasses.replace(world, cfg=world.cfg.with_(years=1.0)), 8)
+    works = truth.maintenance
+    assert works and all(m.window[0] <= m.t and m.t + m.duration <= m.window[1] for m in works)
+    assert sum(m.duration for m in works) < 0.5 * sum(m.window[1] - m.window[0] for m in works)
+    assert 0.05 < sum(not m.announced for m in works) / len(works) < 0.4
+    assert all(true != r.autonomy_h for true, r in zip(truth.autonomy_h, world.ran, strict=True))
+    assert sum(true < r.autonomy_h for true, r in zip(truth.autonomy_h, world.ran, strict=True)) > len(world.ran) / 2
+    from gridcell.sim.engine import Engine
+
+    engine = Engine(world, truth, 8, "best_practice")
+    latency = sorted(engine._latency("alarm", k) for k in range(2000))
+    assert 5.0 < latency[1000] < 20.0 and latency[1980] > 60.0  # median ~10 s, a tail beyond a minute

@@ -81,7 +81,12 @@ class SimConfig:
     grid: str = "mv_oberrhein"  # any pandapower.networks name, pandapower JSON file or simbench code
     plmns: tuple[str, ...] = ("26201", "26202")
     isd_m: tuple[float, ...] = (1732.0, 1732.0)  # ITU-R M.2135 RMa inter-site distance per PLMN (UMa: 500)
-    autonomy_h: tuple[float, float] = (0.5, 4.0)  # battery autonomy, uniform (PRODUCT.md: 0.5–4 h typical)
+    # declared battery autonomy (what the MNO's inventory, and so the exchange, knows): (share, low h, high h),
+    # uniform within each; PRODUCT.md: most EU masts ≈ 30 min, Vodafone DE 2–4 h, Ofcom asked ≥ 1 h (shares assumed)
+    autonomy_mix: tuple[tuple[float, float, float], ...] = ((0.6, 0.5, 0.5), (0.25, 1.0, 2.0), (0.15, 2.0, 4.0))
+    # true autonomy = declared × a factor per site and seed, lognormal (median, sigma): batteries age and lose
+    # capacity in the cold (a lead-acid battery is at end of life at 80 % of its rated capacity; spread assumed)
+    autonomy_true_factor: tuple[float, float] = (0.85, 0.2)
     da_share: float = 0.8  # share of MV/LV stations with remote-controlled switches (distribution automation)
     # CPE fleet: share of each modem (MODEMS); assumption, see docs/sim.md
     modem_mix: tuple[tuple[str, float], ...] = (("sim_slot", 0.6), ("esim", 0.1), ("dual_modem", 0.3))
@@ -93,13 +98,17 @@ class SimConfig:
     ran_silent_share: float = 0.2  # failures without an alarm (a "sleeping cell", seen only by probes)
     ran_precursor_share: float = 0.3  # failures announced by a KPI threshold crossing before they happen
     precursor_lead_min: tuple[float, float] = (5.0, 60.0)  # uniform lead of the threshold crossing
-    alarm_latency_s: float = 10.0  # OSS → gridcell notification latency
+    alarm_latency_s: tuple[float, float] = (10.0, 1.0)  # OSS → exchange, lognormal (median s, sigma): a tail
+    pm_granularity_s: float = 900.0  # PM threshold crossings are evaluated at the end of each granularity period
     congestion_rate: float = 6.0  # backhaul congestion episodes
     congestion_h: tuple[float, float] = (1.0, 0.7)  # lognormal duration
     congestion_loss: float = 0.2  # loss of each probe echo during an episode
+    probe_loss: float = 0.001  # loss of each probe echo on a working path, independent (assumption)
     congestion_reported_share: float = 0.7  # episodes the MNO's PM reports (threshold crossing)
     maintenance_rate: float = 2.0  # planned works with outage impact
-    maintenance_h: tuple[float, float] = (1.0, 3.0)  # uniform duration
+    maintenance_window_h: tuple[float, float] = (2.0, 4.0)  # the announced window, uniform, starting at night
+    maintenance_outage_h: tuple[float, float] = (0.5, 0.8)  # the real outage inside it, lognormal (median h, sigma)
+    maintenance_unannounced_share: float = 0.2  # works nobody announces
     maintenance_notice_d: float = 3.0  # announced this many days ahead (gridcell notifyPlannedMaintenance)
     # ---- DSO side ----------------------------------------------------------------------------------------
     cpe_failure_rate: float = 0.2  # per CPE and year (router, power supply, antenna)

@@ -29,6 +29,9 @@ from gridcell.sim.twin import TicketRequest, Twin
 
 INF = math.inf
 DISPATCH_AFTER_S = 2 * 3600.0  # an unexplained unreachable station gets a technician after 2 h
+# A single modem whose switch landed on a dead path waits 1 min, doubling to 30 min, before it tries the other SIM
+# again (assumption: firmware back-off; the same under every policy)
+BACKOFF_S = (60.0, 1800.0)
 
 
 @dataclass
@@ -75,6 +78,7 @@ class Outcome:
     switches: list[tuple[float, float, int, str]] = field(default_factory=list)  # (start, seconds, station, kind)
     # the control room's choices: (time, the fault it took, customers off per fault waiting then)
     desk_picks: list[tuple[float, str, dict[str, int]]] = field(default_factory=list)
+    ran_out: list[tuple[int, float, float, str]] = field(default_factory=list)  # (RAN site, from, to, cause)
     service_writes: int = 0
     wall_s: float = 0.0
 
@@ -139,6 +143,7 @@ class Engine:
         self.switch_until = [0.0] * n
         self.watching = [False] * n  # the agent's watch mode after a `prepare`
         self.stranded = [False] * n  # active path down and no other path up (dual modem): waiting for one
+        self.futile = [0] * n  # switches in a row that landed on a path that was down as well
         self.lost_at: list[float | None] = [None] * n
         self.int_start: list[float | None] = [None] * n  # an interruption that a switch began, still open
         self.int_kind = [""] * n
@@ -157,6 +162,8 @@ class Engine:
         self.interruptions: list[tuple[float, float, int, str]] = []
         self.switches: list[tuple[float, float, int, str]] = []
         self.desk_picks: list[tuple[float, str, dict[str, int]]] = []
+        self.ran_out: list[tuple[int, float, float, str]] = []
+        self.out_since: dict[tuple[int, str], float] = {}
         self.cust: list[tuple[int, float, float]] = []
         self.rolls: list[tuple[float, str]] = []
         self.attr: list[tuple[str, str, float, bool | None]] = []
@@ -168,6 +175,7 @@ class Engine:
         self.crew_queue: list[tuple[str, float]] = []
         self.crews_free = self.cfg.crews
         self.edge = False
+        self.alarm_last: dict[str, float] = {}  # alarm id → when its newest notification reaches the exchange
         self.recovery_news = False  # something in this instant's messages says a path works again
 
     # ---- scheduling --------------------------------------------------------------------------------------
@@ -194,7 +202,7 @@ class Engine:
         self._finish(horizon)
         return Outcome(self.policy, self.seed, horizon, self.unavail, self.interruptions, self.cust, self.rolls,
                        self.attr, [self._outage_row(f) for f in self.faults.values()], dict(self.down_by),
-                       self.switches, self.desk_picks, self.twin.writes if self.twin else 0)
+                       self.switches, self.desk_picks, self.ran_out, self.twin.writes if self.twin else 0)
 
     def _seed_events(self) -> None:
         c = self.cfg
@@ -205,16 +213,41 @@ class Engine:
         for g in self.truth.congestion:
             self.at(g.t, self._cong_start, g)
         for m in self.truth.maintenance:
-            if self.expose:
-                self.at(m.t - c.maintenance_notice_d * 86400.0, self._maint_announce, m)
+            if self.expose and m.announced:
+                self.at(m.window[0] - c.maintenance_notice_d * 86400.0, self._maint_announce, m)
+                self.at(m.window[0], self._window_edge, False)
+                self.at(m.window[1], self._window_edge, True)
             self.at(m.t, self._maint_edge, m.ran, True)
             self.at(m.t + m.duration, self._maint_edge, m.ran, False)
+        self._probe_loss_alarms()
         for e in self.truth.cpe_failures:
             self.at(e.t, self._cpe_fail, e)
         for gf in self.truth.grid_faults:
             self.at(gf.t, self._grid_fault, gf)
         if self.twin is not None and self.probe_sweep_s:
             self.at(self.probe_sweep_s, self._probe_sweep)
+
+    def _probe_loss_alarms(self) -> None:
+        """Probes are lost now and then on a working path too (probe_loss per echo): a CPE whose probes lose
+        down_after in a row switches for nothing. Per CPE a Poisson process at the rate such runs end, its times
+        drawn from one unit-rate stream per CPE, the same under every policy (common random numbers)."""
+        wd, c = self.wd, self.cfg
+        q = c.probe_loss ** wd.echoes
+        rate = (1.0 - q) * q ** wd.down_after / wd.interval_s  # per second
+        if rate <= 0.0 or rate * c.horizon_s < 1e-6:
+            return
+        for st in self.w.stations:
+            g = rng(self.seed, "probe-loss", st.site_id)
+            acc = 0.0
+            while True:
+                acc += g.expovariate(1.0)
+                if acc / rate > c.horizon_s:
+                    break
+                self.at(acc / rate, self._lost_probes, st.idx)
+
+    def _lost_probes(self, t: float, i: int) -> None:
+        if t >= self.switch_until[i] and self.path_up(i, self.active[i]):
+            self._local_switch(t, i, "spurious")
 
     def _probe_sweep(self, t: float) -> None:
         """Each CPE's probe on each of its PLMNs: successful while the path is up (RAN site serving, CPE working)."""
@@ -287,8 +320,13 @@ class Engine:
         first = phase + step * (math.floor((t - phase) / step) + 1)
         self.at(first + (self.wd.down_after - 1) * step + timeout, self._detect, i, self.lost_at[i])
 
-    def _detect(self, t: float, i: int, lost: float | None) -> None:
+    def _detect(self, t: float, i: int, lost: float | None, waited: bool = False) -> None:
         if lost is None or self.lost_at[i] != lost or t < self.switch_until[i]:
+            return
+        if self.futile[i] and not waited and not self.modem[i].probes_standby:
+            # a single modem that just switched onto a dead path too backs off before trying the other SIM again
+            backoff = min(BACKOFF_S[0] * 2 ** (self.futile[i] - 1), BACKOFF_S[1])
+            self.at(t + backoff, self._detect, i, lost, True)
             return
         self._local_switch(t, i, "failover")
 
@@ -351,7 +389,10 @@ class Engine:
 
     def _switch_done(self, t: float, i: int) -> None:
         self.touch(t, [i])
-        if self.lost_at[i] is not None and not self.cpe_failed[i]:
+        if self.lost_at[i] is None:
+            self.futile[i] = 0
+        elif not self.cpe_failed[i]:
+            self.futile[i] += 1
             self._arm(i, t)  # arrived on a path that is down: the probes find out
 
     def _false_alarm(self, t: float, i: int, ran: int, k: int) -> None:
@@ -481,13 +522,53 @@ class Engine:
 
     # ---- RAN sites ----------------------------------------------------------------------------------------------
 
+    def _site_out(self, t: float, ran: int, cause: str, out: bool) -> None:
+        """The truth of a RAN site's service, per cause (fail, maint, dark), for the outcomes."""
+        if out:
+            self.out_since.setdefault((ran, cause), t)
+        else:
+            since = self.out_since.pop((ran, cause), None)
+            if since is not None:
+                self.ran_out.append((ran, since, t, cause))
+
     def _served(self, ran: int) -> list[int]:
         plmn = self.w.ran[ran].plmn
         return [i for i in self.st_of_ran[ran] if self.w.stations[i].serving[plmn] == ran]
 
     def _precursor(self, t: float, f: Any) -> None:
-        if self.expose:
-            self._tw().threshold(t, f.ran, "RRU.PrbUsedDl.Errors", 12.0, "UP", 5.0)
+        self._pm(t, f.ran, f.id, "RRU.PrbUsedDl.Errors", 12.0, "UP")
+
+    # ---- what the MNO's OSS tells the exchange, and when ---------------------------------------------------------
+
+    def _latency(self, *key: object) -> float:
+        """One notification's way from the MNO's OSS to the exchange: lognormal, most within seconds, a tail."""
+        median, sigma = self.cfg.alarm_latency_s
+        return median * math.exp(sigma * rng(self.seed, "latency", *key).gauss(0.0, 1.0))
+
+    def _notify(self, t: float, ran: int, alarm_id: str, cause: str, severity: str, kind: str) -> float:
+        """An alarm notification leaves the OSS at t; returns when the exchange has it (never before an earlier
+        notification of the same alarm)."""
+        if not self.expose:
+            return INF
+        arrive = max(t + self._latency(alarm_id, severity), self.alarm_last.get(alarm_id, 0.0) + 0.001)
+        self.alarm_last[alarm_id] = arrive
+        self.at(arrive, self._alarm, ran, alarm_id, cause, severity, kind)
+        return arrive
+
+    def _pm(self, t: float, ran: int, key: str, metric: str, value: float, direction: str) -> None:
+        """A PM threshold crossing: evaluated at the end of the granularity period it happened in ("UP"), or of the
+        first clean period after it ended ("DOWN"); then the notification's latency."""
+        if not self.expose:
+            return
+        g = self.cfg.pm_granularity_s
+        period_end = g * (math.floor(t / g) + (1 if direction == "UP" else 2))
+        arrive = max(period_end + self._latency(key, metric, direction), self.alarm_last.get(key, 0.0) + 0.001)
+        self.alarm_last[key] = arrive
+        self.at(arrive, self._threshold, ran, metric, value, direction)
+
+    def _threshold(self, t: float, ran: int, metric: str, value: float, direction: str) -> None:
+        self._tw().threshold(t, ran, metric, value, direction, 5.0)
+        self.recovery_news |= direction == "DOWN"
 
     # ---- what the CPEs' probes tell the exchange (the agent's uploads) ------------------------------------------
 
@@ -540,20 +621,19 @@ class Engine:
         served = self._served(f.ran)
         seen = self._seen_by(served, self.plmns.index(plmn))  # the CPEs whose probes cross this RAN site
         self.ran_down[f.ran].add("fail")
+        self._site_out(t, f.ran, "fail", True)
         self.touch(t, served)
-        c = self.cfg
         heard = self._report_probes(seen, plmn, t, False)
-        alarmed = self.expose and not f.silent
+        if not f.silent:
+            arrive = self._notify(t, f.ran, f.id, "TRANSMITTER_FAILURE", "CRITICAL", "notifyNewAlarm")
+            heard = min(heard, arrive)
         if served:
-            detect = min(heard, t + c.alarm_latency_s) if alarmed else heard
-            self._incident(t, Incident(f.id, "mno_network", plmn, served, t), detect)
-        if alarmed:
-            self.at(t + c.alarm_latency_s, self._alarm, f.ran, f.id, "TRANSMITTER_FAILURE", "CRITICAL",
-                    "notifyNewAlarm")
+            self._incident(t, Incident(f.id, "mno_network", plmn, served, t), heard)
         self.at(t + f.duration, self._ran_repair, f)
 
     def _ran_repair(self, t: float, f: Any) -> None:
         self.ran_down[f.ran].discard("fail")
+        self._site_out(t, f.ran, "fail", False)
         served = self._served(f.ran)
         self.touch(t, served)
         inc = self.incidents.get(f.id)
@@ -561,14 +641,10 @@ class Engine:
             self._end_incident(t, inc)
         plmn = self.w.ran[f.ran].plmn
         self._report_probes(self._seen_by(served, self.plmns.index(plmn)), plmn, t, True)
-        if self.expose:
-            c = self.cfg
-            if not f.silent:
-                self.at(t + c.alarm_latency_s, self._alarm, f.ran, f.id, "TRANSMITTER_FAILURE", "CLEARED",
-                        "notifyClearedAlarm")
-            if f.precursor_lead is not None:
-                self._tw().threshold(t, f.ran, "RRU.PrbUsedDl.Errors", 1.0, "DOWN", 5.0)
-                self.recovery_news = True
+        if not f.silent:
+            self._notify(t, f.ran, f.id, "TRANSMITTER_FAILURE", "CLEARED", "notifyClearedAlarm")
+        if f.precursor_lead is not None:
+            self._pm(t, f.ran, f.id, "RRU.PrbUsedDl.Errors", 1.0, "DOWN")
 
     def _alarm(self, t: float, ran: int, alarm_id: str, cause: str, severity: str, kind: str) -> None:
         if self.twin is not None:
@@ -599,21 +675,24 @@ class Engine:
                 if self.modem[i].probes_standby:  # it keeps probing the congested path: mostly answered
                     rows.append((i, self.plmns[k], ts + wd.interval_s, True))
                 self.at(self._upload_at([i], ts + wd.interval_s), self._upload, rows)
-        if self.expose and g.reported:
-            self._tw().threshold(t, g.ran, "DRB.PacketLossRateUl", 100 * c.congestion_loss, "UP", 5.0)
+        if g.reported:
+            self._pm(t, g.ran, g.id, "DRB.PacketLossRateUl", 100 * c.congestion_loss, "UP")
         self.at(t + g.duration, self._cong_end, g)
 
     def _cong_end(self, t: float, g: Any) -> None:
         self.ran_cong[g.ran] -= 1
-        if self.expose and g.reported:
-            self._tw().threshold(t, g.ran, "DRB.PacketLossRateUl", 0.5, "DOWN", 5.0)
-            self.recovery_news = True
+        if g.reported:
+            self._pm(t, g.ran, g.id, "DRB.PacketLossRateUl", 0.5, "DOWN")
 
     def _maint_announce(self, t: float, m: Any) -> None:
-        if self.expose:
-            self._tw().maintenance(t, m.ran, m.id, m.t, m.t + m.duration)
-            for d in (advisor.PREPARE_HORIZON.total_seconds() - 1, advisor.LEAD.total_seconds() - 1):
-                self.at(m.t - d, self._ftick, True)
+        """The MNO announces the window, not the outage: the exchange plans around the window."""
+        self._tw().maintenance(t, m.ran, m.id, *m.window)
+        for d in (advisor.PREPARE_HORIZON.total_seconds() - 1, advisor.LEAD.total_seconds() - 1):
+            self.at(m.window[0] - d, self._ftick, True)
+
+    def _window_edge(self, t: float, closing: bool) -> None:
+        self.edge = True  # the exchange opens or closes the announced window (exposure.status.tick)
+        self.recovery_news |= closing
 
     def _maint_edge(self, t: float, ran: int, opening: bool) -> None:
         plmn = self.w.ran[ran].plmn
@@ -623,8 +702,7 @@ class Engine:
             self.ran_down[ran].add("maint")
         else:
             self.ran_down[ran].discard("maint")
-            self.recovery_news = self.expose
-        self.edge = self.expose
+        self._site_out(t, ran, "maint", opening)
         self.touch(t, served)
         self._report_probes(seen if opening else self._seen_by(served, self.plmns.index(plmn)), plmn, t,
                             not opening)
@@ -697,12 +775,13 @@ class Engine:
             for r in self.ran_of_bus.get(b, ()):
                 self.battery_since[r] = t
                 self.dark_token[r] += 1
-                self.at(t + self.w.ran[r].autonomy_h * 3600.0, self._ran_dark, r, self.dark_token[r])
+                # the battery lasts its true autonomy; the exchange plans with the declared one
+                self.at(t + self.truth.autonomy_h[r] * 3600.0, self._ran_dark, r, self.dark_token[r])
+                self._notify(t, r, f"PWR-{r}-{self.dark_token[r]}", "COMMERCIAL_POWER_FAILURE", "MAJOR",
+                             "notifyNewAlarm")
                 if self.expose:
-                    self.at(t + self.cfg.alarm_latency_s, self._alarm, r, f"PWR-{r}-{self.dark_token[r]}",
-                            "COMMERCIAL_POWER_FAILURE", "MAJOR", "notifyNewAlarm")
-                    dark = t + self.w.ran[r].autonomy_h * 3600.0
-                    self.at(dark - advisor.LEAD.total_seconds() + 1, self._ftick, True)
+                    declared_dark = t + self.w.ran[r].autonomy_h * 3600.0
+                    self.at(declared_dark - advisor.LEAD.total_seconds() + 1, self._ftick, True)
 
     def _revive(self, t: float, f: FaultState, buses: set[int] | frozenset[int] | list[int]) -> None:
         for b in sorted(set(buses) & f.dead):
@@ -721,6 +800,7 @@ class Engine:
                 self.dark_token[r] += 1
                 if "dark" in self.ran_down[r]:
                     self.ran_down[r].discard("dark")
+                    self._site_out(t, r, "dark", False)
                     served = self._served(r)
                     self.touch(t, served)
                     inc = self.incidents.get(f"D-{r}-{token}")
@@ -728,9 +808,7 @@ class Engine:
                         self._end_incident(t, inc)
                     plmn = self.w.ran[r].plmn
                     self._report_probes(self._seen_by(served, self.plmns.index(plmn)), plmn, t, True)
-                if self.expose:
-                    self.at(t + self.cfg.alarm_latency_s, self._alarm, r, f"PWR-{r}-{token}",
-                            "COMMERCIAL_POWER_FAILURE", "CLEARED", "notifyClearedAlarm")
+                self._notify(t, r, f"PWR-{r}-{token}", "COMMERCIAL_POWER_FAILURE", "CLEARED", "notifyClearedAlarm")
         if not f.dead and not f.closed:
             f.closed = True
             if self.coordinated:
@@ -743,14 +821,13 @@ class Engine:
         served = self._served(r)
         seen = self._seen_by(served, self.plmns.index(plmn))
         self.ran_down[r].add("dark")
+        self._site_out(t, r, "dark", True)
         self.touch(t, served)
         heard = self._report_probes(seen, plmn, t, False)
+        arrive = self._notify(t, r, f"PWR-{r}-{token}", "MAINS_BREAKDOWN_WITHOUT_BATTERY_BACKUP", "CRITICAL",
+                              "notifyChangedAlarm")
         if served:
-            detect = min(heard, t + self.cfg.alarm_latency_s) if self.expose else heard
-            self._incident(t, Incident(f"D-{r}-{token}", "energy_outage", plmn, served, t), detect)
-        if self.expose:
-            self.at(t + self.cfg.alarm_latency_s, self._alarm, r, f"PWR-{r}-{token}",
-                    "MAINS_BREAKDOWN_WITHOUT_BATTERY_BACKUP", "CRITICAL", "notifyChangedAlarm")
+            self._incident(t, Incident(f"D-{r}-{token}", "energy_outage", plmn, served, t), min(heard, arrive))
 
     def _grid_detect(self, t: float, f: FaultState) -> None:
         f.detect = t
@@ -855,7 +932,12 @@ class Engine:
     # ---- the end -------------------------------------------------------------------------------------------------
 
     def _finish(self, horizon: float) -> None:
+        for ran, cause in list(self.out_since):
+            self._site_out(horizon, ran, cause, False)
         for i in range(len(self.w.stations)):
+            open_cause = self.cause[i]
+            if open_cause is not None:
+                self.down_by[open_cause] += horizon - self.cause_since[i]
             if not self.reach[i]:
                 self.unavail[i].append((self.reach_since[i], horizon))
             if self.dead_since[i] is not None:

@@ -55,10 +55,14 @@ class Congestion:
 
 @dataclass(frozen=True)
 class Maintenance:
+    """Planned work: the window announced (or not), and the real outage somewhere inside it."""
+
     id: str
     ran: int
-    t: float
+    t: float  # the real outage
     duration: float
+    window: tuple[float, float]  # what the MNO announces
+    announced: bool
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,7 @@ class Truth:
     cpe_failures: list[CpeFailure]
     grid_faults: list[GridFault]
     cpes: list[Cpe]
+    autonomy_h: list[float]  # true battery autonomy per RAN site (the declared one is the world's)
 
 
 def switch_time(r: random.Random, dist: tuple[str, float, float]) -> float:
@@ -132,9 +137,14 @@ def draw(world: World, seed: int) -> Truth:
                                    g.random() < cfg.congestion_reported_share))
         g = rng(seed, "maint", r.site_id)
         for k, t in enumerate(poisson_times(g, cfg.maintenance_rate, h)):
-            night = math.floor(t / 86400.0) * 86400.0 + 3600.0 * g.uniform(0.5, 4.0)  # works start at night
-            if night + 86400.0 * 0.0 < h:
-                maint.append(Maintenance(f"M-{r.site_id}-{k}", r.idx, night, 3600.0 * g.uniform(*cfg.maintenance_h)))
+            night = math.floor(t / 86400.0) * 86400.0 + 3600.0 * g.uniform(0.5, 2.0)  # windows open at night
+            window = 3600.0 * g.uniform(*cfg.maintenance_window_h)
+            outage = min(window, lognormal_s(g, *cfg.maintenance_outage_h))
+            start = night + g.uniform(0.0, window - outage)
+            announced = g.random() >= cfg.maintenance_unannounced_share
+            if night + window < h:
+                maint.append(Maintenance(f"M-{r.site_id}-{k}", r.idx, start, outage, (night, night + window),
+                                         announced))
     cpe: list[CpeFailure] = []
     for st in world.stations:
         g = rng(seed, "cpe", st.site_id)
@@ -157,17 +167,21 @@ def draw(world: World, seed: int) -> Truth:
             faults.append(GridFault(f"S{k}-{lf.line}-{j}", lf.line, t0 + g.uniform(0, cfg.storm_spread_h * 3600.0),
                                     True))
     _no_overlap(maint)
-    return Truth(sorted(ran_f, key=lambda x: x.t), sorted(cong, key=lambda x: x.t), sorted(maint, key=lambda x: x.t),
+    return Truth(sorted(ran_f, key=lambda x: x.t), sorted(cong, key=lambda x: x.t),
+                 sorted(maint, key=lambda x: x.window[0]),
                  sorted(cpe, key=lambda x: x.t), sorted(faults, key=lambda x: (x.t, x.id)),
-                 [draw_cpe(cfg, seed, st.site_id) for st in world.stations])
+                 [draw_cpe(cfg, seed, st.site_id) for st in world.stations],
+                 [r.autonomy_h * math.exp(math.log(cfg.autonomy_true_factor[0])
+                                          + cfg.autonomy_true_factor[1] * rng(seed, "battery", r.site_id).gauss(0, 1))
+                  for r in world.ran])
 
 
 def _no_overlap(maint: list[Maintenance]) -> None:
-    """Planned works on one RAN site do not overlap (a second one is dropped)."""
+    """Planned works' windows on one RAN site do not overlap (a second one is dropped)."""
     last: dict[int, float] = {}
     keep = []
-    for m in sorted(maint, key=lambda x: x.t):
-        if m.t >= last.get(m.ran, -1.0):
+    for m in sorted(maint, key=lambda x: x.window[0]):
+        if m.window[0] >= last.get(m.ran, -1.0):
             keep.append(m)
-            last[m.ran] = m.t + m.duration
+            last[m.ran] = m.window[1]
     maint[:] = keep

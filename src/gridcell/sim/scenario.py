@@ -55,7 +55,7 @@ class RanSiteW:
     dn: str
     lon: float
     lat: float
-    autonomy_h: float
+    autonomy_h: float  # declared (the exchange's topology); the true one is drawn per seed (gridcell.sim.faults)
     bus: int | None
 
 
@@ -153,6 +153,20 @@ def _line_effects(net: Any) -> tuple[dict[int, LineFault], dict[int, list[tuple[
     return out, xy
 
 
+def _ran_doc(ran: list[RanSiteW], plmn: str) -> dict[str, Any]:
+    """An MNO's RAN sites as its topology import takes them (one omni cell each, the declared autonomy)."""
+    return {"ranSites": [{"id": r.site_id, "lat": r.lat, "lon": r.lon, "dn": r.dn, "autonomyH": r.autonomy_h,
+                          "cells": [{"cellId": r.cell_id, "plmn": plmn, "rangeM": 3000.0,
+                                     "dn": f"{r.dn},GNBDUFunction=1,NRCellDU=1"}]}
+                         for r in ran if r.plmn == plmn]}
+
+
+def declared_autonomy(rng: random.Random, mix: tuple[tuple[float, float, float], ...]) -> float:
+    """A RAN site's battery autonomy as its MNO declares it (h): one of the mix's ranges by its share."""
+    _, low, high = rng.choices(mix, weights=[m[0] for m in mix])[0]
+    return round(rng.uniform(low, high), 2)
+
+
 def check_grid(source: str) -> None:
     """Refuse a grid that does not load, before a demo or a simulation starts (ValueError saying what is
     accepted)."""
@@ -220,16 +234,12 @@ def build(cfg: SimConfig, scenario_seed: int = 0, workdir: Path | None = None) -
             local[j] = len(ran)
             ran.append(RanSiteW(len(ran), plmn, sid, f"{sid}-C1", f"SubNetwork=1,ManagedElement={sid}",
                                 hexes[j][0], hexes[j][1],
-                                round(rng.uniform(cfg.autonomy_h[0], cfg.autonomy_h[1]), 2), None))
+                                declared_autonomy(rng, cfg.autonomy_mix), None))
         for st, j in zip(stations, near.tolist(), strict=True):
             st.serving[plmn] = local[j]
     with db.write() as s:
         for plmn, org in mnos.items():
-            doc = {"ranSites": [{"id": r.site_id, "lat": r.lat, "lon": r.lon, "dn": r.dn, "autonomyH": r.autonomy_h,
-                                 "cells": [{"cellId": r.cell_id, "plmn": plmn, "rangeM": 3000.0,
-                                            "dn": f"{r.dn},GNBDUFunction=1,NRCellDU=1"}]}
-                                for r in ran if r.plmn == plmn]}
-            topology.import_topology(s, org, doc)
+            topology.import_topology(s, org, _ran_doc(ran, plmn))
         s.flush()
         cpe_sites = []
         for st, x in zip(stations, sites, strict=True):
@@ -249,6 +259,23 @@ def build(cfg: SimConfig, scenario_seed: int = 0, workdir: Path | None = None) -
     db.dispose()
     lines, line_xy = _line_effects(net)
     return World(cfg, grid_name, dso, mnos, tokens, stations, ran, lines, bus_xy, line_xy, template, tmpdir)
+
+
+def redeclare(world: World, autonomy_h: list[float], name: str) -> World:
+    """The same world after its MNOs declare other battery autonomies (hours, per RAN site): they import their RAN
+    sites again, through the product's topology import, into a new template."""
+    import dataclasses
+
+    ran = [dataclasses.replace(r, autonomy_h=round(a, 2)) for r, a in zip(world.ran, autonomy_h, strict=True)]
+    db = open_copy(world, name)
+    try:
+        set_clock(ManualClock(world.cfg.start))
+        with db.write() as s:
+            for plmn, org in world.mno_ids.items():
+                topology.import_topology(s, org, _ran_doc(ran, plmn))
+    finally:
+        db.dispose()
+    return dataclasses.replace(world, ran=ran, template=world.tmpdir / f"{name}.db")
 
 
 def open_copy(world: World, name: str) -> Database:
