@@ -83,6 +83,8 @@ def test_every_command_refuses_bad_options_in_one_line(path: list[str], capsys: 
 
 @pytest.mark.parametrize("args", [
     ["demo", "--headless", "--grid", "nosuchgrid"], ["demo", "--headless", "--years", "-1"],
+    ["demo", "--headless", "--modem-mix", "usb_stick=1"], ["demo", "--headless", "--modem-mix", "esim=-1"],
+    ["demo", "--headless", "--set", "no_such_parameter=1"], ["demo", "--headless", "--set", "crews=many"],
     ["demo", "--speed", "0"], ["demo", "--port", "70000"], ["serve", "--log-level", "loud"],
     ["report", "availability", "--dso", "nope"], ["report", "incidents", "--org", "nope"],
     ["report", "problems", "--org", "nope"], ["admin", "create-client", "nope", "--role", "viewer"],

@@ -132,6 +132,28 @@ def _check_grid(value: str) -> str:
     return value
 
 
+def _sim_config() -> Any:
+    return importlib.import_module("gridcell.sim.config")  # by name: the simulator is the top layer
+
+
+def _check_modem_mix(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            _sim_config().parse_modem_mix(value)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+    return value
+
+
+def _check_settings(value: list[str] | None) -> list[str] | None:
+    if value:
+        try:
+            _sim_config().with_settings(_sim_config().SimConfig(), value)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+    return value
+
+
 @app.command()
 def demo(host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1", port: PORT = 8000,
          database: Annotated[str | None, typer.Option(
@@ -149,15 +171,25 @@ def demo(host: Annotated[str, typer.Option(help="address to listen on")] = "127.
          grid: Annotated[str, typer.Option(help="pandapower network name, pandapower JSON file or simbench code",
                                            callback=_check_grid)] = "mv_oberrhein",
          storm: Annotated[bool, typer.Option("--storm", help="add one storm (clustered line faults)")] = False,
+         jobs: Annotated[int | None, typer.Option(help="processes for the seeds (headless; default one per seed, "
+                                                       "at most one per CPU)", min=1, max=256)] = None,
+         modem_mix: Annotated[str | None, typer.Option(
+             help="CPE fleet (headless), e.g. sim_slot=0.6,esim=0.1,dual_modem=0.3", callback=_check_modem_mix)]
+         = None,
+         setting: Annotated[list[str] | None, typer.Option(
+             "--set", help="KEY=VALUE for a twin parameter (headless, repeatable; docs/sim.md)",
+             callback=_check_settings)] = None,
          speed: Annotated[float, typer.Option(help="virtual seconds per wall second (live)", min=1, max=1_000_000)]
          = 600.0) -> None:
-    """The exchange with the digital twin streaming into it; --headless: current practice vs gridcell figures."""
+    """The exchange with the digital twin streaming into it; --headless: current practice, best practice and gridcell
+    on the same faults, with paired differences."""
     # Imported by name: capability commands import this module's helpers, so a static import of the simulator
     # (the top layer) here would make every capability appear to depend on it (import-linter layers).
     demo_module = importlib.import_module("gridcell.demo")
     if headless:
         result = demo_module.run_headless(years=years, seeds=list(range(seed, seed + max(seeds, 1))),
-                                          json_path=json_out, html_path=html_out, grid=grid, storm=storm)
+                                          json_path=json_out, html_path=html_out, grid=grid, storm=storm,
+                                          jobs=jobs, modem_mix=modem_mix, settings=setting or [])
         if not json_out:
             typer.echo(json.dumps(result, indent=1))
         return

@@ -5,8 +5,8 @@ CPE at every MV/LV station) is the exchange's topology; its year of faults strea
 in accelerated real time (alarms, threshold crossings, planned work, power alarms, DSO probes, ProvMnS outages,
 TMF621 tickets), and the CPEs follow the failover advisor's commands.
 
-Headless (`--headless`): one or more simulated years, current practice vs gridcell, figures as JSON and an
-offline HTML report (gridcell.sim).
+Headless (`--headless`): one or more simulated years, current practice, best practice and gridcell on the same
+faults, figures and paired differences as JSON and an offline HTML report (gridcell.sim).
 """
 
 from __future__ import annotations
@@ -123,16 +123,21 @@ The twin's events stream in now. Ctrl-C stops.
 
 
 def run_headless(*, years: float, seeds: list[int], json_path: str | None, html_path: str | None,
-                 grid: str = "mv_oberrhein", storm: bool = False) -> dict[str, Any]:
-    """Simulate current practice and gridcell; write the figures (JSON) and the offline report (HTML)."""
+                 grid: str = "mv_oberrhein", storm: bool = False, jobs: int | None = None,
+                 modem_mix: str | None = None, settings: list[str] | None = None) -> dict[str, Any]:
+    """Simulate current practice, best practice and gridcell on the same faults; write the figures (JSON) and the
+    offline report (HTML)."""
     import json
 
     from gridcell.sim import report
-    from gridcell.sim.config import SimConfig
+    from gridcell.sim.config import SimConfig, parse_modem_mix, with_settings
     from gridcell.sim.run import simulate
 
-    cfg = SimConfig(grid=grid, years=years, storm_extra=storm)
-    result, world, outcomes = simulate(cfg, seeds, progress=lambda m: print(m, file=sys.stderr, flush=True))
+    cfg = with_settings(SimConfig(grid=grid, years=years, storm_extra=storm), settings or [])
+    if modem_mix:
+        cfg = cfg.with_(modem_mix=parse_modem_mix(modem_mix))
+    result, world, outcomes = simulate(cfg, seeds, progress=lambda m: print(m, file=sys.stderr, flush=True),
+                                       jobs=jobs)
     try:
         if json_path:
             Path(json_path).write_text(json.dumps(result, indent=1))

@@ -6,7 +6,9 @@ it. What differs between policies is the CPE's own path supervision (`Watchdog`)
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+import json
+import math
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -150,3 +152,64 @@ class SimConfig:
     @property
     def horizon_s(self) -> float:
         return self.years * YEAR_S
+
+
+def parse_modem_mix(text: str) -> tuple[tuple[str, float], ...]:
+    """`sim_slot=0.6,esim=0.1,dual_modem=0.3` → the fleet mix (shares need not add up to 1)."""
+    mix: list[tuple[str, float]] = []
+    for part in text.split(","):
+        name, _, share = part.strip().partition("=")
+        if name not in MODEMS:
+            raise ValueError(f"unknown modem {name!r}: one of {', '.join(MODEMS)}")
+        try:
+            value = float(share)
+        except ValueError:
+            raise ValueError(f"{name}: the share must be a number, got {share!r}") from None
+        if not (value >= 0.0 and math.isfinite(value)):
+            raise ValueError(f"{name}: the share must be 0 or more")
+        mix.append((name, value))
+    if sum(v for _, v in mix) <= 0.0:
+        raise ValueError("the modem mix needs a share above 0")
+    return tuple(mix)
+
+
+def with_settings(cfg: SimConfig, settings: list[str]) -> SimConfig:
+    """`key=value` for any plain field of SimConfig (numbers, booleans, strings; lists as JSON), for sensitivity
+    runs; the modem mix and the watchdogs have their own forms."""
+    plain = {f.name: f for f in fields(SimConfig) if f.name not in ("start", "current_watchdog", "best_watchdog",
+                                                                     "agent_watchdog", "modem_mix")}
+    changes: dict[str, Any] = {}
+    for item in settings:
+        key, sep, raw = item.partition("=")
+        if not sep or key not in plain:
+            raise ValueError(f"{item!r}: KEY=VALUE with KEY one of {', '.join(sorted(plain))}")
+        current = getattr(cfg, key)
+        try:
+            value = json.loads(raw) if not isinstance(current, str) else raw
+        except json.JSONDecodeError:
+            raise ValueError(f"{key}: {raw!r} is not a value (numbers, true/false, JSON lists)") from None
+        if isinstance(current, tuple):
+            if not isinstance(value, list):
+                raise ValueError(f"{key}: a JSON list, like {json.dumps(_plain(current))}")
+            value = _as_tuple(value)
+        elif isinstance(current, bool):
+            if not isinstance(value, bool):
+                raise ValueError(f"{key}: true or false")
+        elif isinstance(current, int | float):
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise ValueError(f"{key}: a number")
+            value = type(current)(value)
+        if key == "grid_dispatch" and value not in ("oms", "fifo"):
+            raise ValueError("grid_dispatch: oms or fifo")
+        if key == "gridcell_capabilities" and not set(value) <= set(CAPABILITIES):
+            raise ValueError(f"gridcell_capabilities: some of {', '.join(CAPABILITIES)}")
+        changes[key] = value
+    return replace(cfg, **changes)
+
+
+def _as_tuple(value: list[Any]) -> tuple[Any, ...]:
+    return tuple(_as_tuple(v) if isinstance(v, list) else v for v in value)
+
+
+def _plain(value: Any) -> Any:
+    return [_plain(v) for v in value] if isinstance(value, tuple) else value

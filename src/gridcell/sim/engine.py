@@ -78,7 +78,8 @@ class Outcome:
     switches: list[tuple[float, float, int, str]] = field(default_factory=list)  # (start, seconds, station, kind)
     # the control room's choices: (time, the fault it took, customers off per fault waiting then)
     desk_picks: list[tuple[float, str, dict[str, int]]] = field(default_factory=list)
-    ran_out: list[tuple[int, float, float, str]] = field(default_factory=list)  # (RAN site, from, to, cause)
+    # (RAN site, from, to, cause): fail, maint, dark; congestion (the site serves, with loss)
+    ran_out: list[tuple[int, float, float, str]] = field(default_factory=list)
     service_writes: int = 0
     wall_s: float = 0.0
 
@@ -657,6 +658,7 @@ class Engine:
         episode: the same under every policy)."""
         c = self.cfg
         self.ran_cong[g.ran] += 1
+        self._site_out(t, g.ran, "congestion", True)
         k = self.plmns.index(self.w.ran[g.ran].plmn)
         wd = self.wd
         q = c.congestion_loss ** wd.echoes  # a probe is lost when all its echoes are
@@ -681,6 +683,8 @@ class Engine:
 
     def _cong_end(self, t: float, g: Any) -> None:
         self.ran_cong[g.ran] -= 1
+        if not self.ran_cong[g.ran]:
+            self._site_out(t, g.ran, "congestion", False)
         if g.reported:
             self._pm(t, g.ran, g.id, "DRB.PacketLossRateUl", 0.5, "DOWN")
 

@@ -90,17 +90,32 @@ def _mean(values: list[Any]) -> float | None:
     return round(statistics.fmean(vals), 4) if vals else None
 
 
-def ci95(values: list[float]) -> list[float] | None:
-    v = [x for x in values if x is not None and not math.isnan(x)]
+BOOTSTRAP = 2000
+PAIRS = (("gridcell", "current_practice"), ("gridcell", "best_practice"), ("best_practice", "current_practice"))
+# figures that cannot be negative: their intervals are percentile bootstraps, inside the range of what was seen
+PAIRED_KEYS = (*KEYS[:2], "comm_unavailability_min_per_site_year_excl_cpe", *KEYS[2:],
+               "failover_after_failure_s_p50", "failover_after_failure_s_p95")
+
+
+def bootstrap_mean_ci(values: list[float], seed: int = 0) -> list[float] | None:
+    """95 % percentile-bootstrap interval of the mean (resampling the values): inside [min, max] of the values, so
+    a quantity that cannot be negative never gets a negative bound."""
+    v = np.array([x for x in values if x is not None and not math.isnan(x)], dtype=float)
     if len(v) < 2:
         return None
-    m = statistics.fmean(v)
-    half = 1.96 * statistics.stdev(v) / math.sqrt(len(v))
-    return [round(m - half, 4), round(m + half, 4)]
+    rs = np.random.default_rng(seed)
+    means = v[rs.integers(0, len(v), size=(BOOTSTRAP, len(v)))].mean(axis=1)
+    return [round(float(np.percentile(means, 2.5)), 4), round(float(np.percentile(means, 97.5)), 4)]
+
+
+def _periods(world: World, o: Outcome) -> list[dict[str, Any]]:
+    edges = np.linspace(0.0, o.horizon_s, BATCHES + 1)
+    return [figures(world, o, float(a), float(b)) for a, b in itertools.pairwise(edges)]
 
 
 def summarise(world: World, outcomes: list[Outcome]) -> dict[str, Any]:
-    """Mean over seeds of each figure; 95 % CIs across seeds (several seeds) or by batch means (months of one)."""
+    """Mean over seeds of each figure; 95 % CIs by percentile bootstrap over the seeds (several seeds) or over the
+    12 periods of one run (percentiles: over its switches and attributions)."""
     per = [figures(world, o) for o in outcomes]
     out: dict[str, Any] = {}
     for k in per[0]:
@@ -110,19 +125,101 @@ def summarise(world: World, outcomes: list[Outcome]) -> dict[str, Any]:
             continue
         out[k] = _mean([p[k] for p in per])
     if len(outcomes) >= 2:
-        out["ci95"] = {k: ci95([p[k] for p in per if p[k] is not None]) for k in KEYS}
-        out["ci_method"] = f"across {len(outcomes)} seeds (normal approximation)"
+        out["ci95"] = {k: bootstrap_mean_ci([p[k] for p in per if p.get(k) is not None]) for k in PAIRED_KEYS}
+        out["ci_method"] = f"percentile bootstrap of the mean over {len(outcomes)} seeds"
     else:
         o = outcomes[0]
-        edges = np.linspace(0.0, o.horizon_s, BATCHES + 1)
-        batches = [figures(world, o, float(a), float(b)) for a, b in itertools.pairwise(edges)]
-        out["ci95"] = {k: ci95([b[k] for b in batches if b[k] is not None])
+        batches = _periods(world, o)
+        out["ci95"] = {k: bootstrap_mean_ci([b[k] for b in batches if b[k] is not None], o.seed)
                        for k in ("comm_availability_pct", "comm_unavailability_min_per_site_year", "saidi_min",
                                  "saifi", "ens_mwh", "truck_rolls")}
         out["ci95"].update(_bootstrap(o))
-        out["ci_method"] = f"batch means over {BATCHES} periods of one run; bootstrap for percentiles"
+        out["ci_method"] = (f"percentile bootstrap over {BATCHES} periods of one run; over its switches and "
+                            "attributions for percentiles")
     out["seeds"] = [o.seed for o in outcomes]
     return out
+
+
+def paired(world: World, outcomes: dict[str, list[Outcome]]) -> dict[str, Any]:
+    """Differences between policies on the same faults (common random numbers): per seed, their mean, and the 95 %
+    CI of the mean difference by a percentile bootstrap over the seeds (one seed: over its 12 periods, each period
+    of one policy paired with the same period of the other)."""
+    figs = {p: [figures(world, o) for o in os_] for p, os_ in outcomes.items()}
+    seeds = [o.seed for o in next(iter(outcomes.values()))]
+    out: dict[str, Any] = {}
+    for a, b in PAIRS:
+        if a not in figs or b not in figs:
+            continue
+        rows: dict[str, Any] = {}
+        one = len(seeds) == 1
+        if one:
+            pa, pb = _periods(world, outcomes[a][0]), _periods(world, outcomes[b][0])
+        for k in PAIRED_KEYS:
+            diffs = [None if x[k] is None or y[k] is None else round(x[k] - y[k], 4)
+                     for x, y in zip(figs[a], figs[b], strict=True)]
+            known = [d for d in diffs if d is not None]
+            if one:
+                ci_src = [x[k] - y[k] for x, y in zip(pa, pb, strict=True)
+                          if x.get(k) is not None and y.get(k) is not None]
+            else:
+                ci_src = known
+            rows[k] = {"mean": round(statistics.fmean(known), 4) if known else None,
+                       "ci95": bootstrap_mean_ci(ci_src, seeds[0]), "per_seed": diffs}
+        out[f"{a} - {b}"] = rows
+    out["seeds"] = seeds
+    out["method"] = ("same seed, same faults for every policy; CI of the mean difference: percentile bootstrap "
+                     + (f"over the {BATCHES} paired periods of one run" if len(seeds) == 1
+                        else f"over {len(seeds)} seeds"))
+    return out
+
+
+SEED_PATH_AVAILABILITY_PCT = 98.5  # PRODUCT.md / TR 28.829: observed effective availability of a mobile network
+
+
+def calibration(world: World, outcomes: list[Outcome]) -> dict[str, Any]:
+    """The world against the figures it should resemble: each station's path per PLMN (its serving RAN site
+    neither failed, in maintenance nor dark; then also not congested) as simulated under current practice, against
+    the ~98.5 % the seed observes; grid faults and SAIDI against the German statistics PRODUCT.md cites."""
+    per_plmn: dict[str, list[float]] = {p: [] for p in world.cfg.plmns}
+    per_plmn_cong: dict[str, list[float]] = {p: [] for p in world.cfg.plmns}
+    line_km = sum(lf.length_km for lf in world.lines.values())
+    faults_per_100km: list[float] = []
+    for o in outcomes:
+        down: dict[int, list[tuple[float, float]]] = {}
+        congested: dict[int, list[tuple[float, float]]] = {}
+        for ran, a, b, cause in o.ran_out:
+            (congested if cause == "congestion" else down).setdefault(ran, []).append((a, b))
+        for st in world.stations:
+            for p in world.cfg.plmns:
+                r = st.serving[p]
+                out = _measure(down.get(r, []))
+                both = _measure(down.get(r, []) + congested.get(r, []))
+                per_plmn[p].append(100.0 * (1.0 - out / o.horizon_s))
+                per_plmn_cong[p].append(100.0 * (1.0 - both / o.horizon_s))
+        faults_per_100km.append(len(o.outages) / (o.horizon_s / YEAR_S) / line_km * 100.0 if line_km else 0.0)
+    saidi = [figures(world, o)["saidi_min"] for o in outcomes]
+    return {
+        "per_plmn_path_availability_pct": {p: round(statistics.fmean(v), 3) for p, v in per_plmn.items()},
+        "per_plmn_path_availability_incl_congestion_pct": {p: round(statistics.fmean(v), 3)
+                                                           for p, v in per_plmn_cong.items()},
+        "seed_observed_pct": SEED_PATH_AVAILABILITY_PCT,
+        "seed_source": "TR 28.829 (PRODUCT.md): observed effective availability of a mobile network ~98.5 %",
+        "grid_faults_per_100km_year": round(statistics.fmean(faults_per_100km), 2),
+        "grid_faults_reference": "1.76 per 100 km and year (VDE FNN disturbance statistics 2024, PRODUCT.md)",
+        "saidi_min_current_practice": round(statistics.fmean(saidi), 2),
+        "saidi_reference": "12.8 min (BNetzA 2023), 13.7 min (FNN 2023); storm years are a separate scenario",
+        "simulated_under": "current_practice",
+    }
+
+
+def _measure(iv: list[tuple[float, float]]) -> float:
+    total, end = 0.0, -math.inf
+    for a, b in sorted(iv):
+        if b <= end:
+            continue
+        total += b - max(a, end)
+        end = b
+    return total
 
 
 def _bootstrap(o: Outcome, n: int = 200) -> dict[str, list[float] | None]:

@@ -10,7 +10,7 @@ from typing import Any
 
 from gridcell.sim.config import POLICIES, YEAR_S
 from gridcell.sim.engine import Outcome
-from gridcell.sim.metrics import KEYS
+from gridcell.sim.metrics import KEYS, PAIRED_KEYS
 from gridcell.sim.scenario import World
 
 COLORS = {"current_practice": "#c0392b", "best_practice": "#d68910", "gridcell": "#2471a3"}
@@ -130,7 +130,9 @@ def render(result: dict[str, Any], world: World, outcomes: dict[str, list[Outcom
     imgs = plots(world, outcomes)
     rows = []
     policies = [p for p in POLICIES if p in result]
-    extra = ("failovers", "attribution_automatic_pct", "attribution_correct_pct", "incidents", "grid_faults")
+    extra = ("comm_unavailability_min_per_site_year_excl_cpe", "failover_after_failure_s_p50",
+             "failover_after_failure_s_p95", "failovers", "attribution_automatic_pct", "attribution_correct_pct",
+             "incidents", "grid_faults")
     for k in (*KEYS, *extra):
         cells = []
         for p in policies:
@@ -138,6 +140,18 @@ def render(result: dict[str, Any], world: World, outcomes: dict[str, list[Outcom
             ci_s = f" <small>[{_fmt(ci[0])}, {_fmt(ci[1])}]</small>" if ci else ""
             cells.append(f"<td>{_fmt(result[p].get(k))}{ci_s}</td>")
         rows.append(f"<tr><th>{html.escape(k)}</th>{''.join(cells)}</tr>")
+    pair_rows = []
+    pairs = [k for k, v in (result.get("paired") or {}).items() if isinstance(v, dict)]
+    for k in PAIRED_KEYS:
+        cells = []
+        for name in pairs:
+            row = result["paired"][name].get(k) or {}
+            ci = row.get("ci95")
+            ci_s = f" <small>[{_fmt(ci[0])}, {_fmt(ci[1])}]</small>" if ci else ""
+            cells.append(f"<td>{_fmt(row.get('mean'))}{ci_s}</td>")
+        pair_rows.append(f"<tr><th>{html.escape(k)}</th>{''.join(cells)}</tr>")
+    cal = result.get("calibration") or {}
+    cal_s = ", ".join(f"PLMN {p} {v} %" for p, v in (cal.get("per_plmn_path_availability_pct") or {}).items())
     sc = result.get("scenario", {})
     img = "".join(f'<figure><img alt="{k}" src="data:image/png;base64,{v}"/></figure>' for k, v in imgs.items())
     return f"""<!doctype html>
@@ -152,6 +166,14 @@ figure{{margin:1em 0}}img{{max-width:100%}}</style></head><body>
 wall time {result.get('wall_s')} s. 95 % confidence intervals in brackets
 ({html.escape(str(result[policies[0]].get('ci_method')))}). Parameters and their sources: docs/sim.md.</p>
 <table><tr><th>figure</th>{''.join(f'<th>{LABELS[p]}</th>' for p in policies)}</tr>{''.join(rows)}</table>
+<h2>Paired differences (same faults, same hardware)</h2>
+<p>{html.escape(str((result.get('paired') or {}).get('method', '')))}</p>
+<table><tr><th>figure</th>{''.join(f'<th>{html.escape(n)}</th>' for n in pairs)}</tr>{''.join(pair_rows)}</table>
+<h2>Calibration</h2>
+<p>Per-PLMN path availability simulated under current practice: {html.escape(cal_s) or '–'}; the seed observes
+~{_fmt(cal.get('seed_observed_pct'))} %. Grid faults {_fmt(cal.get('grid_faults_per_100km_year'))} per 100 km and
+year ({html.escape(str(cal.get('grid_faults_reference', '')))}); SAIDI under current practice
+{_fmt(cal.get('saidi_min_current_practice'))} min ({html.escape(str(cal.get('saidi_reference', '')))}).</p>
 {img}
 <details><summary>configuration</summary><pre>{html.escape(json.dumps(result.get('config'), indent=1))}</pre></details>
 </body></html>"""
