@@ -22,6 +22,10 @@ from gridcell.core.db import Base, Database
 from gridcell.migrations import upgrade
 from gridcell.tenancy import service as tenancy
 
+pytest.register_assert_rewrite("tests.schema_gate")
+pytest_plugins = ("tests.schema_gate",)  # every answer on a standards path and every notification, validated
+from tests import schema_gate  # noqa: E402
+
 PG_URL = os.environ.get("GRIDCELL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -154,6 +158,7 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                schema_gate.notification(self.path, json.loads(body))
                 status = receiver.fail_with or 204
                 if status < 300:
                     with receiver.cond:

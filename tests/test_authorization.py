@@ -584,6 +584,12 @@ def _problem_errors(row: Row, r: Any, status: int) -> list[str]:
         if status == 401 and "bearer" not in r.headers.get("www-authenticate", "").lower():
             errs.append("401 without WWW-Authenticate: Bearer")
         return errs
+    if (row.method, row.path) == ("PATCH", "/FaultSupervisionMnS/v1/alarms") and r.text.startswith("["):
+        failed = r.json()  # TS 28.532: a FailedAlarm per alarm of the patch that failed
+        if not ctype.startswith("application/json") or not failed \
+                or not all(f.get("alarmId") and f.get("failureReason") for f in failed):
+            errs.append(f"TS 28.532 FailedAlarm list expected, got {ctype!r} {failed}")
+        return errs
     if not ctype.startswith("application/problem+json"):
         errs.append(f"content-type {ctype!r}")
     try:

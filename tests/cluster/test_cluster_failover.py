@@ -27,6 +27,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from gridcell.core.nats_bus import NatsBus
+from tests import schema_gate
 from tests.cluster.helpers import NATS_URL, nats_available, unique_prefix
 from tests.conftest import PG_URL, PLMN_A, alarm, cell_dn, fresh_database, postgres_available, private_database
 from tests.exposure.test_durability import GRIDCELL, ROOT, _cli, _free_port, outbox, wait_until
@@ -53,6 +54,7 @@ class Hooks:
             def do_POST(self) -> None:
                 arrived = time.monotonic()
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+                schema_gate.notification(self.path, body)
                 with hooks.lock:
                     hooks.started.append(arrived)
                 if hooks.delay_s:

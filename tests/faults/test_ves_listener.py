@@ -14,23 +14,14 @@ from fastapi.testclient import TestClient
 from jsonschema import Draft202012Validator
 
 from tests.conftest import PLMN_A, World
+from tests.schema_gate import VES_REQUEST_ERROR
 
 EVENT = "/eventListener/v7"
 BATCH = "/eventListener/v7/eventBatch"
 _seq = itertools.count(1)
 RAN_SITE = f"RAN-{PLMN_A}"  # the sourceName names the RAN site as the MNO's topology import does
 
-# The VES 7.2.1 event listener specification's error body (ves_event_listener_7_2.rst, "requestError").
-REQUEST_ERROR = Draft202012Validator({
-    "type": "object", "required": ["requestError"], "additionalProperties": False,
-    "properties": {"requestError": {"type": "object", "minProperties": 1, "maxProperties": 1,
-                                    "propertyNames": {"enum": ["serviceException", "policyException"]},
-                                    "additionalProperties": {
-                                        "type": "object", "required": ["messageId", "text"],
-                                        "properties": {"messageId": {"type": "string", "pattern": "^(SVC|POL)\\d{4}$"},
-                                                       "text": {"type": "string"},
-                                                       "variables": {"type": "array",
-                                                                     "items": {"type": "string"}}}}}}})
+REQUEST_ERROR = Draft202012Validator(VES_REQUEST_ERROR)  # the VES 7.2.1 listener specification's error body
 
 
 def header(domain: str, *, event_id: str | None = None, source: str = RAN_SITE, **extra: Any) -> dict[str, Any]:

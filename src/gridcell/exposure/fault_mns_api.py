@@ -1,10 +1,12 @@
 """TS 28.532 Fault Supervision MnS toward DSOs at /FaultSupervisionMnS/v1: alarm list and counts, the DSO's own
-acknowledgements and comments, subscriptions. Errors are 3GPP ProblemDetails (gridcell.errors_http)."""
+acknowledgements and comments, subscriptions. Errors are 3GPP ProblemDetails (gridcell.errors_http), but a
+multiple-alarm patch's failures of named alarms: TS 28.532's list of FailedAlarm."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
+import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.convertors import Convertor, register_url_convertor
@@ -15,7 +17,7 @@ from gridcell.deps import get_caller, get_db
 from gridcell.exposure import fault_mns, fault_mns_acks
 from gridcell.exposure import fault_mns_notify as notify
 from gridcell.exposure import schemas as sc
-from gridcell.http_body import in_write, read_json
+from gridcell.http_body import in_write, loads, read_json
 from gridcell.tenancy.service import Caller
 
 router = APIRouter(prefix=notify.BASE, tags=["FaultSupervisionMnS"])
@@ -103,14 +105,61 @@ def get_alarm_count(alarmAckState: AlarmAckState | None = _ACK_STATE,
         return JSONResponse(fault_mns.alarm_count(session, caller, query))
 
 
-@router.patch("/alarms", status_code=204, response_class=Response, responses={**_NO_CONTENT, **_415},
+def _failed(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {
+        "application/json": {"schema": sc.FAILED_ALARMS},
+        "application/problem+json": {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}}
+
+
+_FAILED: dict[int | str, dict[str, Any]] = {
+    400: _failed("A patch document that does not match: FailedAlarm per alarm (a body that is no map of alarm ids: "
+                 "ProblemDetails)"),
+    403: _failed("Clearing (FailedAlarm per alarm), or a caller that may not acknowledge (ProblemDetails)"),
+    404: _failed("Alarms not in the DSO's alarm list: FailedAlarm per alarm")}
+
+
+def _alarm_ids(raw: bytes) -> list[str]:
+    """The keys of a multiple-alarm patch body, if it is a JSON object (even one refused for a NUL character)."""
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return []
+    return [k for k in doc if isinstance(k, str)] if isinstance(doc, dict) else []
+
+
+def failed_alarms(alarm_ids: list[str], exc: DomainError) -> list[dict[str, str]] | None:
+    """TS 28.532's answer to a multiple-alarm patch that fails: a FailedAlarm (alarmId, failureReason) per alarm of
+    the body that failed, each error's `loc` being the alarmId or alarmId/member (an empty alarmId's members are named
+    bare). None when the failure names no alarm of the body (its shape, its size)."""
+    if not alarm_ids or not exc.errors:
+        return None
+    reasons: dict[str, list[str]] = {}
+    for error in exc.errors:
+        loc = str(error.get("loc", ""))
+        alarm_id = max((k for k in alarm_ids if k and (loc == k or loc.startswith(f"{k}/"))), key=len,
+                       default="" if "" in alarm_ids else None)
+        if alarm_id is None:
+            return None
+        member = loc[len(alarm_id) + 1:] if alarm_id else loc
+        reasons.setdefault(alarm_id, []).append(f"{member}: {error.get('msg')}" if member else str(error.get("msg")))
+    return [{"alarmId": alarm_id, "failureReason": "; ".join(why)} for alarm_id, why in reasons.items()]
+
+
+@router.patch("/alarms", status_code=204, response_class=Response, responses={**_NO_CONTENT, **_415, **_FAILED},
               openapi_extra=_body(sc.ACK_PATCHES, *_MERGE),
               summary="Acknowledge or unacknowledge several alarms of the DSO's list (its own state)")
 async def patch_alarms(request: Request, caller: Caller = Depends(get_caller)) -> Response:
     caller.require("operator", "dso")
     _json_body(request)
-    patches = fault_mns_acks.parse_ack_patches(await read_json(request))
-    await in_write(request, lambda s: fault_mns_acks.acknowledge(s, caller, patches))
+    raw = await request.body()
+    try:
+        patches = fault_mns_acks.parse_ack_patches(loads(raw))
+        await in_write(request, lambda s: fault_mns_acks.acknowledge(s, caller, patches))
+    except DomainError as exc:
+        failed = failed_alarms(_alarm_ids(raw), exc)
+        if failed is None:
+            raise
+        return JSONResponse(failed, status_code=exc.status, headers=exc.headers)
     return Response(status_code=204)
 
 

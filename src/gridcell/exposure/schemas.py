@@ -140,6 +140,9 @@ ACK_PATCH = {"type": "object", "additionalProperties": False, "required": ["ackS
                             "ackUserId": {**_TEXT, "pattern": r"\S"}, "ackSystemId": {**_TEXT, "pattern": r"\S"}}}
 ACK_PATCHES = {"type": "object", "minProperties": 1, "maxProperties": 1000, "additionalProperties": ACK_PATCH,
                "description": "alarmId -> MergePatchAcknowledgeAlarm; all or nothing"}
+FAILED_ALARMS = {"type": "array", "description": "TS 28.532 FailedAlarm per alarm of the patch that failed",
+                 "items": {"type": "object", "required": ["alarmId", "failureReason"],
+                           "properties": {"alarmId": {"type": "string"}, "failureReason": {"type": "string"}}}}
 FAULT_SUBSCRIPTION_OUT = {
     "type": "object", "required": ["consumerReference", "id"],
     "properties": {"consumerReference": {"type": "string"}, "timeTick": {"type": "integer"},
