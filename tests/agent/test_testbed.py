@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from gridcell.bench import failover
 from gridcell.bench.failover_lab import PLMNS, AgentSettings, Lab
 from gridcell.bench.testbed import available
 from tests.conftest import IN_CI
@@ -98,3 +99,19 @@ def test_planned_maintenance_moves_the_traffic_before_the_window_with_no_interru
         commands = lab.get("/api/v1/failover/commands", lab.world.dso_token)
         acked = [c for c in commands if c["action"] == "switch"]
         assert acked and acked[0]["ackStatus"] == "done", commands
+
+
+def test_a_cell_under_many_cpes_moves_them_in_steps_before_the_window(tmp_path: Path) -> None:
+    """Seven CPEs under one cell, maintenance announced 40 s ahead: the exchange moves at most five of them per
+    10 s (its fleet limit: 20 % of the cell's CPEs, at least 5), so the other PLMN's cell is not hit by all at once;
+    every CPE is on the other PLMN before the window opens, each with an interruption under a second, none twice."""
+    n = 7
+    result = failover.fleet(tmp_path / "fleet", n, lead_s=40.0)
+    moves = sorted(result["moves"])
+    assert len(moves) == n and all(m < result["opens"] for m in moves)
+    budget = failover.fleet_budget(n)
+    assert budget == 5
+    assert failover.most_within(moves, failover.FLEET_INTERVAL_S - failover.JITTER_S) <= budget
+    assert moves[budget] - moves[0] >= failover.FLEET_INTERVAL_S - failover.JITTER_S  # the sixth waited a step
+    assert max(result["interruptions_ms"]) <= 1000
+    assert result["flaps"] == 0

@@ -47,6 +47,12 @@ def test_a_cell_failing_under_many_cpes_moves_them_in_waves(db: Database) -> Non
             staggered = [c for c in s.scalars(select(FailoverCommand).where(FailoverCommand.action == "prepare"))
                          if "staggered" in c.reason]
         assert len(staggered) == CPES - per_wave
+        # Every CPE evaluated again within the interval (a tick, probe uploads): the moved ones are still the
+        # cell's, so the wave stays the share of the cell's CPEs.
+        clock.advance(timedelta(seconds=1))
+        with db.write() as s:
+            service.evaluate(s, w.dso)
+        assert len(_switches(db)) == per_wave
         last = clock.now()
         waves = 1
         while len(_switches(db)) < CPES and waves < 20:

@@ -27,15 +27,18 @@ def echo(listen: Annotated[str, typer.Option(help="HOST:PORT to answer probes on
 
 
 def bench_failover(as_json: Annotated[bool, typer.Option("--json")] = False,
-                   runs: Annotated[int, typer.Option(min=1, max=20, help="runs of every scenario")] = 3) -> None:
+                   runs: Annotated[int, typer.Option(min=1, max=20, help="runs of every scenario")] = 3,
+                   fleet: Annotated[int, typer.Option(min=0, max=200, help="CPEs under one cell in the fleet "
+                                                      "scenario (run once; 0: none)")] = 50) -> None:
     """failover_interruption_ms_{planned,precursor,sudden}, mwan3_baseline_interruption_ms, command_to_new_path_ms,
-    flaps: scenarios in a network-namespace testbed (root; see benchmarks/README.md)."""
+    fleet_interruption_ms_planned, fleet_moves_max_per_interval, fleet_move_span_s, flaps: scenarios in a
+    network-namespace testbed (root; see benchmarks/README.md)."""
     import json
 
     from gridcell.bench.failover import run as run_bench
 
     try:
-        for figure in run_bench(runs=runs):
+        for figure in run_bench(runs=runs, fleet_cpes=fleet):
             typer.echo(json.dumps(figure) if as_json else f"{figure['figure']}: {figure['value']} {figure['unit']}")
     except RuntimeError as exc:
         typer.echo(f"error: {exc}", err=True)

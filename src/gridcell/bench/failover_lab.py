@@ -18,11 +18,9 @@ from typing import IO, Any
 import httpx
 
 from gridcell.bench.stream import longest_gap
-from gridcell.bench.testbed import HEAD_ADDRESS, MGMT_HEAD, PLMN_SUBNETS, Testbed, testbed
+from gridcell.bench.testbed import HEAD_ADDRESS, Testbed, subnet, testbed
 
 PLMNS = ("26201", "26202")
-CPE = "CPE-1"
-SITE = "S-1"
 PORT = 8080
 STARTUP_S = 120.0
 _SWITCH = re.compile(r"traffic on (\d+) \(was (\d+)\): (.*); first packet after (\S+) ms \[t0 ([\d.]+)\]")
@@ -60,8 +58,13 @@ class World:
     cells: dict[str, str]  # PLMN -> cell id serving the CPE
 
 
-def build_world(url: str) -> World:
-    """One DSO site with one CPE, a USIM on each PLMN, each PLMN of its own MNO, cell-level agreements."""
+def cpe_id(k: int) -> str:
+    return f"CPE-{k + 1}"
+
+
+def build_world(url: str, cpes: int = 1) -> World:
+    """A DSO site per CPE (one by default), each CPE a USIM on each PLMN, all served by one cell of each PLMN,
+    each PLMN of its own MNO, cell-level agreements."""
     from gridcell.core.db import Database
     from gridcell.exposure import status
     from gridcell.migrations import upgrade
@@ -91,15 +94,22 @@ def build_world(url: str) -> World:
                                "dn": f"SubNetwork=1,ManagedElement=gNB-{p},GNBDUFunction=1,NRCellDU=0"}]}]})
         with db.write() as s:
             topology.import_topology(s, dso, {"sites": [{
-                "id": SITE, "name": "Lab substation", "kind": "secondary_substation", "lat": 48.0, "lon": 7.81,
-                "customers": 100, "cpes": [{"id": CPE, "usims": [
+                "id": f"S-{k + 1}", "name": f"Lab substation {k + 1}",
+                "kind": "secondary_substation", "lat": 48.0 + 0.0005 * k, "lon": 7.81, "customers": 100,
+                "cpes": [{"id": cpe_id(k), "usims": [
                     {"plmn": PLMNS[0], "role": "primary", "servingCellId": cells[PLMNS[0]]},
-                    {"plmn": PLMNS[1], "role": "alternate", "servingCellId": cells[PLMNS[1]]}]}]}]})
+                    {"plmn": PLMNS[1], "role": "alternate", "servingCellId": cells[PLMNS[1]]}]}]}
+                for k in range(cpes)]})
             s.flush()
             status.rebuild_org(s, dso)
     finally:
         db.dispose()
     return World(dso, mno_tokens, dso_token, cells)
+
+
+def _suffix(k: int) -> str:
+    """File and process names of CPE k: the first CPE's carry none."""
+    return "" if k == 0 else str(k)
 
 
 @dataclass
@@ -108,10 +118,14 @@ class Lab:
     exchange: bool = False
     lossy_plmn: int | None = None  # this PLMN's probe echoes are dropped with `loss`
     loss: float = 0.0
-    tb: Testbed = field(default_factory=testbed)
+    cpes: int = 1
+    tb: Testbed = field(init=False)
     world: World | None = None
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     logs: list[IO[bytes]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.tb = testbed(self.cpes)
 
     def __enter__(self) -> Lab:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -133,12 +147,16 @@ class Lab:
         py = sys.executable
         echo = [py, "-m", "gridcell.bench.lossy_echo", "--listen", f"{HEAD_ADDRESS}:7"]
         if self.lossy_plmn is not None:
-            echo += ["--lossy", f"{PLMN_SUBNETS[self.lossy_plmn]}.0/24", "--loss", str(self.loss)]
+            echo += ["--lossy", f"10.{self.lossy_plmn + 1}.0.0/16", "--loss", str(self.loss)]
         self._spawn("echo", self.tb.head, echo)
-        self._spawn("stream-head", self.tb.head, [py, "-m", "gridcell.bench.stream", "head", "--listen",
-                                                  f"{HEAD_ADDRESS}:2404", "--out", str(self.workdir / "head.rx")])
-        self._spawn("stream-cpe", self.tb.cpe, [py, "-m", "gridcell.bench.stream", "cpe", "--to",
-                                                f"{HEAD_ADDRESS}:2404", "--out", str(self.workdir / "cpe.rx")])
+        for k in range(self.cpes):  # a stream per CPE, each to its own port of the head-end
+            sfx = _suffix(k)
+            self._spawn(f"stream-head{sfx}", self.tb.head, [
+                py, "-m", "gridcell.bench.stream", "head", "--listen", f"{HEAD_ADDRESS}:{2404 + k}", "--out",
+                str(self.workdir / f"head{sfx}.rx")])
+            self._spawn(f"stream-cpe{sfx}", self.tb.cpe_ns(k), [
+                py, "-m", "gridcell.bench.stream", "cpe", "--to", f"{HEAD_ADDRESS}:{2404 + k}", "--out",
+                str(self.workdir / f"cpe{sfx}.rx")])
         if self.exchange:
             self._start_exchange()
 
@@ -148,7 +166,7 @@ class Lab:
         conf.write_text("listener 1883 0.0.0.0\nallow_anonymous true\npersistence false\n")
         self._spawn("mosquitto", self.tb.head, [mosquitto, "-c", str(conf)])
         url = f"sqlite:///{self.workdir / 'gridcell.db'}"
-        self.world = build_world(url)
+        self.world = build_world(url, self.cpes)
         env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDCELL_")}
         env.update(GRIDCELL_DATABASE_URL=url, GRIDCELL_MQTT_HOST="127.0.0.1", GRIDCELL_TICK_INTERVAL_S="0.25",
                    GRIDCELL_ALLOW_PRIVATE_WEBHOOKS="true")
@@ -167,7 +185,7 @@ class Lab:
 
     @property
     def base(self) -> str:
-        return f"http://{MGMT_HEAD}:{PORT}"
+        return f"http://{self.tb.mgmt_head}:{PORT}"
 
     def tail(self, name: str, n: int = 3000) -> str:
         try:
@@ -175,15 +193,15 @@ class Lab:
         except OSError:
             return ""
 
-    def start_agent(self, settings: AgentSettings) -> None:
-        p = settings
-        cfg = self.workdir / "agent.toml"
+    def start_agent(self, settings: AgentSettings, k: int = 0) -> None:
+        p, sfx = settings, _suffix(k)
+        cfg = self.workdir / f"agent{sfx}.toml"
         cfg.write_text(f"""[agent]
 dso = "{self.world.dso if self.world else 'dso_lab'}"
-cpe = "{CPE}"
+cpe = "{cpe_id(k)}"
 driver = "linux"
 primary = "{PLMNS[0]}"
-state_dir = "{self.workdir / 'agent-state'}"
+state_dir = "{self.workdir / f'agent-state{sfx}'}"
 telemetry_every_s = 5
 [broker]
 host = "{HEAD_ADDRESS}"
@@ -200,22 +218,25 @@ watch_interval_s = {p.watch_interval_s}
 """ + "".join(f"""[[uplink]]
 plmn = "{plmn}"
 interface = "up{i}"
-gateway = "{PLMN_SUBNETS[i]}.1"
+gateway = "{subnet(i, k)}.1"
 """ for i, plmn in enumerate(PLMNS)))
-        self._spawn("agent", self.tb.cpe, [sys.executable, "-m", "gridcell.agent.main", "run", "--config", str(cfg)])
+        self._spawn(f"agent{sfx}", self.tb.cpe_ns(k), [sys.executable, "-m", "gridcell.agent.main", "run",
+                                                      "--config", str(cfg)])
 
-    def switches(self) -> list[SwitchSeen]:
+    def switches(self, k: int = 0) -> list[SwitchSeen]:
         out = []
-        for line in self.tail("agent", 1_000_000).splitlines():
+        for line in self.tail(f"agent{_suffix(k)}", 1_000_000).splitlines():
             m = _SWITCH.search(line)
             if m:
                 ms = None if m.group(4) == "None" else float(m.group(4))
                 out.append(SwitchSeen(float(m.group(5)), m.group(1), m.group(2), m.group(3), ms))
         return out
 
-    def gap_ms(self, start: float, end: float) -> float:
-        """The longest silence of the stream, either way, within [start, end] (monotonic seconds)."""
-        return max(longest_gap(self.workdir / "head.rx", start, end), longest_gap(self.workdir / "cpe.rx", start, end))
+    def gap_ms(self, start: float, end: float, k: int = 0) -> float:
+        """The longest silence of CPE k's stream, either way, within [start, end] (monotonic seconds)."""
+        sfx = _suffix(k)
+        return max(longest_gap(self.workdir / f"head{sfx}.rx", start, end),
+                   longest_gap(self.workdir / f"cpe{sfx}.rx", start, end))
 
     def wait_for(self, check: Any, timeout_s: float, what: str) -> None:
         deadline = time.monotonic() + timeout_s

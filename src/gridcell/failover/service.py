@@ -163,13 +163,15 @@ class _Fleet:
                 population[cell] += 1
         self.used: dict[int, int] = defaultdict(int)
         since = now - advisor.FLEET.interval
-        recent = session.execute(select(FailoverCommand.reason).where(
+        recent = session.execute(select(FailoverCommand.cpe_pk, FailoverCommand.reason).where(
             FailoverCommand.org_id.in_(sorted(dso_ids)), FailoverCommand.action == "switch",
             FailoverCommand.issued_at >= since))
-        for (reason,) in recent:
+        for cpe_pk, reason in recent:
             for cell in (reason or {}).get("sourceCells", []):
                 self.used[int(cell)] += 1
-        self.budget = {cell: advisor.FLEET.budget(n + self.used[cell]) for cell, n in population.items()}
+                if cpe_pk not in by_cpe:  # moved and not evaluated now: still one of the cell's CPEs
+                    population[int(cell)] += 1
+        self.budget = {cell: advisor.FLEET.budget(n) for cell, n in population.items()}
         self.bucket = int(now.timestamp() // max(advisor.FLEET.interval.total_seconds(), 1.0))
 
     def order(self) -> list[tuple[int, list[topology.UsimRef]]]:
