@@ -113,7 +113,7 @@ class InFlightLimit:
 
 
 def create_app(settings: Settings | None = None, db: Database | None = None, bus: Bus | None = None,
-               *, run_workers: bool = True, migrate: bool = True) -> FastAPI:
+               *, run_workers: bool = True, migrate: bool = True, freeze_gc: bool = False) -> FastAPI:
     settings = settings or get_settings()
     links.configure(settings.public_url)  # absolute TMF hrefs
     sealed.configure(settings.secret_keys)  # credentials toward peers, encrypted at rest
@@ -158,9 +158,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None, bus
                 if hasattr(module, "start"):
                     tasks.extend(await module.start(app))
         app.state.delivery = delivery
-        # Everything loaded so far (modules, numpy/pandas/shapely, compiled queries) lives as long as the
-        # process: keep it out of the collector's full passes, which otherwise rescan it on every one.
-        gc.freeze()
+        if freeze_gc:  # a serving process (`gridcell serve`, the demo): one app for the process's life
+            # Everything loaded so far (modules, numpy/pandas/shapely, compiled queries) lives as long as the
+            # process: keep it out of the collector's full passes, which otherwise rescan it on every one.
+            gc.freeze()
         app.state.ready = True
         try:
             yield

@@ -112,7 +112,7 @@ def serve(host: Annotated[str, typer.Option(help="address to listen on")] = "127
     if changes:
         settings = settings.model_copy(update=changes)
     try:
-        application = create_app(settings)
+        application = create_app(settings, freeze_gc=True)
     except ValueError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

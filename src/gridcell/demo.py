@@ -113,7 +113,7 @@ The twin's events stream in now. Ctrl-C stops.
     feeder = threading.Thread(target=feed, daemon=True)
     settings = Settings(database_url=url, allow_private_webhooks=os.environ.get(
         "GRIDCELL_ALLOW_PRIVATE_WEBHOOKS", "true").lower() == "true")
-    app = create_app(settings, db=db)
+    app = create_app(settings, db=db, freeze_gc=True)
     feeder.start()
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning")
