@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from alembic import op
 import sqlalchemy as sa
-import gridcell.core.db
 
 
 revision = '0003'
@@ -30,8 +29,8 @@ def upgrade() -> None:
     sa.Column('n_loss', sa.Integer(), nullable=False),
     sa.Column('p_loss', sa.Float(), nullable=False),
     sa.Column('s_loss', sa.Float(), nullable=False),
-    sa.Column('latency_alarm_since', gridcell.core.db.UtcDateTime(timezone=True), nullable=True),
-    sa.Column('loss_alarm_since', gridcell.core.db.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('latency_alarm_since', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('loss_alarm_since', sa.DateTime(timezone=True), nullable=True),
     sa.Column('last_ts_ms', sa.BigInteger(), nullable=False),
     sa.Column('tail_failures', sa.Integer(), nullable=False),
     sa.PrimaryKeyConstraint('usim_pk', name=op.f('pk_probe_detectors'))
@@ -70,9 +69,9 @@ def upgrade() -> None:
     sa.Column('cell_id', sa.String(length=40), nullable=False),
     sa.Column('plmn', sa.String(length=6), nullable=False),
     sa.Column('kind', sa.String(length=12), nullable=False),
-    sa.Column('first_seen', gridcell.core.db.UtcDateTime(timezone=True), nullable=False),
-    sa.Column('last_seen', gridcell.core.db.UtcDateTime(timezone=True), nullable=False),
-    sa.Column('cleared_at', gridcell.core.db.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('first_seen', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('last_seen', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('cleared_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('evidence', sa.JSON(), nullable=False),
     sa.ForeignKeyConstraint(['mno_id'], ['organisations.id'], name=op.f('fk_cell_health_events_mno_id_organisations')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_cell_health_events'))
@@ -90,8 +89,8 @@ def upgrade() -> None:
     sa.Column('from_plmn', sa.String(length=6), nullable=False),
     sa.Column('to_plmn', sa.String(length=6), nullable=False),
     sa.Column('reason', sa.JSON(), nullable=False),
-    sa.Column('issued_at', gridcell.core.db.UtcDateTime(timezone=True), nullable=False),
-    sa.Column('acked_at', gridcell.core.db.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('issued_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('acked_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('ack_status', sa.String(length=12), nullable=True),
     sa.Column('ack_detail', sa.String(length=500), nullable=True),
     sa.ForeignKeyConstraint(['org_id'], ['organisations.id'], name=op.f('fk_failover_commands_org_id_organisations')),
@@ -108,9 +107,9 @@ def upgrade() -> None:
     sa.Column('active_plmn', sa.String(length=6), nullable=False),
     sa.Column('confirmed_plmn', sa.String(length=6), nullable=True),
     sa.Column('mode', sa.String(length=12), nullable=False),
-    sa.Column('last_switch_at', gridcell.core.db.UtcDateTime(timezone=True), nullable=True),
-    sa.Column('primary_good_since', gridcell.core.db.UtcDateTime(timezone=True), nullable=True),
-    sa.Column('updated_at', gridcell.core.db.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('last_switch_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('primary_good_since', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['org_id'], ['organisations.id'], name=op.f('fk_failover_state_org_id_organisations')),
     sa.PrimaryKeyConstraint('cpe_pk', name=op.f('pk_failover_state'))
     )

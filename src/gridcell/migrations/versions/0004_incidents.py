@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from alembic import op
 import sqlalchemy as sa
-import gridcell.core.db
 
 
 revision = '0004'
@@ -31,13 +30,13 @@ def upgrade() -> None:
     sa.Column('ticket_type', sa.String(length=60), nullable=False),
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('external_id', sa.String(length=200), nullable=True),
-    sa.Column('creation_date', gridcell.core.db.UtcDateTime(timezone=True), nullable=False),
-    sa.Column('last_update', gridcell.core.db.UtcDateTime(timezone=True), nullable=False),
-    sa.Column('status_change_date', gridcell.core.db.UtcDateTime(timezone=True), nullable=False),
-    sa.Column('incident_start', gridcell.core.db.UtcDateTime(timezone=True), nullable=False),
-    sa.Column('expected_resolution_date', gridcell.core.db.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('creation_date', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('last_update', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('status_change_date', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('incident_start', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('expected_resolution_date', sa.DateTime(timezone=True), nullable=True),
     sa.Column('etr_source', sa.String(length=12), nullable=True),
-    sa.Column('resolution_date', gridcell.core.db.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('resolution_date', sa.DateTime(timezone=True), nullable=True),
     sa.Column('doc', sa.JSON(), nullable=False),
     sa.Column('attribution', sa.JSON(), nullable=False),
     sa.Column('area', sa.JSON(), nullable=True),
@@ -61,10 +60,10 @@ def upgrade() -> None:
     sa.Column('description', sa.Text(), nullable=False),
     sa.Column('reason', sa.Text(), nullable=False),
     sa.Column('status', sa.String(length=20), nullable=False),
-    sa.Column('creation_date', gridcell.core.db.UtcDateTime(timezone=True), nullable=False),
-    sa.Column('last_update', gridcell.core.db.UtcDateTime(timezone=True), nullable=False),
-    sa.Column('status_change_date', gridcell.core.db.UtcDateTime(timezone=True), nullable=False),
-    sa.Column('resolution_date', gridcell.core.db.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('creation_date', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('last_update', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('status_change_date', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('resolution_date', sa.DateTime(timezone=True), nullable=True),
     sa.Column('proposed', sa.Boolean(), nullable=False),
     sa.Column('trend_key', sa.String(length=120), nullable=True),
     sa.Column('doc', sa.JSON(), nullable=False),

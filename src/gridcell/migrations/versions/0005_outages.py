@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from alembic import op
 import sqlalchemy as sa
-import gridcell.core.db
 
 
 revision = '0005'
@@ -24,7 +23,7 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=100), nullable=False),
     sa.Column('source', sa.String(length=300), nullable=False),
     sa.Column('net_json', sa.Text(), nullable=False),
-    sa.Column('updated_at', gridcell.core.db.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['dso_id'], ['organisations.id'], name=op.f('fk_outage_grids_dso_id_organisations')),
     sa.PrimaryKeyConstraint('pk', name=op.f('pk_outage_grids')),
     sa.UniqueConstraint('dso_id', 'name', name=op.f('uq_outage_grids_dso_id'))
@@ -67,9 +66,9 @@ def upgrade() -> None:
     sa.Column('dso_id', sa.String(length=40), nullable=False),
     sa.Column('moi_id', sa.String(length=100), nullable=False),
     sa.Column('attributes', sa.JSON(), nullable=False),
-    sa.Column('start', gridcell.core.db.UtcDateTime(timezone=True), nullable=False),
-    sa.Column('expected_end', gridcell.core.db.UtcDateTime(timezone=True), nullable=True),
-    sa.Column('actual_end', gridcell.core.db.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('start', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('expected_end', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('actual_end', sa.DateTime(timezone=True), nullable=True),
     sa.Column('switching', sa.JSON(), nullable=False),
     sa.Column('mno_attributes', sa.JSON(), nullable=False),
     sa.Column('affected_ran_site_pks', sa.JSON(), nullable=False),
@@ -77,8 +76,8 @@ def upgrade() -> None:
     sa.Column('plan', sa.JSON(), nullable=True),
     sa.Column('plan_key', sa.String(length=64), nullable=True),
     sa.Column('plan_version', sa.Integer(), nullable=False),
-    sa.Column('created_at', gridcell.core.db.UtcDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', gridcell.core.db.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['dso_id'], ['organisations.id'], name=op.f('fk_outage_infos_dso_id_organisations')),
     sa.PrimaryKeyConstraint('pk', name=op.f('pk_outage_infos')),
     sa.UniqueConstraint('dso_id', 'moi_id', name=op.f('uq_outage_infos_dso_id'))
@@ -93,8 +92,8 @@ def upgrade() -> None:
     sa.Column('attributes', sa.JSON(), nullable=False),
     sa.Column('target', sa.JSON(), nullable=True),
     sa.Column('state', sa.JSON(), nullable=False),
-    sa.Column('created_at', gridcell.core.db.UtcDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', gridcell.core.db.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['dso_id'], ['organisations.id'], name=op.f('fk_outage_threshold_monitors_dso_id_organisations')),
     sa.PrimaryKeyConstraint('pk', name=op.f('pk_outage_threshold_monitors')),
     sa.UniqueConstraint('dso_id', 'moi_id', name=op.f('uq_outage_threshold_monitors_dso_id'))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from alembic import op
 import sqlalchemy as sa
-import gridcell.core.db
 
 
 revision = '0007'
@@ -24,7 +23,7 @@ def upgrade() -> None:
     sa.Column('username', sa.String(length=100), nullable=False),
     sa.Column('role', sa.String(length=16), nullable=False),
     sa.Column('password_hash', sa.String(length=200), nullable=False),
-    sa.Column('created_at', gridcell.core.db.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('disabled', sa.Boolean(), nullable=False),
     sa.ForeignKeyConstraint(['org_id'], ['organisations.id'], name=op.f('fk_web_users_org_id_organisations')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_web_users')),
@@ -37,8 +36,8 @@ def upgrade() -> None:
     sa.Column('principal', sa.String(length=60), nullable=False),
     sa.Column('display', sa.String(length=200), nullable=False),
     sa.Column('csrf', sa.String(length=64), nullable=False),
-    sa.Column('created_at', gridcell.core.db.UtcDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', gridcell.core.db.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['org_id'], ['organisations.id'], name=op.f('fk_web_sessions_org_id_organisations')),
     sa.PrimaryKeyConstraint('id_hash', name=op.f('pk_web_sessions'))
     )

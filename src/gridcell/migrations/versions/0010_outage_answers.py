@@ -9,7 +9,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import gridcell.core.db
 
 revision = '0010'
 down_revision = '0005'
@@ -25,8 +24,8 @@ def upgrade() -> None:
     sa.Column('site_pk', sa.Integer(), nullable=False),
     sa.Column('plmn', sa.String(length=6), nullable=False),
     sa.Column('mno_id', sa.String(length=40), nullable=False),
-    sa.Column('lost_at', gridcell.core.db.UtcDateTime(timezone=True), nullable=True),
-    sa.Column('regain_at', gridcell.core.db.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('lost_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('regain_at', sa.DateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['outage_pk'], ['outage_infos.pk'],
                             name=op.f('fk_outage_site_effects_outage_pk_outage_infos'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['site_pk'], ['dso_sites.pk'], name=op.f('fk_outage_site_effects_site_pk_dso_sites'),

@@ -9,7 +9,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import gridcell.core.db
 
 revision = '0013'
 down_revision = '0001'
@@ -20,7 +19,7 @@ depends_on = None
 def upgrade() -> None:
     op.create_table('health_probes',
     sa.Column('node', sa.String(length=120), nullable=False),
-    sa.Column('at', gridcell.core.db.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('node', name=op.f('pk_health_probes'))
     )
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import gridcell.core.db
 
 revision = '0014'
 down_revision = '0001'
@@ -22,13 +21,13 @@ def upgrade() -> None:
     sa.Column('dso_id', sa.String(length=40), nullable=False),
     sa.Column('mno_id', sa.String(length=40), nullable=False),
     sa.Column('alarm_key', sa.String(length=400), nullable=False),
-    sa.Column('raised_at', gridcell.core.db.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('raised_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('ack_state', sa.String(length=16), nullable=True),
     sa.Column('ack_user_id', sa.String(length=200), nullable=True),
     sa.Column('ack_system_id', sa.String(length=200), nullable=True),
-    sa.Column('ack_time', gridcell.core.db.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('ack_time', sa.DateTime(timezone=True), nullable=True),
     sa.Column('comments', sa.JSON(), nullable=False),
-    sa.Column('updated_at', gridcell.core.db.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['dso_id'], ['organisations.id'], name=op.f('fk_fault_mns_acks_dso_id_organisations')),
     sa.PrimaryKeyConstraint('dso_id', 'mno_id', 'alarm_key', name=op.f('pk_fault_mns_acks'))
     )

@@ -9,7 +9,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import gridcell.core.db
 
 revision = '0015'
 down_revision = '0001'
@@ -30,14 +29,14 @@ def upgrade() -> None:
     sa.Column('sink_base_url', sa.String(length=2000), nullable=True),
     sa.Column('state', sa.String(length=12), nullable=False),
     sa.Column('producer_subscription', sa.String(length=2000), nullable=True),
-    sa.Column('last_heard_at', gridcell.core.db.UtcDateTime(timezone=True), nullable=True),
-    sa.Column('last_reconciled_at', gridcell.core.db.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('last_heard_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('last_reconciled_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('last_reconcile', sa.JSON(), nullable=True),
     sa.Column('reconcile_due', sa.Boolean(), nullable=False),
     sa.Column('last_sequence_no', sa.BigInteger(), nullable=True),
     sa.Column('last_error', sa.String(length=2000), nullable=True),
-    sa.Column('created_at', gridcell.core.db.UtcDateTime(timezone=True), nullable=False),
-    sa.Column('changed_at', gridcell.core.db.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('changed_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['org_id'], ['organisations.id'], name=op.f('fk_mno_feeds_org_id_organisations')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_mno_feeds'))
     )

@@ -9,7 +9,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import gridcell.core.db
 
 revision = '0020'
 down_revision = '0004'
@@ -25,8 +24,8 @@ def upgrade() -> None:
     sa.Column('dso_id', sa.String(length=40), nullable=False),
     sa.Column('mno_id', sa.String(length=40), nullable=False),
     sa.Column('event_type', sa.String(length=60), nullable=False),
-    sa.Column('event_time', gridcell.core.db.UtcDateTime(timezone=True), nullable=False),
-    sa.Column('record_time', gridcell.core.db.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('event_time', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('record_time', sa.DateTime(timezone=True), nullable=False),
     sa.Column('notification', sa.JSON(), nullable=False),
     sa.ForeignKeyConstraint(['dso_id'], ['organisations.id'], name=op.f('fk_service_problem_events_dso_id_organisations')),
     sa.ForeignKeyConstraint(['mno_id'], ['organisations.id'], name=op.f('fk_service_problem_events_mno_id_organisations')),

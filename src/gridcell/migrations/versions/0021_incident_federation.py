@@ -9,7 +9,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import gridcell.core.db
 
 revision = '0021'
 down_revision = '0020'
@@ -27,9 +26,9 @@ def upgrade() -> None:
     sa.Column('hub_id', sa.String(length=200), nullable=True),
     sa.Column('state', sa.String(length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('next_attempt_at', gridcell.core.db.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('last_error', sa.String(length=500), nullable=True),
-    sa.Column('updated_at', gridcell.core.db.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['mno_id'], ['organisations.id'], name=op.f('fk_incident_federations_mno_id_organisations')),
     sa.PrimaryKeyConstraint('mno_id', name=op.f('pk_incident_federations'))
     )
@@ -44,8 +43,8 @@ def upgrade() -> None:
     sa.Column('seen_notes', sa.JSON(), nullable=False),
     sa.Column('remote_notes', sa.JSON(), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('next_attempt_at', gridcell.core.db.UtcDateTime(timezone=True), nullable=True),
-    sa.Column('synced_at', gridcell.core.db.UtcDateTime(timezone=True), nullable=True),
+    sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('synced_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('last_error', sa.String(length=500), nullable=True),
     sa.ForeignKeyConstraint(['ticket_pk'], ['incident_tickets.pk'], name=op.f('fk_incident_federated_tickets_ticket_pk_incident_tickets'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('ticket_pk', name=op.f('pk_incident_federated_tickets'))

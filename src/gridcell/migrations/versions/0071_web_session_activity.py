@@ -9,7 +9,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import gridcell.core.db
 
 revision = '0071'
 down_revision = '0007'
@@ -19,7 +18,7 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table('web_sessions', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('last_seen_at', gridcell.core.db.UtcDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('last_seen_at', sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:

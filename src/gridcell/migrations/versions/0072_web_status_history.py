@@ -9,7 +9,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import gridcell.core.db
 
 revision = '0072'
 down_revision = '0071'
@@ -26,7 +25,7 @@ def upgrade() -> None:
     sa.Column('mno_id', sa.String(length=40), nullable=False),
     sa.Column('status', sa.String(length=12), nullable=False),
     sa.Column('previous', sa.String(length=12), nullable=False),
-    sa.Column('at', gridcell.core.db.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('categories', sa.JSON(), nullable=False),
     sa.PrimaryKeyConstraint('pk', name=op.f('pk_web_status_history'))
     )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from alembic import op
 import sqlalchemy as sa
-import gridcell.core.db
 
 
 revision = '0090'
@@ -22,9 +21,9 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('holder', sa.String(length=120), nullable=False),
     sa.Column('epoch', sa.Integer(), nullable=False),
-    sa.Column('acquired_at', gridcell.core.db.UtcDateTime(timezone=True), nullable=False),
-    sa.Column('renewed_at', gridcell.core.db.UtcDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', gridcell.core.db.UtcDateTime(timezone=True), nullable=False),
+    sa.Column('acquired_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('renewed_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('name', name=op.f('pk_cluster_leases'))
     )
 
