@@ -59,7 +59,7 @@ class _Batch:
     changed_cells: set[int] = field(default_factory=set)
     dn_cache: dict[str, list[int]] = field(default_factory=dict)
     # Cells of the conditions this batch read or changed, by (kind, key); the batch's view is the truth
-    # until `_write_cells` stores the ones in `rewrite` after the single flush at the end.
+    # until `_write_cells` stores the ones in `rewrite`, once `_insert_created` gave new conditions their keys.
     cells: dict[tuple[str, str], list[int]] = field(default_factory=dict)
     rewrite: set[tuple[str, str]] = field(default_factory=set)
     created: set[tuple[str, str]] = field(default_factory=set)
@@ -155,8 +155,8 @@ def ingest_many(session: Session, org_id: str, requests: Sequence[Sequence[Any]]
     _prefetch_cells(session, batch, existing)
     received: list[dict[str, Any]] = []
     batch.dn_cache = topology.cells_for_dns(session, org_id, _dns_to_map(notifications, existing))
-    # One flush for the whole batch: the queries in the loop read topology, or condition cells through
-    # the batch's own view (_cells_of), never rows this loop adds, so autoflush would only cost time.
+    # The loop only reads topology, or condition cells through the batch's own view (_cells_of), never rows it
+    # adds; the batch writes everything itself after the loop (Core statements), so autoflush would only cost time.
     with session.no_autoflush:
         for n, nid, result in zip(notifications, ids, owner, strict=True):
             batch.result = result
@@ -345,7 +345,8 @@ _INSERT_CONDITION_CELLS = insert(_table(ConditionCell))
 
 
 def _write_cells(session: Session, batch: _Batch, existing: _Existing) -> None:
-    """Store the cells of conditions created or re-targeted by this batch (after the flush gave them keys)."""
+    """Store the cells of conditions created or re-targeted by this batch (after `_insert_created` gave the new
+    ones their keys)."""
     rows: list[dict[str, int]] = []
     for k in sorted(batch.rewrite):
         cond = existing[k]
