@@ -74,8 +74,9 @@ def _provmns_error(method: str | None, status: int, title: str, detail: str,
     def bad(locs: list[str]) -> dict[str, Any]:
         if method == "GET":
             return {"badQueryParams": locs} if locs else {}
-        if method == "PATCH":
-            return {"badOp": locs[0] if locs else ""}
+        if method == "PATCH":  # a JSON patch's operation by its index ("0/path" -> "0"); a merge patch's member
+            head = locs[0].split("/")[0] if locs else ""
+            return {"badOp": head if head.isdigit() else locs[0] if locs else ""}
         return {"badAttributes": locs} if locs else {}
 
     locs = [str(e.get("loc", "")) for e in errors]

@@ -333,6 +333,16 @@ def test_patch_errors_name_the_operation(genv: GridEnv, outage: str) -> None:
     assert r.status_code == 400, r.text
     validate_error(r.json(), "PATCH")
     assert r.json()["badOp"] == "0" and r.json()["status"] == "400"
+    assert r.json()["otherProblems"][0]["reason"] == "from /a does not exist"  # the member that is wrong
+    r = genv.client.patch(genv.ori(outage), json=[{"op": "test", "path": "/attributes/isAffectedAreaPriority",
+                                                   "value": "no"}, {"op": "frobnicate", "path": "/id"}],
+                          headers={**genv.world.dso.auth(), "Content-Type": "application/json-patch+json"})
+    assert r.status_code == 400 and r.json()["badOp"] == "0", r.text  # the test failed first: nothing applied
+    r = genv.client.patch(genv.ori(outage), json=[{"op": "copy", "from": "/attributes", "path": "/x"},
+                                                  {"op": "frobnicate", "path": "/id"}],
+                          headers={**genv.world.dso.auth(), "Content-Type": "application/json-patch+json"})
+    assert r.status_code == 400 and r.json()["badOp"] == "1", r.text
+    assert r.json()["otherProblems"][0]["reason"].startswith("op: ")
     # And the successes are the standard's: PATCH 200 with the MOI, DELETE 200 with no body.
     r = genv.client.patch(genv.ori(outage), json={"attributes": {"isAffectedAreaPriority": False}},
                           headers={**genv.world.dso.auth(), "Content-Type": "application/merge-patch+json"})

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
+from gridcell.core import patches
 from gridcell.core.clock import isoformat
 from gridcell.core.errors import Forbidden, InvalidInput
 
@@ -68,23 +69,7 @@ def merge_patch(doc: dict[str, Any], patch: Any, content_type: str) -> dict[str,
     if ctype not in MERGE_PATCH_TYPES:
         raise InvalidInput(f"unsupported patch media type '{ctype}'; use application/merge-patch+json or "
                            "application/json")
-    if not isinstance(patch, dict):
-        raise InvalidInput("a merge patch must be a JSON object", errors=[{"loc": "", "msg": "must be an object"}])
-    out = _merge(doc, patch)
-    assert isinstance(out, dict)
-    return out
-
-
-def _merge(target: Any, patch: Any) -> Any:
-    if not isinstance(patch, dict):
-        return patch
-    out = dict(target) if isinstance(target, dict) else {}
-    for k, v in patch.items():
-        if v is None:
-            out.pop(k, None)
-        else:
-            out[k] = _merge(out.get(k), v)
-    return out
+    return patches.merge_object(doc, patch)
 
 
 class Lifecycle:
