@@ -19,6 +19,7 @@ from gridcell.core.nats_bus import NatsBus, decode, encode, register_type
 from gridcell.exposure.subscriptions import OutboxMessage
 from tests.cluster.helpers import NATS_URL, nats_available, unique_prefix
 from tests.conftest import PG_URL, fresh_database, postgres_available, private_database
+from tests.waiting import wait_until
 
 
 @register_type
@@ -29,16 +30,6 @@ class Sample:
     body: bytes
     tags: list[str] = field(default_factory=list)
     secret: str | None = field(default=None, metadata=LOCAL_ONLY)
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
 
 
 def test_codec_round_trip_drops_local_only_fields() -> None:
@@ -102,7 +93,7 @@ def test_nats_fan_out_reaches_every_process_and_groups_share_the_work(
     for i in range(50):
         (a if i % 2 else b).publish("exposure.outbox", OutboxMessage(f"sub_{i % 3}", i, f"n{i}", b"x", "u", "s"))
     # every process sees every message once: its own with the payload, the other's as a wake-up
-    wait_for(lambda: len(got["a"]) == 50 and len(got["b"]) == 50)
+    wait_until(lambda: len(got["a"]) == 50 and len(got["b"]) == 50)
     assert sorted(m.seq for m in got["a"]) == list(range(50))
     assert {m.seq for m in got["a"] if m.payload is None} == {i for i in range(50) if i % 2 == 0}
 
@@ -113,7 +104,7 @@ def test_nats_fan_out_reaches_every_process_and_groups_share_the_work(
     time.sleep(0.5)  # consumers created
     for i in range(40):
         (a if i % 2 else b).publish("failover.cpe_command", Sample(f"e{i}", at, b"", [str(i)]))
-    wait_for(lambda: len(handled["g1@a"]) + len(handled["g1@b"]) >= 40 and len(handled["g2@b"]) >= 40)
+    wait_until(lambda: len(handled["g1@a"]) + len(handled["g1@b"]) >= 40 and len(handled["g2@b"]) >= 40)
     time.sleep(0.3)
     g1 = [s.name for s in handled["g1@a"] + handled["g1@b"]]
     assert sorted(g1) == sorted(f"e{i}" for i in range(40)), "each event once per group"

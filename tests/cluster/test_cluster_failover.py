@@ -30,7 +30,8 @@ from gridcell.core.nats_bus import NatsBus
 from tests import schema_gate
 from tests.cluster.helpers import NATS_URL, nats_available, unique_prefix
 from tests.conftest import PG_URL, PLMN_A, alarm, cell_dn, fresh_database, postgres_available, private_database
-from tests.exposure.test_durability import GRIDCELL, ROOT, _cli, _free_port, outbox, wait_until
+from tests.exposure.test_durability import GRIDCELL, ROOT, _cli, _free_port, outbox
+from tests.waiting import wait_until
 
 N_CELLS = 8
 N_SUBS = 4  # subscription j covers the sites of cells j and j + 4

@@ -4,8 +4,6 @@ keeps its own answer and its own all-or-nothing."""
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,6 +15,7 @@ from gridcell.core.errors import InvalidInput
 from gridcell.faults import group_commit, parse
 from gridcell.faults import service as faults
 from tests.conftest import PLMN_A, World, alarm, cell_dn
+from tests.waiting import wait_until
 
 
 def _parsed(items: list[dict[str, Any]]) -> list[Any]:
@@ -44,12 +43,12 @@ def _run_grouped(db: Database, org_id: str, requests: list[list[dict[str, Any]]]
     threads = [threading.Thread(target=submit, args=(i,)) for i in range(len(requests))]
     with db.write():  # the writer is busy: the first submitter leads and waits here, the rest queue
         threads[0].start()
-        _wait(lambda: groups._leading, "the first request to lead")
+        wait_until(lambda: groups._leading, what="the first request to lead", interval=0.005)
         for t in threads[1:]:
             t.start()
         # requests failing validation never queue: wait for the others
         valid = sum(1 for r in requests[1:] if not _invalid(r))
-        _wait(lambda: len(groups._queue) == valid, "the other requests to queue")
+        wait_until(lambda: len(groups._queue) == valid, what="the other requests to queue", interval=0.005)
     for t in threads:
         t.join(timeout=30)
     return outcomes
@@ -57,14 +56,6 @@ def _run_grouped(db: Database, org_id: str, requests: list[list[dict[str, Any]]]
 
 def _invalid(items: list[dict[str, Any]]) -> bool:
     return any(i.get("notificationType") == "notifyPlannedMaintenance" and i["end"] <= i["start"] for i in items)
-
-
-def _wait(predicate: Callable[[], Any], what: str) -> None:
-    deadline = time.monotonic() + 10
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.005)
 
 
 def _statuses(client: TestClient, world: World) -> dict[str, str]:

@@ -6,7 +6,7 @@ import queue
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from gridcell.core.db import Database
 from gridcell.telemetry import store
 from tests.conftest import IN_CI, PLMN_A, PLMN_B, Receiver, World, alarm, build_world, cell_dn, make_settings
+from tests.waiting import wait_until
 
 HOST, PORT = "127.0.0.1", 1883
 
@@ -31,16 +32,6 @@ def _broker_reason() -> str | None:
         return f"Mosquitto not reachable at {HOST}:{PORT}: {type(exc).__name__}"
 
 
-def _wait(cond: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture
 def mqtt_app(db: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[TestClient, str]]:
     reason = _broker_reason()
@@ -53,7 +44,7 @@ def mqtt_app(db: Database, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Te
 
     app = create_app(make_settings(db.url), db=db, migrate=False)
     with TestClient(app) as client:
-        _wait(lambda: app.state.failover_channel.connected.is_set(), what="MQTT command channel")
+        wait_until(lambda: app.state.failover_channel.connected.is_set(), what="MQTT command channel")
         yield client, prefix
 
 
@@ -85,7 +76,7 @@ def test_probes_commands_and_acks_over_mqtt(mqtt_app: tuple[TestClient, str], db
             with db.read() as s:
                 return store.count_raw(s)
 
-        assert _wait(lambda: stored() == 3, what="MQTT probes stored")
+        assert wait_until(lambda: stored() == 3, what="MQTT probes stored")
 
         # MNO alarm → status down for D1-S0 on PLMN A → switch command on the CPE's topic
         r = client.post("/api/v1/ingest/notifications", headers=world.mno.auth(),
@@ -109,7 +100,7 @@ def test_probes_commands_and_acks_over_mqtt(mqtt_app: tuple[TestClient, str], db
                               headers=world.dso.auth("viewer")).json()
             return any(c["commandId"] == cmd["commandId"] and c["ackStatus"] == "done" for c in rows)
 
-        assert _wait(acked, what="acknowledgement")
+        assert wait_until(acked, what="acknowledgement")
         state = client.get("/api/v1/failover/state", headers=world.dso.auth("viewer")).json()
         d1 = next(s for s in state if s["cpeId"] == "D1-CPE0")
         assert (d1["activePlmn"], d1["confirmedPlmn"], d1["mode"]) == (PLMN_B, PLMN_B, "switched")

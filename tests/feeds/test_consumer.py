@@ -23,8 +23,8 @@ from gridcell.migrations import upgrade
 from gridcell.tenancy import service as tenancy
 from gridcell.topology import service as topology
 from tests.conftest import PLMN_A, cell_dn, dso_topology, mno_topology
-from tests.exposure.test_durability import wait_until
 from tests.feeds.producer_double import ProducerDouble
+from tests.waiting import wait_until
 
 KEY = sealed.new_key()  # the server seals the producer's credentials with it
 PERIOD_S = 6  # heartbeats every 3 s; stale is due 9 s after the last one, and must come within 12 s

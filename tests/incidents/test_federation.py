@@ -19,8 +19,8 @@ from gridcell.core.db import Database
 from gridcell.migrations import upgrade
 from gridcell.tenancy import service as tenancy
 from tests.conftest import Receiver
-from tests.exposure.test_durability import wait_until
 from tests.tmf_swagger import TMF621, assert_event, assert_valid
+from tests.waiting import wait_until
 
 TT = "/tmf-api/troubleTicket/v4"
 WAIT_S = 60.0  # generous: two servers and the test share a loaded machine

@@ -17,7 +17,8 @@ from gridcell.core.db import Database
 from gridcell.core.metrics import RESTARTS
 from gridcell.exposure import delivery
 from tests.conftest import PLMN_A, Receiver, World, alarm, build_world, cell_dn, make_settings
-from tests.exposure.test_durability import assert_in_order_exactly_once, outbox, wait_until
+from tests.exposure.test_durability import assert_in_order_exactly_once, outbox
+from tests.waiting import wait_until
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 
 from gridcell.app import create_app
 from tests.conftest import IN_CI, PLMN_A, Receiver, alarm, build_world, cell_dn, fresh_database, make_settings
-from tests.exposure.test_durability import wait_until
+from tests.waiting import wait_until
 
 
 def _bin(name: str) -> str | None:

@@ -20,7 +20,7 @@ from gridcell.bench.exposure import Server, World, alarm, build_world
 from gridcell.core.db import Database
 from gridcell.tenancy import service as tenancy
 from tests.conftest import IN_CI, Receiver
-from tests.exposure.test_durability import wait_until
+from tests.waiting import wait_until
 
 # Five minutes as the field sees them in CI; a shorter outage elsewhere keeps a local run quick. Either is longer
 # than the longest pause between attempts, so the subscriber is tried many times while down.
