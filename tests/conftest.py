@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import threading
 import uuid
 from collections.abc import Iterator
@@ -280,3 +281,10 @@ def alarm(kind: str, alarm_id: str, dn: str, *, severity: str = "CRITICAL", caus
 
 def cell_dn(plmn: str, i: int) -> str:
     return f"SubNetwork=1,ManagedElement=gNB-{plmn},GNBDUFunction=1,NRCellDU={i}"
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for a server a test starts)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

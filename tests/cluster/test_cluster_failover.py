@@ -29,8 +29,17 @@ from sqlalchemy import create_engine, text
 from gridcell.core.nats_bus import NatsBus
 from tests import schema_gate
 from tests.cluster.helpers import NATS_URL, nats_available, unique_prefix
-from tests.conftest import PG_URL, PLMN_A, alarm, cell_dn, fresh_database, postgres_available, private_database
-from tests.exposure.test_durability import GRIDCELL, ROOT, _cli, _free_port, outbox
+from tests.conftest import (
+    PG_URL,
+    PLMN_A,
+    alarm,
+    cell_dn,
+    free_port,
+    fresh_database,
+    postgres_available,
+    private_database,
+)
+from tests.exposure.test_durability import GRIDCELL, ROOT, _cli, outbox
 from tests.waiting import wait_until
 
 N_CELLS = 8
@@ -84,7 +93,7 @@ class Node:
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.env, self.log = env, log
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
 

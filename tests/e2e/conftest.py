@@ -11,7 +11,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import free_port
 from tests.e2e.dashboard_world import Seeded, seed
 
 HERE = Path(__file__).resolve().parent
@@ -40,12 +40,6 @@ def need(condition: bool, reason: str) -> None:
         if IN_CI:
             raise AssertionError(reason)
         pytest.skip(reason)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def call(method: str, url: str, token: str, body: Any = None) -> tuple[int, Any]:

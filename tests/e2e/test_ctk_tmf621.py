@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -28,24 +27,13 @@ import pytest
 from gridcell.core.db import Database
 from gridcell.migrations import upgrade
 from gridcell.tenancy import service as tenancy
+from tests.conftest import free_port
+from tests.e2e.conftest import need
 
 HERE = Path(__file__).resolve().parent
 CTK = HERE.parents[1] / ".." / "shared" / "standards" / "tmf" / "ctk-tmf621"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 ARTIFACTS = HERE / "artifacts"
-
-
-def _need(condition: bool, reason: str) -> None:
-    if not condition:
-        if IN_CI:
-            raise AssertionError(reason)
-        pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _newman() -> Path:
@@ -67,7 +55,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, str]]:
         tenancy.create_agreement(s, dso, mno, ["26201"], "cell")
         token = tenancy.create_client(s, dso, "operator", "ctk")[1]
     db.dispose()
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "GRIDCELL_DATABASE_URL": url}
     script = Path(sys.executable).parent / "gridcell"
     exe = str(script) if script.exists() else (shutil.which("gridcell") or "gridcell")
@@ -101,8 +89,8 @@ def _with_bearer(collection: dict[str, Any], token: str) -> dict[str, Any]:
 
 
 def test_tmf621_ctk_passes(server: tuple[str, str], tmp_path: Path) -> None:
-    _need(shutil.which("node") is not None and shutil.which("npm") is not None, "node/npm not installed")
-    _need(CTK.is_dir(), f"TMF621 CTK not found at {CTK} (../shared beside the repo)")
+    need(shutil.which("node") is not None and shutil.which("npm") is not None, "node/npm not installed")
+    need(CTK.is_dir(), f"TMF621 CTK not found at {CTK} (../shared beside the repo)")
     base, token = server
     collection = json.loads((CTK / "CTK-TMF621-TroubleTicket.postman_collection.json").read_text(encoding="utf-8"))
     env = json.loads((CTK / "TMForumR18.0.postman_environment.json").read_text(encoding="utf-8"))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,6 +22,7 @@ from tests.conftest import (
     alarm,
     build_world,
     cell_dn,
+    free_port,
     fresh_database,
     make_settings,
     private_database,
@@ -133,18 +133,12 @@ BATCH = N_CELLS // 2
 N_REQUESTS = 40  # 40 × 5 = 200 alarms, each raised in one request and cleared in the next
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Server:
     """`gridcell serve` in a subprocess."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.env, self.log = env, log
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -18,7 +17,17 @@ import pytest
 from fastapi.testclient import TestClient
 
 from gridcell.app import create_app
-from tests.conftest import IN_CI, PLMN_A, Receiver, alarm, build_world, cell_dn, fresh_database, make_settings
+from tests.conftest import (
+    IN_CI,
+    PLMN_A,
+    Receiver,
+    alarm,
+    build_world,
+    cell_dn,
+    free_port,
+    fresh_database,
+    make_settings,
+)
 from tests.waiting import wait_until
 
 
@@ -27,19 +36,12 @@ def _bin(name: str) -> str | None:
     return found[-1] if found else shutil.which(name)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 class OwnPostgres:
     """initdb + pg_ctl as the postgres user (PostgreSQL refuses to run as root)."""
 
     def __init__(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="gridcell-pg-"))
-        self.port = _free_port()
+        self.port = free_port()
         self.data = self.dir / "data"
         shutil.chown(self.dir, "postgres", "postgres")
 

@@ -17,19 +17,12 @@ from typing import Any
 import pytest
 
 from gridcell.sim.live import HttpTwin
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 pytestmark = pytest.mark.timeout(300)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _get(url: str, token: str) -> Any:
@@ -39,7 +32,7 @@ def _get(url: str, token: str) -> Any:
 
 
 def test_make_run_serves_the_store_gridcell_report_reads(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     # Under `make test` this runs inside make: without its MAKE* variables, no "make[1]: Entering …" lines.
     clean = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
     dry = subprocess.run(["make", "--no-print-directory", "-n", "run", f"PORT={port}"], cwd=ROOT, env=clean,
