@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import json
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +19,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
-import gridcell.models  # noqa: F401  (registers every table)
+import gridcell.migrations
+import gridcell.models
 from gridcell.app import create_app
 from gridcell.core.db import Base, Database
 from gridcell.exposure.models import OutboxRow
@@ -69,6 +72,20 @@ def test_models_and_migrations_agree(store: Database) -> None:
                                                      "render_as_batch": store.is_sqlite})
         diff = compare_metadata(ctx, Base.metadata)
     assert diff == [], f"models differ from the migrations; run alembic revision --autogenerate: {diff}"
+
+
+def test_migrations_import_no_runtime_code() -> None:
+    """A migration is frozen: it must upgrade the same way whatever the application's code becomes."""
+    versions = Path(gridcell.migrations.__file__).parent / "versions"
+    offending = [f.name for f in sorted(versions.glob("*.py"))
+                 if any(isinstance(node, ast.Import | ast.ImportFrom)
+                        and any(name.split(".")[0] == "gridcell" for name in _imported(node))
+                        for node in ast.walk(ast.parse(f.read_text(encoding="utf-8"))))]
+    assert len(list(versions.glob("*.py"))) > 10 and offending == []
+
+
+def _imported(node: ast.Import | ast.ImportFrom) -> list[str]:
+    return [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
 
 
 def test_datetimes_round_trip_as_utc(store: Database) -> None:
