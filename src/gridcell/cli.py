@@ -126,9 +126,11 @@ def serve(host: Annotated[str, typer.Option(help="address to listen on")] = "127
 def _check_grid(value: str) -> str:
     """A pandapower network name, a pandapower JSON file or a simbench code, checked before anything runs."""
     try:  # by name, as the demo: the simulator is the top layer
-        importlib.import_module("gridcell.sim.scenario").check_grid(value)
+        note = importlib.import_module("gridcell.sim.scenario").check_grid(value)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
+    if note:
+        typer.echo(f"warning: {note}", err=True)
     return value
 
 

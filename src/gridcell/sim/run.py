@@ -129,7 +129,7 @@ def simulate(cfg: SimConfig, seeds: list[int], *, world: World | None = None,
         result["calibration"] = metrics.calibration(world, outcomes["current_practice"])
         result["scenario"] = {"grid": world.grid_name, "stations": len(world.stations), "ranSites": len(world.ran),
                               "customers": world.total_customers, "lines": len(world.lines),
-                              "years": cfg.years, "build_s": round(t_build, 2),
+                              "years": cfg.years, "build_s": round(t_build, 2), "coordinates": world.geo_note,
                               "gridcell_service_units_of_work": sum(o.service_writes for o in outcomes["gridcell"])}
         result["config"] = cfg.as_dict()
         return result, world, outcomes
