@@ -136,3 +136,17 @@ def test_a_rescaled_grid_runs_with_one_warning_line(capsys: pytest.CaptureFixtur
     result = json.loads(out.read_text())
     assert result["scenario"]["coordinates"] == warned[0].removeprefix("warning: ")
     assert result["scenario"]["stations"] > 20
+
+
+def test_bench_sim_prints_the_year_and_the_monte_carlo_wall_times(capsys: pytest.CaptureFixture[str],
+                                                                  tmp_path: Path) -> None:
+    code, out, err = _run(["bench", "sim", "--json", "--years", "0.002", "--seeds", "1", "--jobs", "1",
+                           "--result", str(tmp_path / "r.json")], capsys)
+    assert code == 0, err
+    figures = {f["figure"]: f for f in map(json.loads, out.splitlines())}  # one JSON object per line
+    assert {"sim_year_wall_s", "sim_seeds_wall_s"} <= set(figures)
+    assert figures["sim_seeds_wall_s"]["detail"]["seeds"] == 1 and figures["sim_seeds_wall_s"]["value"] > 0
+    assert figures["sim_year_wall_s"]["detail"]["service_units_of_work"] > 0
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert {"paired", "ablation", "calibration"} <= set(result) and result["wall_s"] == figures["sim_seeds_wall_s"][
+        "value"]
