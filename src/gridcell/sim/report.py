@@ -61,6 +61,12 @@ def plots(world: World, outcomes: dict[str, list[Outcome]]) -> dict[str, str]:
                label="MV/LV station with DA (CPE, 2 USIMs)", zorder=3)
     ax.scatter([s.lon for s in world.stations if not s.da], [s.lat for s in world.stations if not s.da], s=14,
                c="#7f8c8d", label="MV/LV station, manual switching", zorder=3)
+    if world.substations:
+        ax.scatter([p[0] for p in world.substations], [p[1] for p in world.substations], s=90, marker="s",
+                   c="#2c3e50", label="HV/MV substation", zorder=5)
+    if world.open_points:
+        ax.scatter([p[0] for p in world.open_points], [p[1] for p in world.open_points], s=40, marker="x",
+                   c="#c0392b", label="open sectioning point", zorder=5)
     markers = ("^", "s", "D", "v")
     for k, plmn in enumerate(world.cfg.plmns):
         rs = [r for r in world.ran if r.plmn == plmn]
@@ -120,6 +126,50 @@ def plots(world: World, outcomes: dict[str, list[Outcome]]) -> dict[str, str]:
     ax.grid(alpha=0.3)
     ax.legend()
     out["timeline"] = _png(fig)
+
+    # 5. switch interruptions by cause
+    kinds = ("failover", "spurious", "proactive", "switch_back")
+    names = {"failover": "after a real failure", "spurious": "false alarm (lost probes)",
+             "proactive": "proactive (exchange)", "switch_back": "back to the primary"}
+    fig, axes = plt.subplots(1, len(kinds), figsize=(12, 3.2), sharey=True)
+    for ax, kind in zip(axes, kinds, strict=True):
+        for p, os_ in outcomes.items():
+            ds = sorted(max(d, 0.001) for o in os_ for _, d, _, k in o.interruptions if k == kind)
+            if ds:
+                ax.step(ds, [(i + 1) / len(ds) for i in range(len(ds))], where="post", color=COLORS[p],
+                        label=f"{LABELS[p]} ({len(ds)})")
+        ax.set_xscale("log")
+        ax.set_title(names[kind], fontsize=9)
+        ax.set_xlabel("interruption (s)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6)
+    axes[0].set_ylabel("share of switches (ECDF)")
+    fig.suptitle("Interruption per switch, by cause (all seeds)")
+    out["switches"] = _png(fig)
+
+    # 6. restoration over time, per grid fault (first seed)
+    fig, ax = plt.subplots(figsize=(9, 4))
+    customers = {s.idx: s.customers for s in world.stations}
+    for p, os_ in outcomes.items():
+        run0 = os_[0]
+        labelled = False
+        for row in run0.outages:
+            t0 = float(row["t"])
+            hit = [(customers[i], b - t0) for i, a, b in run0.customer_interruptions if abs(a - t0) < 1.0]
+            if not hit:
+                continue
+            steps = sorted({0.0, *(d for _, d in hit)})
+            off = [sum(c for c, d in hit if d > x) for x in steps]
+            ax.step([max(x / 60.0, 0.1) for x in steps], off, where="post", color=COLORS[p], alpha=0.6, lw=1,
+                    label=None if labelled else LABELS[p])
+            labelled = True
+    ax.set_xscale("log")
+    ax.set_xlabel("minutes after the fault")
+    ax.set_ylabel("customers still off")
+    ax.set_title("Restoration over time, each grid fault (first seed)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    out["restoration"] = _png(fig)
     return out
 
 

@@ -88,6 +88,8 @@ class World:
     template: Path
     tmpdir: Path
     geo_note: str | None = None  # how the grid's coordinates were rescaled (scenario.geographic), if they were
+    substations: list[tuple[float, float]] = field(default_factory=list)  # HV/MV substations (lon, lat), the map
+    open_points: list[tuple[float, float]] = field(default_factory=list)  # open sectioning switches, the map
 
     @property
     def total_customers(self) -> int:
@@ -356,8 +358,11 @@ def build(cfg: SimConfig, scenario_seed: int = 0, workdir: Path | None = None) -
         r.bus = int(key.rsplit("/", 1)[1]) if key else None
     db.dispose()
     lines, line_xy = _line_effects(net)
+    feeding = {int(b) for b in net.trafo.lv_bus} | {int(b) for b in net.ext_grid.bus}
+    open_buses = {int(sw["bus"]) for _, sw in net.switch.iterrows() if not bool(sw["closed"])}
     return World(cfg, grid_name, dso, mnos, tokens, stations, ran, lines, bus_xy, line_xy, template, tmpdir,
-                 geo_note)
+                 geo_note, [bus_xy[b] for b in sorted(feeding) if b in bus_xy],
+                 [bus_xy[b] for b in sorted(open_buses) if b in bus_xy])
 
 
 def redeclare(world: World, autonomy_h: list[float], name: str) -> World:
