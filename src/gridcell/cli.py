@@ -126,9 +126,11 @@ def serve(host: Annotated[str, typer.Option(help="address to listen on")] = "127
 def _check_grid(value: str) -> str:
     """A pandapower network name, a pandapower JSON file or a simbench code, checked before anything runs."""
     try:  # by name, as the demo: the simulator is the top layer
-        importlib.import_module("gridcell.sim.scenario").check_grid(value)
+        note = importlib.import_module("gridcell.sim.scenario").check_grid(value)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
+    if note:
+        typer.echo(f"warning: {note}", err=True)
     return value
 
 
@@ -176,6 +178,9 @@ def demo(host: Annotated[str, typer.Option(help="address to listen on")] = "127.
          modem_mix: Annotated[str | None, typer.Option(
              help="CPE fleet (headless), e.g. sim_slot=0.6,esim=0.1,dual_modem=0.3", callback=_check_modem_mix)]
          = None,
+         ablation_seeds: Annotated[int | None, typer.Option(
+             help="the first N seeds also run the ablation, one gridcell run per capability step (headless; "
+                  "default the first 10, 0 none)", min=0, max=1000)] = None,
          setting: Annotated[list[str] | None, typer.Option(
              "--set", help="KEY=VALUE for a twin parameter (headless, repeatable; docs/sim.md)",
              callback=_check_settings)] = None,
@@ -189,7 +194,8 @@ def demo(host: Annotated[str, typer.Option(help="address to listen on")] = "127.
     if headless:
         result = demo_module.run_headless(years=years, seeds=list(range(seed, seed + max(seeds, 1))),
                                           json_path=json_out, html_path=html_out, grid=grid, storm=storm,
-                                          jobs=jobs, modem_mix=modem_mix, settings=setting or [])
+                                          jobs=jobs, modem_mix=modem_mix, settings=setting or [],
+                                          ablation_seeds=ablation_seeds)
         if not json_out:
             typer.echo(json.dumps(result, indent=1))
         return

@@ -124,7 +124,8 @@ The twin's events stream in now. Ctrl-C stops.
 
 def run_headless(*, years: float, seeds: list[int], json_path: str | None, html_path: str | None,
                  grid: str = "mv_oberrhein", storm: bool = False, jobs: int | None = None,
-                 modem_mix: str | None = None, settings: list[str] | None = None) -> dict[str, Any]:
+                 modem_mix: str | None = None, settings: list[str] | None = None,
+                 ablation_seeds: int | None = None) -> dict[str, Any]:
     """Simulate current practice, best practice and gridcell on the same faults; write the figures (JSON) and the
     offline report (HTML)."""
     import json
@@ -137,7 +138,7 @@ def run_headless(*, years: float, seeds: list[int], json_path: str | None, html_
     if modem_mix:
         cfg = cfg.with_(modem_mix=parse_modem_mix(modem_mix))
     result, world, outcomes = simulate(cfg, seeds, progress=lambda m: print(m, file=sys.stderr, flush=True),
-                                       jobs=jobs)
+                                       jobs=jobs, ablation_seeds=ablation_seeds)
     try:
         if json_path:
             Path(json_path).write_text(json.dumps(result, indent=1))

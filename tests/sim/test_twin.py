@@ -4,12 +4,13 @@ seed, the gridcell policy through the product's services, and outage coordinatio
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Iterator
 
 import pytest
 
 from gridcell.sim import faults, metrics
-from gridcell.sim.config import SimConfig
+from gridcell.sim.config import ABLATION, CAPABILITIES, SimConfig
 from gridcell.sim.run import run_policy, simulate
 from gridcell.sim.scenario import World, build, redeclare
 
@@ -38,13 +39,13 @@ def test_scenario_follows_the_grid(world: World) -> None:
 
 
 def test_same_seed_same_results(world: World) -> None:
-    a, _, _ = simulate(world.cfg, [3], world=world)
-    b, _, _ = simulate(world.cfg, [3], world=world)
+    a, _, _ = simulate(world.cfg, [3], world=world, ablation_seeds=0)
+    b, _, _ = simulate(world.cfg, [3], world=world, ablation_seeds=0)
     assert _strip(a) == _strip(b)
     for policy in ("current_practice", "gridcell"):
         for key in metrics.KEYS:
             assert key in a[policy]
-    c, _, _ = simulate(world.cfg, [4], world=world)
+    c, _, _ = simulate(world.cfg, [4], world=world, ablation_seeds=0)
     assert _strip(c)["current_practice"] != _strip(a)["current_practice"]
 
 
@@ -137,7 +138,7 @@ def test_storm_outage_coordination_changes_saidi(world: World) -> None:
     storm_world = _storm(world)
     truth = faults.draw(storm_world, 2)
     coordinated = metrics.figures(storm_world, run_policy(storm_world, 2, "gridcell", truth))
-    plain_world = _storm(world, gridcell_capabilities=("agent", "exposure", "advisor", "attribution"))
+    plain_world = _storm(world, gridcell_capabilities=("agent", "probes", "exposure", "advisor", "attribution"))
     plain = metrics.figures(plain_world, run_policy(plain_world, 2, "gridcell", truth))
     assert coordinated["saidi_min"] != plain["saidi_min"]
     assert coordinated["saidi_min"] > 0 and plain["saidi_min"] > 0
@@ -179,7 +180,7 @@ def test_a_declared_autonomy_shorter_than_the_true_one_never_flatters_gridcell(w
     """The MNOs declare half of what their batteries really last. The exchange plans with the declaration (it
     moves CPEs earlier than needed), the batteries last what they last, and no station is ever reachable while
     none of its paths is up: the declaration cannot buy gridcell what physics does not allow."""
-    storm = _storm(world, gridcell_capabilities=("agent", "exposure", "advisor", "attribution"))
+    storm = _storm(world, gridcell_capabilities=("agent", "probes", "exposure", "advisor", "attribution"))
     storm = dataclasses.replace(storm, stations=[dataclasses.replace(s, da=False) for s in storm.stations])
     drawn = faults.draw(storm, 3)  # no remote switching: the grid's restoration does not depend on comms
     true = [2.0 * r.autonomy_h for r in storm.ran]
@@ -229,9 +230,9 @@ def test_the_operators_know_less_than_the_twin(world: World) -> None:
 
 
 def test_paired_results_over_seeds_run_in_parallel(world: World) -> None:
-    parallel, _, outcomes = simulate(world.cfg, [3, 4, 5], world=world, jobs=2)
-    sequential, _, _ = simulate(world.cfg, [3, 4, 5], world=world, jobs=1)
-    assert parallel["jobs"] == 2 and sequential["jobs"] == 1
+    parallel, _, outcomes = simulate(world.cfg, [3, 4, 5], world=world, jobs=2, ablation_seeds=1)
+    sequential, _, _ = simulate(world.cfg, [3, 4, 5], world=world, jobs=1, ablation_seeds=1)
+    assert parallel["jobs"] == 2 and sequential["jobs"] == 1 and parallel["ablation"]["seeds"] == [3]
     assert {k: v for k, v in _strip(parallel).items() if k != "jobs"} == \
         {k: v for k, v in _strip(sequential).items() if k != "jobs"}
     pairs = parallel["paired"]
@@ -259,8 +260,39 @@ def test_paired_results_over_seeds_run_in_parallel(world: World) -> None:
 
 
 def test_one_run_has_paired_intervals_from_its_periods(world: World) -> None:
-    result, _, _ = simulate(world.cfg, [3], world=world)
+    result, _, _ = simulate(world.cfg, [3], world=world, ablation_seeds=0)
     assert "12 paired periods" in result["paired"]["method"]
     row = result["paired"]["gridcell - current_practice"]["comm_unavailability_min_per_site_year"]
     assert row["ci95"] is not None and len(row["per_seed"]) == 1
     assert all(ci is None or ci[0] >= 0.0 for ci in result["gridcell"]["ci95"].values())
+
+
+def test_information_nobody_acts_on_changes_nothing(world: World) -> None:
+    """The ablation's first steps: the MNOs' information (and the DSO's probes) reach the exchange, but no CPE
+    follows its advice and no ticket is opened, so every outcome is best practice's — the exchange alone moves no
+    traffic and restores no feeder."""
+    truth = faults.draw(world, 7)
+    best = run_policy(world, 7, "best_practice", truth)
+    for _, caps in ABLATION[:2]:
+        step = dataclasses.replace(world, cfg=world.cfg.with_(gridcell_capabilities=caps))
+        o = run_policy(step, 7, "gridcell", truth)
+        assert o.service_writes > 0, caps  # the information did go through the product
+        assert _comparable(o) == _comparable(best), caps
+
+
+def test_ablation_adds_capabilities_one_at_a_time_up_to_the_product() -> None:
+    steps = [set(caps) for _, caps in ABLATION]
+    assert all(a < b and len(b - a) == 1 for a, b in itertools.pairwise(steps))
+    assert steps[-1] == set(SimConfig().gridcell_capabilities) == set(CAPABILITIES)
+
+
+def test_ablation_is_paired_against_best_practice_and_ends_at_gridcell(world: World) -> None:
+    result, _, _ = simulate(world.cfg, [3, 4], world=world, jobs=1, ablation_seeds=1)
+    ab = result["ablation"]
+    assert ab["seeds"] == [3] and [s["step"] for s in ab["steps"]] == [name for name, _ in ABLATION]
+    full = ab["steps"][-1]["minus_best_practice"]
+    for k, row in full.items():  # the full step is the gridcell run: its difference is the paired one, seed 3
+        assert row["per_seed"] == result["paired"]["gridcell - best_practice"][k]["per_seed"][:1], k
+    assert ab["steps"][0]["minus_best_practice"]["saidi_min"]["per_seed"] == [0.0]
+    without, _, _ = simulate(world.cfg, [3], world=world, jobs=1, ablation_seeds=0)
+    assert "ablation" not in without

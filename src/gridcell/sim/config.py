@@ -69,12 +69,24 @@ AGENT = Watchdog("gridcell_agent", 1.0, 0.8, 3, 5, 3, True, 0.15)
 
 POLICIES = ("current_practice", "best_practice", "gridcell")
 CAPABILITIES = {
-    "agent": "the CPE runs gridcell's agent: its own probes (AGENT), the watch after a prepare, probe uploads",
+    "probes": "the DSO's CPEs upload their probe results (whatever probes them) to the exchange",
+    "agent": "the CPE runs gridcell's agent: its own probes (AGENT) and the watch after a prepare (staggering)",
     "exposure": "the MNOs' alarms, threshold crossings, planned work and power alarms reach the exchange",
     "advisor": "the CPE follows the failover advisor's commands (switch back included)",
     "attribution": "the DSO's incidents go to the MNO as TMF621 tickets, attributed automatically",
     "coordination": "grid faults go to the exchange (OutageAndRecoveryInfo) and the plan orders the restoration",
 }
+
+# The ablation: gridcell's capabilities added one at a time on top of best practice, each step paired against best
+# practice on the same seed; the last step is the full product.
+ABLATION: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("exposure only", ("exposure",)),
+    ("+ DSO probes", ("exposure", "probes")),
+    ("+ attribution", ("exposure", "probes", "attribution")),
+    ("+ advisor", ("exposure", "probes", "attribution", "advisor")),
+    ("+ outage coordination", ("exposure", "probes", "attribution", "advisor", "coordination")),
+    ("+ agent (staggered watch)", ("exposure", "probes", "attribution", "advisor", "coordination", "agent")),
+)
 
 
 @dataclass(frozen=True)
@@ -115,9 +127,9 @@ class SimConfig:
     # ---- DSO side ----------------------------------------------------------------------------------------
     cpe_failure_rate: float = 0.2  # per CPE and year (router, power supply, antenna)
     cpe_repair_h: tuple[float, float] = (24.0, 0.6)  # a technician visit
-    line_fault_rate_per_km: float = 0.04  # MV line faults per km and year (order of FNN statistics, see docs)
+    line_fault_rate_per_km: float = 0.0176  # MV faults per km and year: 1.76 per 100 km (VDE FNN 2024, PRODUCT.md)
     line_repair_h: tuple[float, float] = (4.0, 0.5)  # lognormal: locate and repair the faulted section
-    storms_per_year: float = 1.0
+    storms_per_year: float = 0.0  # storm years are a separate scenario, not the mean (PRODUCT.md): --storm
     storm_faults: tuple[int, int] = (8, 16)  # clustered line faults in one storm (uniform count)
     storm_spread_h: float = 3.0  # the storm's faults arrive within this many hours
     storm_extra: bool = False  # force one storm at 10 % of the horizon (tests, demos)
@@ -138,7 +150,8 @@ class SimConfig:
     # crews where, the most customers are still off) or "fifo" (first in, first out)
     grid_dispatch: str = "oms"
     # What gridcell adds on top of best practice (CAPABILITIES); with none the gridcell policy is best practice
-    gridcell_capabilities: tuple[str, ...] = ("agent", "exposure", "advisor", "attribution", "coordination")
+    gridcell_capabilities: tuple[str, ...] = ("exposure", "probes", "attribution", "advisor", "coordination",
+                                              "agent")
     mno_levels: tuple[str, ...] = ("cell", "area")
 
     def with_(self, **changes: Any) -> SimConfig:

@@ -101,7 +101,8 @@ class Engine:
         if unknown:
             raise ValueError(f"unknown gridcell capabilities {sorted(unknown)}")
         on = twin is not None
-        self.agent = on and "agent" in caps  # the CPE agent: its probes, its watch mode, its uploads
+        self.agent = on and "agent" in caps  # the CPE agent: its own probes and its watch mode
+        self.uploads = on and "probes" in caps  # the CPEs' probe results reach the exchange
         self.expose = on and "exposure" in caps  # the MNOs' information reaches the exchange
         self.advised = on and "advisor" in caps  # the CPEs follow the advisor's commands
         self.attributing = on and "attribution" in caps  # TMF621 tickets, attributed automatically
@@ -604,7 +605,7 @@ class Engine:
     def _report_probes(self, stations: list[int], plmn: str, since: float, ok: bool) -> float:
         """The CPEs that see this path report it failing (since `since`) or working again (at `since`); returns
         when the exchange hears of it (INF: none of them sees the path)."""
-        if not stations or not self.agent:
+        if not stations or not self.uploads:
             return INF
         if ok:
             rows = [(i, plmn, since + self.wd.interval_s, True) for i in stations]
@@ -672,7 +673,7 @@ class Engine:
                 continue
             ts = t + probes * wd.interval_s + wd.timeout_s
             self.at(ts, self._false_alarm, i, g.ran, k)
-            if self.agent:
+            if self.uploads:
                 rows = self._failing([i], self.plmns[k], ts - wd.timeout_s - wd.down_after * wd.interval_s)
                 if self.modem[i].probes_standby:  # it keeps probing the congested path: mostly answered
                     rows.append((i, self.plmns[k], ts + wd.interval_s, True))
@@ -724,7 +725,7 @@ class Engine:
         heard = self._upload_at([i], t + self._evidence_s())
         self._incident(t, Incident(e.id, "dso_equipment", self.plmns[0], [i], t), heard)
         self.cpe_event[i] = e
-        if self.agent:
+        if self.uploads:
             self.at(heard, self._cpe_probes, i, t)
 
     def _cpe_probes(self, t: float, i: int, since: float) -> None:
@@ -754,7 +755,7 @@ class Engine:
         inc = self.incidents.get(e.id)
         if inc is not None:
             self._end_incident(t, inc)
-        if self.agent:
+        if self.uploads:
             for k, p in enumerate(self.plmns):
                 if self.can_probe(i, k):
                     self._report_probes([i], p, t, True)

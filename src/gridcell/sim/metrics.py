@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from gridcell.sim.config import YEAR_S
+from gridcell.sim.config import ABLATION, YEAR_S
 from gridcell.sim.engine import Outcome
 from gridcell.sim.scenario import World
 
@@ -140,37 +140,56 @@ def summarise(world: World, outcomes: list[Outcome]) -> dict[str, Any]:
     return out
 
 
-def paired(world: World, outcomes: dict[str, list[Outcome]]) -> dict[str, Any]:
-    """Differences between policies on the same faults (common random numbers): per seed, their mean, and the 95 %
-    CI of the mean difference by a percentile bootstrap over the seeds (one seed: over its 12 periods, each period
-    of one policy paired with the same period of the other)."""
-    figs = {p: [figures(world, o) for o in os_] for p, os_ in outcomes.items()}
-    seeds = [o.seed for o in next(iter(outcomes.values()))]
-    out: dict[str, Any] = {}
-    for a, b in PAIRS:
-        if a not in figs or b not in figs:
-            continue
-        rows: dict[str, Any] = {}
-        one = len(seeds) == 1
+def _differences(world: World, a: list[Outcome], b: list[Outcome]) -> dict[str, Any]:
+    """Each figure of a minus b, run by run on the same seeds: per seed, the mean and the 95 % CI of the mean
+    difference (percentile bootstrap over the seeds; one seed: over its 12 periods, each period of one run paired
+    with the same period of the other)."""
+    fa, fb = [figures(world, o) for o in a], [figures(world, o) for o in b]
+    seeds = [o.seed for o in a]
+    one = len(seeds) == 1
+    if one:
+        pa, pb = _periods(world, a[0]), _periods(world, b[0])
+    rows: dict[str, Any] = {}
+    for k in PAIRED_KEYS:
+        diffs = [None if x[k] is None or y[k] is None else round(x[k] - y[k], 4) for x, y in zip(fa, fb, strict=True)]
+        known = [d for d in diffs if d is not None]
         if one:
-            pa, pb = _periods(world, outcomes[a][0]), _periods(world, outcomes[b][0])
-        for k in PAIRED_KEYS:
-            diffs = [None if x[k] is None or y[k] is None else round(x[k] - y[k], 4)
-                     for x, y in zip(figs[a], figs[b], strict=True)]
-            known = [d for d in diffs if d is not None]
-            if one:
-                ci_src = [x[k] - y[k] for x, y in zip(pa, pb, strict=True)
-                          if x.get(k) is not None and y.get(k) is not None]
-            else:
-                ci_src = known
-            rows[k] = {"mean": round(statistics.fmean(known), 4) if known else None,
-                       "ci95": bootstrap_mean_ci(ci_src, seeds[0]), "per_seed": diffs}
-        out[f"{a} - {b}"] = rows
+            ci_src = [x[k] - y[k] for x, y in zip(pa, pb, strict=True)
+                      if x.get(k) is not None and y.get(k) is not None]
+        else:
+            ci_src = known
+        rows[k] = {"mean": round(statistics.fmean(known), 4) if known else None,
+                   "ci95": bootstrap_mean_ci(ci_src, seeds[0]), "per_seed": diffs}
+    return rows
+
+
+def _method(seeds: list[int]) -> str:
+    return ("same seed, same faults for every policy; CI of the mean difference: percentile bootstrap "
+            + (f"over the {BATCHES} paired periods of one run" if len(seeds) == 1 else f"over {len(seeds)} seeds"))
+
+
+def paired(world: World, outcomes: dict[str, list[Outcome]]) -> dict[str, Any]:
+    """Differences between policies on the same faults (common random numbers)."""
+    out: dict[str, Any] = {f"{a} - {b}": _differences(world, outcomes[a], outcomes[b])
+                           for a, b in PAIRS if a in outcomes and b in outcomes}
+    seeds = [o.seed for o in next(iter(outcomes.values()))]
     out["seeds"] = seeds
-    out["method"] = ("same seed, same faults for every policy; CI of the mean difference: percentile bootstrap "
-                     + (f"over the {BATCHES} paired periods of one run" if len(seeds) == 1
-                        else f"over {len(seeds)} seeds"))
+    out["method"] = _method(seeds)
     return out
+
+
+def ablation(world: World, best: list[Outcome], steps: list[list[Outcome]]) -> dict[str, Any]:
+    """What each capability buys: gridcell with config.ABLATION's capabilities added one at a time, each step
+    paired against best practice on the same seeds (`steps`: per seed, one run per step). A step's difference to
+    the one before is what its capability adds on top of those before it — in this order only."""
+    seeds = [o.seed for o in best]
+    rows = []
+    for n, (name, caps) in enumerate(ABLATION):
+        runs = [per_seed[n] for per_seed in steps]
+        rows.append({"step": name, "capabilities": list(caps),
+                     "figures": {k: _mean([figures(world, o)[k] for o in runs]) for k in PAIRED_KEYS},
+                     "minus_best_practice": _differences(world, runs, best)})
+    return {"steps": rows, "seeds": seeds, "method": _method(seeds) + "; every step minus best practice"}
 
 
 SEED_PATH_AVAILABILITY_PCT = 98.5  # PRODUCT.md / TR 28.829: observed effective availability of a mobile network

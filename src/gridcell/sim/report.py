@@ -6,6 +6,7 @@ import base64
 import html
 import io
 import json
+import math
 from typing import Any
 
 from gridcell.sim.config import POLICIES, YEAR_S
@@ -60,6 +61,12 @@ def plots(world: World, outcomes: dict[str, list[Outcome]]) -> dict[str, str]:
                label="MV/LV station with DA (CPE, 2 USIMs)", zorder=3)
     ax.scatter([s.lon for s in world.stations if not s.da], [s.lat for s in world.stations if not s.da], s=14,
                c="#7f8c8d", label="MV/LV station, manual switching", zorder=3)
+    if world.substations:
+        ax.scatter([p[0] for p in world.substations], [p[1] for p in world.substations], s=90, marker="s",
+                   c="#2c3e50", label="HV/MV substation", zorder=5)
+    if world.open_points:
+        ax.scatter([p[0] for p in world.open_points], [p[1] for p in world.open_points], s=40, marker="x",
+                   c="#c0392b", label="open sectioning point", zorder=5)
     markers = ("^", "s", "D", "v")
     for k, plmn in enumerate(world.cfg.plmns):
         rs = [r for r in world.ran if r.plmn == plmn]
@@ -119,11 +126,107 @@ def plots(world: World, outcomes: dict[str, list[Outcome]]) -> dict[str, str]:
     ax.grid(alpha=0.3)
     ax.legend()
     out["timeline"] = _png(fig)
+
+    # 5. switch interruptions by cause
+    kinds = ("failover", "spurious", "proactive", "switch_back")
+    names = {"failover": "after a real failure", "spurious": "false alarm (lost probes)",
+             "proactive": "proactive (exchange)", "switch_back": "back to the primary"}
+    fig, axes = plt.subplots(1, len(kinds), figsize=(12, 3.2), sharey=True)
+    for ax, kind in zip(axes, kinds, strict=True):
+        for p, os_ in outcomes.items():
+            ds = sorted(max(d, 0.001) for o in os_ for _, d, _, k in o.interruptions if k == kind)
+            if ds:
+                ax.step(ds, [(i + 1) / len(ds) for i in range(len(ds))], where="post", color=COLORS[p],
+                        label=f"{LABELS[p]} ({len(ds)})")
+        ax.set_xscale("log")
+        ax.set_title(names[kind], fontsize=9)
+        ax.set_xlabel("interruption (s)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6)
+    axes[0].set_ylabel("share of switches (ECDF)")
+    fig.suptitle("Interruption per switch, by cause (all seeds)")
+    out["switches"] = _png(fig)
+
+    # 6. restoration over time, per grid fault (first seed)
+    fig, ax = plt.subplots(figsize=(9, 4))
+    customers = {s.idx: s.customers for s in world.stations}
+    for p, os_ in outcomes.items():
+        run0 = os_[0]
+        labelled = False
+        for row in run0.outages:
+            t0 = float(row["t"])
+            hit = [(customers[i], b - t0) for i, a, b in run0.customer_interruptions if abs(a - t0) < 1.0]
+            if not hit:
+                continue
+            steps = sorted({0.0, *(d for _, d in hit)})
+            off = [sum(c for c, d in hit if d > x) for x in steps]
+            ax.step([max(x / 60.0, 0.1) for x in steps], off, where="post", color=COLORS[p], alpha=0.6, lw=1,
+                    label=None if labelled else LABELS[p])
+            labelled = True
+    ax.set_xscale("log")
+    ax.set_xlabel("minutes after the fault")
+    ax.set_ylabel("customers still off")
+    ax.set_title("Restoration over time, each grid fault (first seed)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    out["restoration"] = _png(fig)
     return out
 
 
+# Each figure's name and unit as a grid operator reads them
+FIGURES: dict[str, str] = {
+    "comm_availability_pct": "comm availability per station (%)",
+    "comm_unavailability_min_per_site_year": "comm unavailability (min per station and year)",
+    "comm_unavailability_min_per_site_year_excl_cpe": "… without CPE hardware repairs (min per station and year)",
+    "failover_interruption_s_p50": "interruption per switch, median (s)",
+    "failover_interruption_s_p95": "interruption per switch, 95th percentile (s)",
+    "failover_after_failure_s_p50": "interruption after a real failure, median (s)",
+    "failover_after_failure_s_p95": "interruption after a real failure, 95th percentile (s)",
+    "attribution_time_s_median": "time to attribute an incident, median (h)",
+    "saidi_min": "SAIDI (min per customer and year)",
+    "saifi": "SAIFI (interruptions per customer and year)",
+    "caidi_min": "CAIDI (min per interruption)",
+    "ens_mwh": "energy not supplied (MWh per year)",
+    "truck_rolls": "truck rolls (per year)",
+    "failovers": "switches (per run)",
+    "attribution_automatic_pct": "incidents attributed automatically (%)",
+    "attribution_correct_pct": "… of those, correctly (%)",
+    "incidents": "incidents (per run)",
+    "grid_faults": "grid faults (per run)",
+}
+HOURS = {"attribution_time_s_median"}  # shown in hours: seconds in the tens of thousands do not read
+
+
+def _pair(name: str) -> str:
+    a, _, b = name.partition(" - ")
+    return html.escape(f"{LABELS.get(a, a)} − {LABELS.get(b, b)}")
+
+
+def _label(key: str) -> str:
+    return html.escape(FIGURES.get(key, key))
+
+
+def _val(key: str, v: Any) -> Any:
+    return v / 3600.0 if key in HOURS and isinstance(v, int | float) else v
+
+
+def _cell(key: str, v: Any, ci: list[float] | None) -> str:
+    ci_s = f" <small>[{_fmt(_val(key, ci[0]))}, {_fmt(_val(key, ci[1]))}]</small>" if ci else ""
+    return f"<td>{_fmt(_val(key, v))}{ci_s}</td>"
+
+
 def _fmt(v: Any) -> str:
-    return "–" if v is None else (f"{v:,.4g}" if isinstance(v, float) else html.escape(str(v)))
+    """Four significant digits in plain decimals with thousands separators (never 1.493e+04)."""
+    if v is None:
+        return "–"
+    if not isinstance(v, float):
+        return html.escape(str(v))
+    if v == 0.0:
+        return "0"
+    size = abs(v)
+    decimals = 0 if size >= 1000 else 4 - len(str(int(size))) if size >= 1 else 2 - math.floor(math.log10(size))
+    text = f"{v:,.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def render(result: dict[str, Any], world: World, outcomes: dict[str, list[Outcome]]) -> str:
@@ -133,26 +236,37 @@ def render(result: dict[str, Any], world: World, outcomes: dict[str, list[Outcom
     extra = ("comm_unavailability_min_per_site_year_excl_cpe", "failover_after_failure_s_p50",
              "failover_after_failure_s_p95", "failovers", "attribution_automatic_pct", "attribution_correct_pct",
              "incidents", "grid_faults")
+    diff = (result.get("paired") or {}).get("gridcell - best_practice") or {}
     for k in (*KEYS, *extra):
-        cells = []
-        for p in policies:
-            ci = (result[p].get("ci95") or {}).get(k)
-            ci_s = f" <small>[{_fmt(ci[0])}, {_fmt(ci[1])}]</small>" if ci else ""
-            cells.append(f"<td>{_fmt(result[p].get(k))}{ci_s}</td>")
-        rows.append(f"<tr><th>{html.escape(k)}</th>{''.join(cells)}</tr>")
+        cells = [_cell(k, result[p].get(k), (result[p].get("ci95") or {}).get(k)) for p in policies]
+        if diff:  # the product's difference to today's best, paired on the same faults
+            row = diff.get(k) or {}
+            cells.append(_cell(k, row.get("mean"), row.get("ci95")) if row else "<td></td>")
+        rows.append(f"<tr><th>{_label(k)}</th>{''.join(cells)}</tr>")
     pair_rows = []
     pairs = [k for k, v in (result.get("paired") or {}).items() if isinstance(v, dict)]
     for k in PAIRED_KEYS:
-        cells = []
-        for name in pairs:
-            row = result["paired"][name].get(k) or {}
-            ci = row.get("ci95")
-            ci_s = f" <small>[{_fmt(ci[0])}, {_fmt(ci[1])}]</small>" if ci else ""
-            cells.append(f"<td>{_fmt(row.get('mean'))}{ci_s}</td>")
-        pair_rows.append(f"<tr><th>{html.escape(k)}</th>{''.join(cells)}</tr>")
+        cells = [_cell(k, (result["paired"][name].get(k) or {}).get("mean"),
+                       (result["paired"][name].get(k) or {}).get("ci95")) for name in pairs]
+        pair_rows.append(f"<tr><th>{_label(k)}</th>{''.join(cells)}</tr>")
+    ab = result.get("ablation") or {}
+    ab_keys = ("comm_unavailability_min_per_site_year", "failover_after_failure_s_p50", "attribution_time_s_median",
+               "saidi_min", "truck_rolls")
+    ab_rows = []
+    for step in ab.get("steps", []):
+        cells = [_cell(k, step["minus_best_practice"][k]["mean"], step["minus_best_practice"][k]["ci95"])
+                 for k in ab_keys]
+        ab_rows.append(f"<tr><th>{html.escape(step['step'])}</th>{''.join(cells)}</tr>")
+    ab_html = (f"""<h2>What each capability buys (ablation)</h2>
+<p>gridcell with its capabilities added one at a time, each step minus best practice on the same seeds
+{html.escape(str(ab.get('seeds')))} (mean difference, 95 % CI in brackets; negative is better for every figure
+here). A step's change from the row above is what its capability adds on top of those above it.</p>
+<table><tr><th>step</th>{''.join(f'<th>{_label(k)}</th>' for k in ab_keys)}</tr>{''.join(ab_rows)}</table>"""
+              if ab_rows else "")
     cal = result.get("calibration") or {}
     cal_s = ", ".join(f"PLMN {p} {v} %" for p, v in (cal.get("per_plmn_path_availability_pct") or {}).items())
     sc = result.get("scenario", {})
+    diff_th = "<th>gridcell − best practice <small>(paired)</small></th>" if diff else ""
     img = "".join(f'<figure><img alt="{k}" src="data:image/png;base64,{v}"/></figure>' for k, v in imgs.items())
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>gridcell digital twin report</title>
@@ -165,10 +279,11 @@ figure{{margin:1em 0}}img{{max-width:100%}}</style></head><body>
 {sc.get('years')} simulated year(s), seeds {html.escape(str(result[policies[0]].get('seeds')))};
 wall time {result.get('wall_s')} s. 95 % confidence intervals in brackets
 ({html.escape(str(result[policies[0]].get('ci_method')))}). Parameters and their sources: docs/sim.md.</p>
-<table><tr><th>figure</th>{''.join(f'<th>{LABELS[p]}</th>' for p in policies)}</tr>{''.join(rows)}</table>
+<table><tr><th>figure</th>{''.join(f'<th>{LABELS[p]}</th>' for p in policies)}{diff_th}</tr>{''.join(rows)}</table>
 <h2>Paired differences (same faults, same hardware)</h2>
 <p>{html.escape(str((result.get('paired') or {}).get('method', '')))}</p>
-<table><tr><th>figure</th>{''.join(f'<th>{html.escape(n)}</th>' for n in pairs)}</tr>{''.join(pair_rows)}</table>
+<table><tr><th>figure</th>{''.join(f'<th>{_pair(n)}</th>' for n in pairs)}</tr>{''.join(pair_rows)}</table>
+{ab_html}
 <h2>Calibration</h2>
 <p>Per-PLMN path availability simulated under current practice: {html.escape(cal_s) or '–'}; the seed observes
 ~{_fmt(cal.get('seed_observed_pct'))} %. Grid faults {_fmt(cal.get('grid_faults_per_100km_year'))} per 100 km and

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import random
 import shutil
+import statistics
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,6 +87,9 @@ class World:
     line_xy: dict[int, list[tuple[float, float]]]
     template: Path
     tmpdir: Path
+    geo_note: str | None = None  # how the grid's coordinates were rescaled (scenario.geographic), if they were
+    substations: list[tuple[float, float]] = field(default_factory=list)  # HV/MV substations (lon, lat), the map
+    open_points: list[tuple[float, float]] = field(default_factory=list)  # open sectioning switches, the map
 
     @property
     def total_customers(self) -> int:
@@ -167,15 +171,110 @@ def declared_autonomy(rng: random.Random, mix: tuple[tuple[float, float, float],
     return round(rng.uniform(low, high), 2)
 
 
-def check_grid(source: str) -> None:
-    """Refuse a grid that does not load, before a demo or a simulation starts (ValueError saying what is
-    accepted)."""
+# Geodata. A grid's line lengths are physics; its coordinates place the stations among the RAN sites. mv_oberrhein's
+# real geodata: the median line is 1.07 times the straight distance between its buses (cables follow roads), SimBench's
+# urban grid 1.5. Outside [ROUTE_MIN, ROUTE_MAX] the coordinates cannot be a map of the grid: below, the buses lie
+# farther apart than the lines joining them are long (CIGRE in km-like units, case33bw around 0°N 0°E); above, the
+# lines are squeezed into a few km (SimBench: 116 km of line inside 2.8 × 4 km). Such grids are rescaled so the median
+# line is DETOUR times its straight distance; non-geographic ones are placed around PLACE (mv_oberrhein's centre).
+ROUTE_MIN, ROUTE_MAX, DETOUR = 0.8, 2.0, 1.07
+PLACE = (7.84, 48.40)  # lon, lat
+MAX_EXTENT_KM = 300.0  # a distribution grid; beyond, the RAN hex grid would hold millions of sites
+KM_PER_DEG = 111.32
+
+
+def _coords(net: Any) -> dict[int, tuple[float, float]]:
+    """Every bus's coordinates as the model gives them, geographic or not."""
+    import json
+
+    out: dict[int, tuple[float, float]] = {}
+    if "geo" in net.bus.columns:
+        for idx, geo in net.bus.geo.items():
+            c = json.loads(geo).get("coordinates") if isinstance(geo, str) and geo else None
+            if isinstance(c, list) and len(c) >= 2 and all(isinstance(v, int | float) for v in c[:2]):
+                out[int(idx)] = (float(c[0]), float(c[1]))
+    geodata = getattr(net, "bus_geodata", None)
+    if geodata is not None and len(geodata):
+        for idx, row in geodata.iterrows():
+            out.setdefault(int(idx), (float(row["x"]), float(row["y"])))
+    return {k: v for k, v in out.items() if math.isfinite(v[0]) and math.isfinite(v[1])}
+
+
+def geographic(name: str, net: Any) -> str | None:
+    """Check the grid's coordinates against its line lengths; rescale them in `net` (buses and line geometries)
+    when they cannot be a map of it. Returns a one-line note of what was changed (None: kept as they are); raises
+    ValueError when nothing usable is there."""
+    import json
+
+    xy = _coords(net)
+    if len(xy) < 2:
+        raise ValueError(f"{name}: its buses have no coordinates (the twin places RAN sites around them)")
+    in_range = all(-180.0 <= x <= 180.0 and -90.0 <= y <= 90.0 for x, y in xy.values())
+    cx = statistics.fmean(x for x, _ in xy.values())
+    cy = statistics.fmean(y for _, y in xy.values())
+    # planar units: km when the coordinates are lon/lat, the model's own units otherwise
+    kx, ky = (KM_PER_DEG * math.cos(math.radians(cy)), KM_PER_DEG) if in_range else (1.0, 1.0)
+    ratios = []
+    for _, row in net.line.iterrows():
+        a, b = xy.get(int(row["from_bus"])), xy.get(int(row["to_bus"]))
+        d = math.hypot((a[0] - b[0]) * kx, (a[1] - b[1]) * ky) if a and b else 0.0
+        if d > 0.0 and float(row["length_km"]) > 0.0:
+            ratios.append(float(row["length_km"]) / d)
+    if not ratios:
+        raise ValueError(f"{name}: no line joins two buses at different places (coordinates all alike)")
+    route = statistics.median(ratios)
+    if in_range and ROUTE_MIN <= route <= ROUTE_MAX:
+        note = None
+        scale, (ox, oy) = 1.0, (cx, cy)
+    else:
+        scale = route / DETOUR  # the median line becomes DETOUR × its straight distance
+        ox, oy = (cx, cy) if in_range and route > ROUTE_MAX else PLACE
+        line_km = float(net.line.length_km.sum())
+        note = (f"{name}: bus coordinates {'squeeze' if in_range and route > ROUTE_MAX else 'do not map'} its "
+                f"{line_km:.0f} km of line (median line {route:.3g} × the straight distance between its buses); "
+                f"rescaled to {DETOUR} × around {oy:.2f}°N {ox:.2f}°E")
+    ex = (max(x for x, _ in xy.values()) - min(x for x, _ in xy.values())) * kx * scale
+    ey = (max(y for _, y in xy.values()) - min(y for _, y in xy.values())) * ky * scale
+    if max(ex, ey) > MAX_EXTENT_KM:
+        raise ValueError(f"{name}: {max(ex, ey):.0f} km across; the twin takes distribution grids up to "
+                         f"{MAX_EXTENT_KM:.0f} km")
+    if note is None:
+        return None
+    lon_km = KM_PER_DEG * math.cos(math.radians(oy))
+
+    def move(x: float, y: float) -> list[float]:
+        return [round(ox + (x - cx) * kx * scale / lon_km, 7), round(oy + (y - cy) * ky * scale / KM_PER_DEG, 7)]
+
+    if "geo" in net.bus.columns:
+        net.bus["geo"] = [json.dumps({"type": "Point", "coordinates": move(*xy[int(i)])}) if int(i) in xy else None
+                          for i in net.bus.index]
+    geodata = getattr(net, "bus_geodata", None)
+    if geodata is not None and len(geodata):
+        for idx in geodata.index:
+            if int(idx) in xy:
+                geodata.loc[idx, ["x", "y"]] = move(*xy[int(idx)])
+    if "geo" in net.line.columns:
+        def line(geo: Any) -> Any:
+            if not (isinstance(geo, str) and geo):
+                return geo
+            g = json.loads(geo)
+            g["coordinates"] = [move(float(c[0]), float(c[1])) for c in g.get("coordinates", [])]
+            return json.dumps(g)
+
+        net.line["geo"] = [line(g) for g in net.line.geo]
+    return note
+
+
+def check_grid(source: str) -> str | None:
+    """Refuse a grid that does not load or cannot be placed, before a demo or a simulation starts (ValueError, one
+    line); returns the one-line note when its coordinates have to be rescaled."""
     from gridcell.core.errors import InvalidInput
 
     try:
-        grid.load_network(source)
+        name, net = grid.load_network(source)
     except InvalidInput as exc:
-        raise ValueError(exc.detail) from None
+        raise ValueError(str(exc.detail).splitlines()[0] if exc.detail else source) from None
+    return geographic(name, net)
 
 
 def build(cfg: SimConfig, scenario_seed: int = 0, workdir: Path | None = None) -> World:
@@ -190,6 +289,7 @@ def build(cfg: SimConfig, scenario_seed: int = 0, workdir: Path | None = None) -
     upgrade(db)
     loaded = grid.load_network(cfg.grid)
     net = loaded[1]
+    geo_note = geographic(loaded[0], net)
     with db.write() as s:
         dso = tenancy.create_org(s, "Twin DSO", "dso")
         mnos = {p: tenancy.create_org(s, MNO_NAMES[i % 2] + ("" if i < 2 else f" {i}"), "mno")
@@ -258,7 +358,11 @@ def build(cfg: SimConfig, scenario_seed: int = 0, workdir: Path | None = None) -
         r.bus = int(key.rsplit("/", 1)[1]) if key else None
     db.dispose()
     lines, line_xy = _line_effects(net)
-    return World(cfg, grid_name, dso, mnos, tokens, stations, ran, lines, bus_xy, line_xy, template, tmpdir)
+    feeding = {int(b) for b in net.trafo.lv_bus} | {int(b) for b in net.ext_grid.bus}
+    open_buses = {int(sw["bus"]) for _, sw in net.switch.iterrows() if not bool(sw["closed"])}
+    return World(cfg, grid_name, dso, mnos, tokens, stations, ran, lines, bus_xy, line_xy, template, tmpdir,
+                 geo_note, [bus_xy[b] for b in sorted(feeding) if b in bus_xy],
+                 [bus_xy[b] for b in sorted(open_buses) if b in bus_xy])
 
 
 def redeclare(world: World, autonomy_h: list[float], name: str) -> World:
